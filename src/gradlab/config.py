@@ -1,0 +1,156 @@
+"""Declarative config validation: a dataclass schema per experiment, checked before any JAX work.
+
+A schema is a plain dataclass whose fields carry their allowed range in `metadata["check"]`:
+
+    @dataclass
+    class OptimizerConfig:
+        name: str = one_of("sgd", "momentum", "adam", default="sgd")
+        lr: float = positive(0.1)
+
+`validate(raw_cfg, Schema)` merges the composed Hydra config onto `OmegaConf.structured(Schema)` (which
+rejects unknown keys and wrong types), then walks the resulting object and applies every field's check.
+Any failure raises `ConfigError` with a one-line message naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value that is not allowed; the message is one line: key, value, what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"config error: {key}={value!r} is not allowed: {allowed}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """A predicate on one value and the words that describe what it allows."""
+
+    predicate: Callable[[Any], bool]
+    allowed: str
+
+
+def _field(default: Any, check: Check | None) -> Any:
+    metadata = {"check": check} if check else {}
+    if isinstance(default, list | dict) or dataclasses.is_dataclass(default):
+        return dataclasses.field(default_factory=lambda: _copy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _copy(value: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def positive(default: Any) -> Any:
+    """A finite number > 0."""
+    return _field(default, Check(lambda x: _finite(x) and x > 0, "a finite number > 0"))
+
+
+def at_least(low: float, default: Any) -> Any:
+    """A finite number >= low."""
+    return _field(default, Check(lambda x: _finite(x) and x >= low, f"a number >= {low}"))
+
+
+def in_range(low: float, high: float, default: Any, *, include_high: bool = False) -> Any:
+    """A finite number in [low, high) (or [low, high] with include_high)."""
+    close = "]" if include_high else ")"
+    ok = (lambda x: low <= x <= high) if include_high else (lambda x: low <= x < high)
+    return _field(default, Check(lambda x: _finite(x) and ok(x), f"a number in [{low}, {high}{close}"))
+
+
+def one_of(*choices: str, default: str) -> Any:
+    """One of a fixed set of strings."""
+    return _field(default, Check(lambda x: x in choices, "one of " + ", ".join(map(repr, choices))))
+
+
+def increasing_pair(default: Sequence[float]) -> Any:
+    """A [low, high] range of two finite numbers with low < high."""
+
+    def ok(x: Any) -> bool:
+        return len(x) == 2 and all(map(_finite, x)) and x[0] < x[1]
+
+    return _field(list(default), Check(ok, "two finite numbers [low, high] with low < high"))
+
+
+def each(predicate: Callable[[Any], bool], allowed: str, default: Sequence[Any]) -> Any:
+    """A non-empty list whose every element satisfies predicate."""
+
+    def ok(x: Any) -> bool:
+        return len(x) > 0 and all(predicate(v) for v in x)
+
+    return _field(list(default), Check(ok, f"a non-empty list, each element {allowed}"))
+
+
+def checked(default: Any, predicate: Callable[[Any], bool], allowed: str) -> Any:
+    """Any other rule, stated as a predicate and the words for what it allows."""
+    return _field(default, Check(predicate, allowed))
+
+
+def validate(raw: DictConfig | dict, schema: type[T]) -> T:
+    """Merge `raw` onto `schema`, check every field, and return the schema object.
+
+    Raises ConfigError (one line) for an unknown key, a wrong type or a value out of range.
+    """
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), raw)
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        raise _one_line(err) from None
+    _check_fields(obj, prefix="")
+    return obj
+
+
+def _one_line(err: OmegaConfBaseException) -> ConfigError:
+    key = err.full_key or str(err.key or "?")
+    first_line = (err.msg or str(err)).splitlines()[0]
+    if type(err).__name__ == "ConfigKeyError":
+        return ConfigError(key, "<unknown key>", f"not a key of {err.object_type_str or 'this config'}")
+    return ConfigError(key, err.value, f"wrong type ({first_line})")
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        check: Check | None = f.metadata.get("check")
+        if check is not None:
+            try:
+                ok = bool(check.predicate(value))
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ConfigError(key, _plain(value), check.allowed)
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, prefix=f"{key}.")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if dataclasses.is_dataclass(item):
+                    _check_fields(item, prefix=f"{key}[{i}].")
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return value
+
+
+def to_dict(obj: Any) -> dict:
+    """The validated schema object as plain JSON-ready data."""
+    return dataclasses.asdict(obj)

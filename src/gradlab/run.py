@@ -1,0 +1,378 @@
+"""The run contract shared by every experiment.
+
+An experiment is a thin Hydra app:
+
+    @dataclass
+    class MyConfig(BaseConfig):          # schema: types, defaults and allowed ranges
+        lr: float = positive(0.1)
+
+    def main(cfg: MyConfig, ctx: RunContext) -> dict:
+        ...                              # call the library, save plots with ctx.save_figure
+        return {"fit": {"loss": 0.12}}   # results, merged into metrics.json
+
+    if __name__ == "__main__":
+        launch(__file__, MyConfig, main)
+
+`launch` runs `configs/<name>.yaml` through Hydra (overrides, `-m`, `hydra.run.dir=...` all work), then
+`execute` does the rest, once for every experiment:
+
+1. validate the config against the schema (one-line `ConfigError`, exit code 2, before any JAX work);
+2. set the precision (`jax_enable_x64`) before any array exists;
+3. mark the run `running` in metrics.json, call `main`, time it (wall and XLA compile time);
+4. write metrics.json atomically: `status` ("ok" or "failed" with `error`), `experiment`, `meta`
+   (versions, device, precision, seed, git commit, times) and the results; exit code 1 on failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from gradlab.config import ConfigError, one_of, to_dict, validate
+
+METRICS_FILE = "metrics.json"
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass
+class BaseConfig:
+    """Keys every experiment has. `precision` is applied before any array is created."""
+
+    precision: str = one_of("float64", "float32", default="float64")
+
+
+class RunFailed(RuntimeError):
+    """Raised by an experiment for a result it must not report (NaN in training, overflow, ...)."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Output directories: unique per run, never reused
+
+
+def unique_dir(base: str) -> str:
+    """Create and return `base`, or `base-1`, `base-2`, ... if taken: two runs never share a directory.
+
+    `os.makedirs(exist_ok=False)` is atomic, so two processes started in the same second get two dirs.
+    Registered as the OmegaConf resolver `gradlab_unique_dir` (cached, so Hydra resolves it once per run
+    and its sweep jobs, which copy the cache, see the same sweep directory).
+    """
+    parent = Path(base).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(10_000):
+        candidate = base if attempt == 0 else f"{base}-{attempt}"
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh directory next to {base}")
+
+
+if not OmegaConf.has_resolver("gradlab_unique_dir"):
+    OmegaConf.register_new_resolver("gradlab_unique_dir", unique_dir, use_cache=True)
+
+
+def _refuse_finished(directory: Path) -> None:
+    """Exit (code 2, one line) rather than write into a directory that holds a finished run."""
+    finished = sorted(directory.glob(f"**/{METRICS_FILE}")) if directory.is_dir() else []
+    if finished:
+        print(
+            f"gradlab: error: hydra output dir {str(directory)!r} already holds a run ({finished[0]}); "
+            "pick a new directory, earlier outputs are never overwritten",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_CONFIG)
+
+
+try:  # the callback is configured in configs/base/run.yaml
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover
+    Callback = object  # type: ignore[assignment,misc]
+
+
+class GuardExistingRun(Callback):
+    """Hydra callback: refuse to start in an output directory that already holds a run."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _refuse_finished(Path(str(OmegaConf.select(config, "hydra.run.dir"))))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _refuse_finished(Path(str(OmegaConf.select(config, "hydra.sweep.dir"))))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Metrics: JSON-ready values, written atomically
+
+
+def to_jsonable(value: Any) -> Any:
+    """Arrays to lists, numpy/JAX scalars to Python, non-finite floats to the strings 'NaN'/'Infinity'."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if hasattr(value, "tolist"):  # numpy and JAX arrays and scalars
+        return to_jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON to a temporary file in the same directory, then rename: never a truncated file."""
+    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------------
+# Metadata: versions, device, precision, seed, commit, times
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _seeds(cfg: dict, prefix: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            found.update(_seeds(value, f"{prefix}{key}."))
+        elif key == "seed" or key.endswith("_seed"):
+            found[f"{prefix}{key}"] = value
+    return found
+
+
+def static_metadata(cfg: dict) -> dict:
+    """What can be recorded before any JAX work: versions, platform, precision, seed, commit."""
+    seeds = _seeds(cfg)
+    return {
+        "python": platform.python_version(),
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
+        "optax": _version("optax"),
+        "hydra": _version("hydra-core"),
+        "numpy": _version("numpy"),
+        "platform": platform.platform(),
+        "precision": cfg.get("precision"),
+        "seed": next(iter(seeds.values())) if len(seeds) == 1 else (seeds or None),
+        "git_commit": _git_commit(),
+        "started_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "argv": sys.argv[1:],
+    }
+
+
+def device_metadata() -> dict:
+    import jax
+
+    devices = jax.devices()
+    return {
+        "backend": jax.default_backend(),
+        "device": str(devices[0]),
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+        "x64_enabled": bool(jax.config.jax_enable_x64),
+    }
+
+
+class _CompileClock:
+    """Sums JAX's tracing, lowering and XLA compilation time reported through jax.monitoring."""
+
+    EVENTS = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._installed = False
+
+    def install(self) -> None:
+        if not self._installed:
+            import jax
+
+            jax.monitoring.register_event_duration_secs_listener(self._listen)
+            self._installed = True
+
+    def _listen(self, event: str, duration: float, **kwargs: Any) -> None:
+        if event in self.EVENTS:
+            self.seconds += duration
+
+
+COMPILE_CLOCK = _CompileClock()
+
+
+def set_precision(precision: str) -> None:
+    """float64 enables jax_enable_x64; float32 disables it. Call before creating any array."""
+    import jax
+
+    jax.config.update("jax_enable_x64", precision == "float64")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The run context handed to an experiment
+
+
+@dataclasses.dataclass
+class RunContext:
+    """Where an experiment writes: plots (with the claim each shows), text files, CSV tables."""
+
+    out_dir: Path
+    log: logging.Logger
+    plots: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def path(self, name: str) -> Path:
+        return self.out_dir / name
+
+    def save_figure(self, fig: Any, name: str, caption: str) -> Path:
+        """Save a matplotlib figure as PNG; the caption (the claim it shows) goes in metrics.json."""
+        import matplotlib.pyplot as plt
+
+        target = self.path(name)
+        fig.savefig(target, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        self.plots[name] = caption
+        return target
+
+    def save_text(self, name: str, text: str) -> Path:
+        target = self.path(name)
+        target.write_text(text)
+        return target
+
+
+# --------------------------------------------------------------------------------------------------------
+# Executing one run
+
+
+Main = Callable[[Any, RunContext], dict]
+
+
+def _log_to_file(logger: logging.Logger, message: str) -> None:
+    """Record a message in the run's log file only (the console gets it once, on stderr)."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out_dir: Path) -> int:
+    """Validate, run and record one experiment into `out_dir`; return the process exit code."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = out_dir / METRICS_FILE
+    log = logging.getLogger(name)
+    raw = OmegaConf.to_container(raw_cfg, resolve=True) if isinstance(raw_cfg, DictConfig) else raw_cfg
+    meta = static_metadata(raw)
+    record = {"status": "running", "experiment": name, "meta": meta}
+    started, compile_before = time.perf_counter(), COMPILE_CLOCK.seconds
+
+    def finish(status: str, error: str | None, results: dict | None = None) -> None:
+        meta["wall_time_s"] = time.perf_counter() - started
+        meta["compile_time_s"] = COMPILE_CLOCK.seconds - compile_before
+        final = {"status": status, "experiment": name}
+        if error is not None:
+            final["error"] = error
+        final["meta"] = meta
+        final.update(results or {})
+        write_json_atomic(metrics_path, final)
+
+    try:
+        cfg = validate(raw, schema)
+    except ConfigError as err:
+        print(f"gradlab: {err}", file=sys.stderr)
+        _log_to_file(log, str(err))
+        finish("failed", str(err))
+        return EXIT_CONFIG
+
+    write_json_atomic(metrics_path, record)
+    ctx = RunContext(out_dir=out_dir, log=log)
+    try:
+        set_precision(cfg.precision)
+        COMPILE_CLOCK.install()
+        meta.update(device_metadata())
+        results = main(cfg, ctx)
+    except Exception as err:  # noqa: BLE001 - every failure is recorded, then reported once
+        message = f"{type(err).__name__}: {err}" if not isinstance(err, RunFailed) else str(err)
+        print(f"gradlab: {name} failed: {message}", file=sys.stderr)
+        _log_to_file(log, traceback.format_exc())
+        finish("failed", message, {"config": to_dict(cfg), "plots": ctx.plots})
+        return EXIT_FAILED
+    finish("ok", None, {"config": to_dict(cfg), **results, "plots": ctx.plots})
+    log.info("%s finished: %s", name, metrics_path)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------------
+# The Hydra entry point
+
+
+_exit_codes: list[int] = []
+
+
+def launch(script_file: str, schema: type, main: Main) -> None:
+    """Run `main` as the Hydra app `configs/<script name>.yaml`; exit non-zero if any run failed."""
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    name = Path(script_file).stem
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
+    config_dir = str(Path(script_file).resolve().parent.parent / "configs")
+
+    @hydra.main(version_base="1.3", config_path=config_dir, config_name=name)
+    def app(cfg: DictConfig) -> int:
+        code = execute(name, schema, main, cfg, Path(HydraConfig.get().runtime.output_dir))
+        _exit_codes.append(code)
+        return code
+
+    app()
+    sys.exit(max(_exit_codes, default=EXIT_OK))

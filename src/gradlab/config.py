@@ -14,6 +14,7 @@ Any failure raises `ConfigError` with a one-line message naming the key, the val
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
@@ -49,13 +50,16 @@ def _field(default: Any, check: Check | None) -> Any:
 
 
 def _copy(value: Any) -> Any:
-    import copy
-
     return copy.deepcopy(value)
 
 
 def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def finite(default: Any) -> Any:
+    """Any finite number."""
+    return _field(default, Check(_finite, "a finite number"))
 
 
 def positive(default: Any) -> Any:

@@ -341,6 +341,11 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
         COMPILE_CLOCK.install()
         meta.update(device_metadata())
         results = main(cfg, ctx)
+    except ConfigError as err:  # bad input found while running (a data file, a value out of range)
+        print(f"gradlab: {err}", file=sys.stderr)
+        _log_to_file(log, str(err))
+        finish("failed", str(err), {"config": to_dict(cfg)})
+        return EXIT_CONFIG
     except Exception as err:  # noqa: BLE001 - every failure is recorded, then reported once
         message = f"{type(err).__name__}: {err}" if not isinstance(err, RunFailed) else str(err)
         print(f"gradlab: {name} failed: {message}", file=sys.stderr)

@@ -1,0 +1,52 @@
+"""Reading and writing (x, y) data as CSV, with one-line errors that name the key, the file and the fault."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from gradlab.config import ConfigError
+
+
+def save_xy_csv(path: Path, x, y) -> None:
+    """Write columns x,y with full float precision (repr round-trips)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["x", "y"])
+        for xi, yi in zip(np.asarray(x).tolist(), np.asarray(y).tolist(), strict=True):
+            writer.writerow([repr(float(xi)), repr(float(yi))])
+
+
+def load_xy_csv(path: str, *, key: str, binary_labels: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Read a CSV with a header holding columns x and y; every value finite, y in {0, 1} if binary_labels.
+
+    Any fault raises ConfigError naming `key`, the file, and what is wrong and allowed.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(key, path, "an existing CSV file with columns x,y (file not found)")
+    with open(file, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        if "x" not in columns or "y" not in columns:
+            raise ConfigError(key, path, f"a CSV whose header has columns x and y (found {columns})")
+        reader.fieldnames = columns
+        xs, ys = [], []
+        for line, row in enumerate(reader, start=2):
+            for column, values in (("x", xs), ("y", ys)):
+                text = (row.get(column) or "").strip()
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise ConfigError(key, path, f"numeric values (line {line}: {column}={text!r})") from None
+                if not math.isfinite(value):
+                    raise ConfigError(key, path, f"finite values (line {line}: {column}={text!r})")
+                values.append(value)
+            if binary_labels and ys[-1] not in (0.0, 1.0):
+                raise ConfigError(key, path, f"labels y in {{0, 1}} (line {line}: y={ys[-1]:g})")
+    if not xs:
+        raise ConfigError(key, path, "at least one data row (the file has none)")
+    return np.asarray(xs), np.asarray(ys)

@@ -1,0 +1,119 @@
+"""1D logistic regression, Problem 8: Pr(y=1|x) = sig(phi0 + phi1 x).
+
+Parameters are one array phi = [phi0, phi1]. Every formula here has an independent check in the tests
+(jax.grad / jax.hessian / finite differences) and in the logreg experiment's metrics.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def logits(phi: jax.Array, x: jax.Array) -> jax.Array:
+    """z_i = phi0 + phi1 x_i."""
+    return phi[0] + phi[1] * x
+
+
+def sigmoid(z: jax.Array) -> jax.Array:
+    """sig(z) = 1 / (1 + exp(-z)) (Problem 8 i)."""
+    return jax.nn.sigmoid(z)
+
+
+def bce_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Binary cross-entropy summed over the data (Problem 8 ii), in a numerically stable form.
+
+    L = -sum_i [y_i log sig(z_i) + (1 - y_i) log(1 - sig(z_i))] = sum_i [y_i softplus(-z_i) + (1 - y_i) softplus(z_i)],
+    since -log sig(z) = softplus(-z) and -log(1 - sig(z)) = softplus(z). softplus(t) = max(t, 0) + log1p(exp(-|t|))
+    never overflows and keeps tiny losses (softplus(-100) = 3.7e-44) that the shorter softplus(z) - y z would
+    cancel to 0, so the loss is finite and accurate for |z| up to 1e3 and beyond.
+    """
+    z = logits(phi, x)
+    return jnp.sum(y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z))
+
+
+def bce_gradient(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Analytic gradient (Problem 8 iii): dL/dphi0 = sum(p - y), dL/dphi1 = sum((p - y) x), p = sig(z)."""
+    residual = sigmoid(logits(phi, x)) - y
+    return jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])
+
+
+def bce_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Analytic Hessian (Problem 8 v): H = sum_i p_i (1 - p_i) [[1, x_i], [x_i, x_i^2]].
+
+    p(1 - p) = sig(z) sig(-z), which keeps its true tiny size for large |z| instead of 1 - p rounding to 0.
+    H is a positive combination of the PSD matrices [1, x][1, x]^T, so it is PSD everywhere: L is convex.
+    """
+    z = logits(phi, x)
+    weight = sigmoid(z) * sigmoid(-z)
+    features = jnp.stack([jnp.ones_like(x), x], axis=1)
+    return jnp.einsum("i,ij,ik->jk", weight, features, features)
+
+
+def sample_data(
+    key: jax.Array, n_per_class: int, mean0: float, mean1: float, std: float
+) -> tuple[jax.Array, jax.Array]:
+    """Problem 8 iv: n points from N(mean0, std^2) labelled 0, then n from N(mean1, std^2) labelled 1."""
+    key0, key1 = jax.random.split(key)
+    x0 = mean0 + std * jax.random.normal(key0, (n_per_class,))
+    x1 = mean1 + std * jax.random.normal(key1, (n_per_class,))
+    y = jnp.concatenate([jnp.zeros(n_per_class), jnp.ones(n_per_class)])
+    return jnp.concatenate([x0, x1]), y
+
+
+def on_grid(fn, phi0_values: jax.Array, phi1_values: jax.Array) -> jax.Array:
+    """fn(phi) at every grid point, in one vmapped call: out[i, j] = fn([phi0_values[j], phi1_values[i]])."""
+    grid = jnp.stack(jnp.meshgrid(phi0_values, phi1_values), axis=-1)  # (n1, n0, 2)
+    return jax.vmap(jax.vmap(fn))(grid)
+
+
+def min_eigenvalue(matrix: jax.Array) -> jax.Array:
+    """Smallest eigenvalue of a symmetric matrix (eigvalsh sorts ascending)."""
+    return jnp.linalg.eigvalsh(matrix)[0]
+
+
+class NewtonResult(NamedTuple):
+    phi: jax.Array
+    iterations: jax.Array
+    grad_norm: jax.Array
+    path: jax.Array  # (max_iter + 1, 2); rows after `iterations` repeat the last iterate
+
+
+def newton(phi_init: jax.Array, x: jax.Array, y: jax.Array, tol: float, max_iter: int) -> NewtonResult:
+    """Newton's method phi <- phi - H^{-1} g with the analytic 2x2 Hessian, until ||g|| < tol or max_iter.
+
+    One `lax.while_loop`; jit with `max_iter` static.
+    """
+    path = jnp.zeros((max_iter + 1, 2), phi_init.dtype).at[:].set(phi_init)
+
+    def grad_norm(phi):
+        return jnp.linalg.norm(bce_gradient(phi, x, y))
+
+    def keep_going(state):
+        _, it, norm, _ = state
+        return (norm >= tol) & (it < max_iter)
+
+    def step(state):
+        phi, it, _, path = state
+        phi = phi - jnp.linalg.solve(bce_hessian(phi, x, y), bce_gradient(phi, x, y))
+        path = jnp.where(jnp.arange(max_iter + 1)[:, None] > it, phi, path)
+        return phi, it + 1, grad_norm(phi), path
+
+    phi, it, norm, path = lax.while_loop(keep_going, step, (phi_init, 0, grad_norm(phi_init), path))
+    return NewtonResult(phi, it, norm, path)
+
+
+def bce_reference(z: float, y: float) -> float:
+    """-[y log sig(z) + (1-y) log(1 - sig(z))] in plain Python floats, case by case (an independent route).
+
+    -log sig(z) = log1p(exp(-z)) for z >= 0 and -z + log1p(exp(z)) for z < 0; -log(1 - sig(z)) = -log sig(-z).
+    """
+    import math
+
+    def minus_log_sigmoid(t: float) -> float:
+        return math.log1p(math.exp(-t)) if t >= 0 else -t + math.log1p(math.exp(t))
+
+    return y * minus_log_sigmoid(z) + (1.0 - y) * minus_log_sigmoid(-z)

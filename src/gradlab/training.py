@@ -1,0 +1,68 @@
+"""Gradient-based training as one `lax.scan`: a pure `train(...)` that jit and vmap can take whole.
+
+    train = make_train(loss_fn, optimizer="adam", steps=500)
+    result = jax.jit(train)(phi_init, lr, momentum, data)          # one run
+    results = jax.jit(jax.vmap(train))(phi_inits, lrs, moms, data)  # thousands of runs in one call
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+def make_optimizer(name: str, lr: Any, momentum: Any = 0.0) -> optax.GradientTransformation:
+    """sgd: phi -= lr g; momentum: heavy-ball SGD with decay `momentum`; adam: Adam with default betas.
+
+    `lr` and `momentum` may be traced arrays, so a vmapped sweep can vary them.
+    """
+    if name == "sgd":
+        return optax.sgd(lr)
+    if name == "momentum":
+        return optax.sgd(lr, momentum=momentum)
+    if name == "adam":
+        return optax.adam(lr)
+    raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
+
+
+class Trajectory(NamedTuple):
+    phi: jax.Array  # final parameters
+    losses: jax.Array  # (steps,) loss before each update
+    path: jax.Array  # (steps + 1, P) parameters before each update, and the final ones
+    grad_norm: jax.Array  # gradient norm at the final parameters
+
+
+def make_train(loss_fn: Callable, optimizer: str, steps: int) -> Callable:
+    """Return train(phi_init, lr, momentum, *data) -> Trajectory: `steps` optax updates in one lax.scan."""
+
+    def train(phi_init: jax.Array, lr: Any, momentum: Any, *data: Any) -> Trajectory:
+        opt = make_optimizer(optimizer, lr, momentum)
+        value_and_grad = jax.value_and_grad(loss_fn)
+
+        def step(carry, _):
+            phi, state = carry
+            loss, grad = value_and_grad(phi, *data)
+            updates, state = opt.update(grad, state, phi)
+            new_phi = optax.apply_updates(phi, updates)
+            return (new_phi, state), (loss, phi)
+
+        (phi, _), (losses, path) = lax.scan(step, (phi_init, opt.init(phi_init)), length=steps)
+        path = jnp.concatenate([path, phi[None]], axis=0)
+        grad_norm = jnp.linalg.norm(jax.grad(loss_fn)(phi, *data))
+        return Trajectory(phi, losses, path, grad_norm)
+
+    return train
+
+
+def first_non_finite_step(losses: jax.Array, path: jax.Array) -> int | None:
+    """The first step whose loss or parameters are NaN/inf, or None if training stayed finite."""
+    bad = ~jnp.isfinite(losses) | ~jnp.all(jnp.isfinite(path[:-1]), axis=-1)
+    bad = jnp.concatenate([bad, ~jnp.all(jnp.isfinite(path[-1:]), axis=-1)])
+    return int(jnp.argmax(bad)) if bool(jnp.any(bad)) else None

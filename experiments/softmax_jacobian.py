@@ -1,7 +1,7 @@
 """Problem 1: the derivative of softmax, J = diag(s) - s s^T, checked against JAX's two autodiff modes.
 
-    python experiments/softmax_jacobian.py                      # seeded random logits + the saturated case
-    python experiments/softmax_jacobian.py 'logits=[1,2,3]' num_logits=3
+python experiments/softmax_jacobian.py                      # seeded random logits + the saturated case
+python experiments/softmax_jacobian.py 'logits=[1,2,3]' num_logits=3
 """
 
 from __future__ import annotations
@@ -33,13 +33,16 @@ class SoftmaxJacobianConfig(BaseConfig):
     logit_scale: float = positive(2.0)
     seed: int = 0
     saturated_logits: Optional[list[float]] = checked(  # noqa: UP045
-        [-3.0, 1.0, 100.0, 5.0, -1.0], lambda v: v is None or _logit_list(v),
+        [-3.0, 1.0, 100.0, 5.0, -1.0],
+        lambda v: v is None or _logit_list(v),
         "null or a list of at least 2 finite numbers",
     )
 
 
 def _plot_jacobians(ctx, reports: dict) -> None:
-    fig, axes = figure(len(reports), width=5.2 * len(reports), height=4.4, squeeze=False)
+    fig, axes = figure(
+        len(reports), width=5.6 * len(reports), height=4.8, squeeze=False, layout="constrained"
+    )
     for ax, (name, report) in zip(axes[0], reports.items(), strict=True):
         jacobian = np.asarray(report["jacobian"])
         if name == "saturated":
@@ -57,7 +60,7 @@ def _plot_jacobians(ctx, reports: dict) -> None:
         ax.set_xlabel("logit j")
         ax.set_ylabel("softmax output i")
         rel = max(float(report["max_rel_err"]["jacfwd"]), float(report["max_rel_err"]["jacrev"]))
-        ax.set_title(f"{name}: J = diag(s) - s s^T, max rel err vs autodiff {rel:.1e}")
+        ax.set_title(f"{name}: J = diag(s) - s s^T\nmatches jacfwd/jacrev to rel err {rel:.1e}")
     ctx.save_figure(
         fig,
         "softmax_jacobian.png",

@@ -1,8 +1,8 @@
 """Problems 9 and 10: reverse and forward mode by hand on y = exp(e^x + e^2x) + sin(e^x + e^2x).
 
-    python experiments/autodiff_modes.py                          # defaults: configs/autodiff_modes.yaml
-    python experiments/autodiff_modes.py 'x=[-1.0,0.0,2.5]' annotate_x=2.5
-    python experiments/autodiff_modes.py -m precision=float32,float64
+python experiments/autodiff_modes.py                          # defaults: configs/autodiff_modes.yaml
+python experiments/autodiff_modes.py 'x=[-1.0,0.0,2.5]' annotate_x=2.5
+python experiments/autodiff_modes.py -m precision=float32,float64
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab import autodiff_graph as graph
-from gradlab.config import checked, each, increasing_pair, in_range
+from gradlab.config import checked, each, in_range, increasing_pair
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunContext, RunFailed, launch
 
@@ -45,7 +45,9 @@ def _refuse_overflow(points, dtype) -> None:
     for x in points:
         where = graph.first_overflow(float(x), dtype)
         if where is not None:
-            hint = f"; f4 = exp(f3) is finite only for x < {f4_limit:.4f}" if where.startswith("node f4") else ""
+            hint = ""
+            if where.startswith("node f4"):
+                hint = f"; f4 = exp(f3) is finite only for x < {f4_limit:.4f}"
             raise RunFailed(f"x={float(x)!r}: {where}{hint}")
 
 
@@ -120,8 +122,15 @@ def _plot_curves(ctx: RunContext, cfg: AutodiffModesConfig, rows: list[dict]) ->
     )
 
 
-_POSITIONS = {"x": (0.0, 0.0), "f1": (2.2, 0.0), "f2": (4.4, 1.3), "f3": (6.6, 0.0), "f4": (8.8, 1.3),
-              "f5": (8.8, -1.3), "y": (11.0, 0.0)}  # fmt: skip
+_POSITIONS = {
+    "x": (0.0, 0.0),
+    "f1": (2.2, 0.0),
+    "f2": (4.4, 1.3),
+    "f3": (6.6, 0.0),
+    "f4": (8.8, 1.3),
+    "f5": (8.8, -1.3),
+    "y": (11.0, 0.0),
+}
 
 
 def _plot_graph(ctx: RunContext, x: float) -> None:
@@ -133,13 +142,22 @@ def _plot_graph(ctx: RunContext, x: float) -> None:
     fig, ax = figure(width=12.0, height=5.2)
     for parent, child, local in graph.EDGES:
         (x0, y0), (x1, y1) = _POSITIONS[parent], _POSITIONS[child]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops={"arrowstyle": "-|>", "color": "0.4", "shrinkA": 36, "shrinkB": 36})  # fmt: skip
-        # the local partial sits beside the middle of its edge, pushed off the arrow along the normal
-        length = math.hypot(x1 - x0, y1 - y0)
-        normal = (-(y1 - y0) / length, (x1 - x0) / length)
-        ax.text((x0 + x1) / 2 + 0.22 * normal[0], (y0 + y1) / 2 + 0.22 * normal[1],
-                f"∂{child}/∂{parent} = {local}", ha="center", va="center", fontsize=7, color="tab:purple")  # fmt: skip
+        ax.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops={"arrowstyle": "-|>", "color": "0.4", "shrinkA": 36, "shrinkB": 36},
+        )
+        ax.text(
+            (x0 + x1) / 2,
+            (y0 + y1) / 2,
+            f"∂{child}/∂{parent} = {local}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="tab:purple",
+            bbox={"fc": "white", "ec": "none", "pad": 1.0},
+        )
     for node, (px, py) in _POSITIONS.items():
         head = "x (input)" if node == "x" else f"{node} = {graph.NODE_FORMULAS[node]}"
         label = (
@@ -148,8 +166,15 @@ def _plot_graph(ctx: RunContext, x: float) -> None:
             f"d{node}/dx = {tangents[node]:.5g}\n"
             f"dy/d{node} = {adjoints[node]:.5g}"
         )
-        ax.text(px, py, label, ha="center", va="center", fontsize=7.5,
-                bbox={"boxstyle": "round", "fc": "white", "ec": "tab:blue"})  # fmt: skip
+        ax.text(
+            px,
+            py,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7.5,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "tab:blue"},
+        )
     ax.set(xlim=(-0.9, 11.9), ylim=(-2.0, 2.0), xticks=[], yticks=[])
     ax.grid(False)
     for side in ("left", "bottom"):
@@ -173,8 +198,9 @@ def main(cfg: AutodiffModesConfig, ctx: RunContext) -> dict:
     for row in rows:
         _refuse_non_finite(row)
     errors = _max_errors(np.asarray(cfg.x, dtype=float), rows)
-    ctx.save_text("jaxpr_y.txt", str(jax.make_jaxpr(graph.y_of_x)(jnp.asarray(cfg.annotate_x))) + "\n")
-    ctx.save_text("jaxpr_grad_y.txt", str(jax.make_jaxpr(jax.grad(graph.y_of_x))(jnp.asarray(cfg.annotate_x))))
+    x0 = jnp.asarray(cfg.annotate_x)
+    ctx.save_text("jaxpr_y.txt", f"{jax.make_jaxpr(graph.y_of_x)(x0)}\n")
+    ctx.save_text("jaxpr_grad_y.txt", f"{jax.make_jaxpr(jax.grad(graph.y_of_x))(x0)}\n")
     _plot_curves(ctx, cfg, rows)
     _plot_graph(ctx, cfg.annotate_x)
     ctx.log.info("max relative errors: %s", errors)

@@ -1,0 +1,204 @@
+"""Weight decay versus L2 regularization (Problem 3), and where the equivalence stops (AdamW).
+
+Problem 3: the weight-decay update with decay rate lambda and learning rate alpha,
+
+    phi <- (1 - lambda) phi - alpha dL/dphi,
+
+is plain gradient descent on the L2-regularized loss
+
+    L~[phi] = L[phi] + lambda / (2 alpha) sum_k phi_k^2,
+
+because dL~/dphi = dL/dphi + (lambda / alpha) phi, so phi - alpha dL~/dphi = (1 - lambda) phi - alpha dL/dphi.
+
+optax writes the same decay as `add_decayed_weights(w)` (adds w * phi to the gradient) followed by the
+learning-rate scaling, so one SGD step shrinks phi by alpha * w: the homework's lambda is alpha * w, i.e.
+w = lambda / alpha. `optax.adamw(alpha, weight_decay=w)` applies that decay AFTER Adam's per-coordinate
+rescaling (decoupled weight decay, Loshchilov & Hutter 2019), so it is no longer gradient descent on L~.
+
+Every run here is a whole trajectory in one `lax.scan`: row t of the result is phi after t steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+Loss = Callable[[jax.Array], jax.Array]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The mapping between the homework's (lambda, alpha) and optax's weight_decay
+
+
+def l2_coefficient(lam: float, alpha: float) -> float:
+    """The coefficient c of the penalty c * sum_k phi_k^2 that weight decay lambda implies: lambda / (2 alpha)."""
+    return lam / (2.0 * alpha)
+
+
+def optax_weight_decay(lam: float, alpha: float) -> float:
+    """optax's `weight_decay` w giving the per-step shrink factor (1 - alpha w) = (1 - lambda): w = lambda / alpha."""
+    return lam / alpha
+
+
+def weight_decay_mapping(lam: float, alpha: float) -> dict:
+    """Every way of writing the same decay, for metrics: lambda, alpha, w = lambda/alpha, c = lambda/(2 alpha)."""
+    return {
+        "lam": lam,
+        "alpha": alpha,
+        "optax_weight_decay": optax_weight_decay(lam, alpha),
+        "optax_weight_decay_formula": "lam / alpha",
+        "per_step_shrink_factor": 1.0 - lam,
+        "l2_coefficient": l2_coefficient(lam, alpha),
+        "l2_coefficient_formula": "lam / (2 alpha): L~ = L + l2_coefficient * sum_k phi_k^2",
+    }
+
+
+def l2_penalty(phi: jax.Array, lam: float, alpha: float) -> jax.Array:
+    """lambda / (2 alpha) sum_k phi_k^2."""
+    return l2_coefficient(lam, alpha) * jnp.sum(phi**2)
+
+
+def l2_penalty_gradient(phi: jax.Array, lam: float, alpha: float) -> jax.Array:
+    """The derivation step of Problem 3, by hand: d/dphi [lambda/(2 alpha) sum phi_k^2] = (lambda/alpha) phi."""
+    return (lam / alpha) * phi
+
+
+def regularized_loss(loss: Loss, lam: float, alpha: float) -> Loss:
+    """L~[phi] = L[phi] + lambda / (2 alpha) sum_k phi_k^2."""
+    return lambda phi: loss(phi) + l2_penalty(phi, lam, alpha)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Trajectories
+
+
+def manual_weight_decay_trajectory(loss: Loss, phi_init: jax.Array, alpha, lam, steps: int) -> jax.Array:
+    """phi_{t+1} = (1 - lambda) phi_t - alpha dL/dphi(phi_t), written by hand; shape (steps + 1, P)."""
+    grad = jax.grad(loss)
+
+    def step(phi, _):
+        phi = (1.0 - lam) * phi - alpha * grad(phi)
+        return phi, phi
+
+    _, path = lax.scan(step, phi_init, length=steps)
+    return jnp.concatenate([phi_init[None], path])
+
+
+def optax_trajectory(
+    loss: Loss, optimizer: optax.GradientTransformation, phi_init: jax.Array, steps: int
+) -> jax.Array:
+    """Run `optimizer` on `loss` from `phi_init`; row t is phi after t steps; shape (steps + 1, P)."""
+    grad = jax.grad(loss)
+
+    def step(carry, _):
+        phi, state = carry
+        updates, state = optimizer.update(grad(phi), state, phi)
+        phi = optax.apply_updates(phi, updates)
+        return (phi, state), phi
+
+    _, path = lax.scan(step, (phi_init, optimizer.init(phi_init)), length=steps)
+    return jnp.concatenate([phi_init[None], path])
+
+
+def decoupled_momentum(alpha, momentum, weight_decay) -> optax.GradientTransformation:
+    """SGD with heavy-ball momentum and decoupled decay (SGDW): phi <- phi - alpha m_t - alpha w phi.
+
+    The decay enters after the momentum buffer, so it is not the gradient of any penalty that momentum sees.
+    """
+    return optax.chain(
+        optax.trace(decay=momentum),
+        optax.add_decayed_weights(weight_decay),
+        optax.scale_by_learning_rate(alpha),
+    )
+
+
+RUN_NAMES = (
+    "sgd_manual",  # the Problem 3 update written by hand, on L
+    "sgd_l2",  # optax.sgd(alpha) on L~
+    "sgd_optax_decay",  # chain(add_decayed_weights(lambda/alpha), sgd(alpha)) on L
+    "momentum_l2",  # sgd(alpha, momentum) on L~
+    "momentum_decay",  # chain(add_decayed_weights(lambda/alpha), sgd(alpha, momentum)) on L: coupled
+    "momentum_decoupled",  # trace -> add_decayed_weights -> scale(-alpha) on L: decoupled (SGDW)
+    "adam_l2",  # adam(alpha) on L~
+    "adamw",  # adamw(alpha, weight_decay=lambda/alpha) on L: decoupled
+)
+
+
+def weight_decay_runs(
+    loss: Loss,
+    phi_init: jax.Array,
+    alpha,
+    lam,
+    steps: int,
+    momentum: float,
+    b1: float,
+    b2: float,
+    eps: float,
+) -> dict[str, jax.Array]:
+    """Every trajectory of the comparison (names in RUN_NAMES), same start, same number of steps.
+
+    alpha and lam may be traced (the whole comparison vmaps over a grid of them); steps is static.
+    """
+    decay = optax_weight_decay(lam, alpha)
+    penalized = regularized_loss(loss, lam, alpha)
+    with_decay = optax.chain(optax.add_decayed_weights(decay), optax.sgd(alpha))
+    with_decay_momentum = optax.chain(optax.add_decayed_weights(decay), optax.sgd(alpha, momentum=momentum))
+    runs = {
+        "sgd_manual": manual_weight_decay_trajectory(loss, phi_init, alpha, lam, steps),
+        "sgd_l2": optax_trajectory(penalized, optax.sgd(alpha), phi_init, steps),
+        "sgd_optax_decay": optax_trajectory(loss, with_decay, phi_init, steps),
+        "momentum_l2": optax_trajectory(penalized, optax.sgd(alpha, momentum=momentum), phi_init, steps),
+        "momentum_decay": optax_trajectory(loss, with_decay_momentum, phi_init, steps),
+        "momentum_decoupled": optax_trajectory(
+            loss, decoupled_momentum(alpha, momentum, decay), phi_init, steps
+        ),
+        "adam_l2": optax_trajectory(penalized, optax.adam(alpha, b1=b1, b2=b2, eps=eps), phi_init, steps),
+        "adamw": optax_trajectory(
+            loss, optax.adamw(alpha, b1=b1, b2=b2, eps=eps, weight_decay=decay), phi_init, steps
+        ),
+    }
+    return runs
+
+
+# The pairs compared, each as (metric group, metric name, run, reference run).
+COMPARISONS = (
+    ("sgd", "max_abs_diff_manual_vs_l2", "sgd_manual", "sgd_l2"),
+    ("sgd", "max_abs_diff_optax_decay_vs_l2", "sgd_optax_decay", "sgd_l2"),
+    ("momentum", "max_abs_diff_decay_vs_l2", "momentum_decay", "momentum_l2"),
+    ("momentum", "max_abs_diff_decoupled_vs_l2", "momentum_decoupled", "momentum_l2"),
+    ("adam", "max_abs_diff_adamw_vs_l2", "adamw", "adam_l2"),
+)
+
+
+def per_step_difference(path: jax.Array, reference: jax.Array) -> jax.Array:
+    """max_k |phi_k^(t) - phi_ref_k^(t)| at every step t; shape (steps + 1,)."""
+    return jnp.max(jnp.abs(path - reference), axis=-1)
+
+
+def penalty_gradient_error(phis: jax.Array, lam: float, alpha: float) -> jax.Array:
+    """max |jax.grad(penalty) - (lambda/alpha) phi| over a batch of points phis (N, P)."""
+    autodiff = jax.vmap(jax.grad(lambda phi: l2_penalty(phi, lam, alpha)))(phis)
+    return jnp.max(jnp.abs(autodiff - l2_penalty_gradient(phis, lam, alpha)))
+
+
+# --------------------------------------------------------------------------------------------------------
+# The least-squares model (the 1-D linear regression of Problems 7 and 2)
+
+
+def sample_linear_data(
+    key: jax.Array, n_points: int, intercept: float, slope: float, noise_std: float, x_low: float, x_high: float
+) -> tuple[jax.Array, jax.Array]:
+    """x ~ Uniform(x_low, x_high), y = intercept + slope x + noise_std * Norm(0, 1)."""
+    key_x, key_noise = jax.random.split(key)
+    x = jax.random.uniform(key_x, (n_points,), minval=x_low, maxval=x_high)
+    y = intercept + slope * x + noise_std * jax.random.normal(key_noise, (n_points,))
+    return x, y
+
+
+def least_squares_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """L[phi] = sum_i (phi_0 + phi_1 x_i - y_i)^2 (Problem 7)."""
+    return jnp.sum((phi[0] + phi[1] * x - y) ** 2)

@@ -68,7 +68,9 @@ def l2_coefficients(prior_sigma: jax.Array) -> jax.Array:
 def gaussian_nll(phi: jax.Array, x: jax.Array, y: jax.Array, noise_sigma: float) -> jax.Array:
     """sum_i (y_i - phi_0 - phi_1 x_i)^2 / (2 sigma_n^2) + (I / 2) log(2 pi sigma_n^2)."""
     residuals = y - phi[0] - phi[1] * x
-    return jnp.sum(residuals**2) / (2.0 * noise_sigma**2) + 0.5 * y.size * jnp.log(2.0 * jnp.pi * noise_sigma**2)
+    return jnp.sum(residuals**2) / (2.0 * noise_sigma**2) + 0.5 * y.size * jnp.log(
+        2.0 * jnp.pi * noise_sigma**2
+    )
 
 
 def nll_plus_l2(nll: Objective, prior_sigma: jax.Array) -> Objective:

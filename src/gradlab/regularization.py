@@ -35,17 +35,17 @@ Loss = Callable[[jax.Array], jax.Array]
 
 
 def l2_coefficient(lam: float, alpha: float) -> float:
-    """The coefficient c of the penalty c * sum_k phi_k^2 that weight decay lambda implies: lambda / (2 alpha)."""
+    """The coefficient c of the penalty c sum_k phi_k^2 that decay rate lambda implies: lambda/(2 alpha)."""
     return lam / (2.0 * alpha)
 
 
 def optax_weight_decay(lam: float, alpha: float) -> float:
-    """optax's `weight_decay` w giving the per-step shrink factor (1 - alpha w) = (1 - lambda): w = lambda / alpha."""
+    """optax's `weight_decay` w with per-step shrink (1 - alpha w) = (1 - lambda): w = lambda / alpha."""
     return lam / alpha
 
 
 def weight_decay_mapping(lam: float, alpha: float) -> dict:
-    """Every way of writing the same decay, for metrics: lambda, alpha, w = lambda/alpha, c = lambda/(2 alpha)."""
+    """One decay written every way, for metrics: lambda, alpha, w = lambda/alpha, c = lambda/(2 alpha)."""
     return {
         "lam": lam,
         "alpha": alpha,
@@ -63,7 +63,7 @@ def l2_penalty(phi: jax.Array, lam: float, alpha: float) -> jax.Array:
 
 
 def l2_penalty_gradient(phi: jax.Array, lam: float, alpha: float) -> jax.Array:
-    """The derivation step of Problem 3, by hand: d/dphi [lambda/(2 alpha) sum phi_k^2] = (lambda/alpha) phi."""
+    """Problem 3's derivation step by hand: d/dphi [lambda/(2 alpha) sum phi_k^2] = (lambda/alpha) phi."""
     return (lam / alpha) * phi
 
 
@@ -190,7 +190,13 @@ def penalty_gradient_error(phis: jax.Array, lam: float, alpha: float) -> jax.Arr
 
 
 def sample_linear_data(
-    key: jax.Array, n_points: int, intercept: float, slope: float, noise_std: float, x_low: float, x_high: float
+    key: jax.Array,
+    n_points: int,
+    intercept: float,
+    slope: float,
+    noise_std: float,
+    x_low: float,
+    x_high: float,
 ) -> tuple[jax.Array, jax.Array]:
     """x ~ Uniform(x_low, x_high), y = intercept + slope x + noise_std * Norm(0, 1)."""
     key_x, key_noise = jax.random.split(key)

@@ -1,0 +1,97 @@
+"""Convexity of the least-squares loss of 1D linear regression (Problem 7).
+
+The model f(x, phi) = phi_0 + phi_1 x and the loss L[phi] = sum_i (phi_0 + phi_1 x_i - y_i)^2 have the
+constant Hessian
+
+    H = 2 [[I,        sum x  ],
+           [sum x,    sum x^2]],
+
+with trace 2 (I + sum x^2) > 0 and determinant
+
+    det H = 4 (I sum x^2 - (sum x)^2) = 4 I sum_i (x_i - mean x)^2 >= 0     (Cauchy-Schwarz).
+
+Both eigenvalues are positive (L strictly convex, one minimum) exactly when det > 0, i.e. when the x_i
+are not all equal. When they are all equal, det = 0, one eigenvalue is 0, and L is constant along its
+eigenvector (-x, 1): every (phi_0, phi_1) with phi_0 + phi_1 x = mean y is a minimum, a line, not a point.
+The determinant is computed in the centred form, a sum of squares, so it does not cancel to a spurious
+nonzero (or negative) value.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def least_squares_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """L[phi] = sum_i (phi_0 + phi_1 x_i - y_i)^2."""
+    return jnp.sum((phi[0] + phi[1] * x - y) ** 2)
+
+
+def hessian_analytic(x: jax.Array) -> jax.Array:
+    """H = 2 [[I, sum x], [sum x, sum x^2]], independent of phi and y."""
+    count, total, squares = x.shape[0], jnp.sum(x), jnp.sum(x**2)
+    return 2.0 * jnp.array([[count, total], [total, squares]], dtype=x.dtype)
+
+
+def hessian_autodiff(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """jax.hessian of the loss at phi."""
+    return jax.hessian(least_squares_loss)(phi, x, y)
+
+
+def hessian_determinant(x: jax.Array) -> jax.Array:
+    """det H = 4 I sum_i (x_i - mean x)^2: the Cauchy-Schwarz gap as a sum of squares, never < 0."""
+    return 4.0 * x.shape[0] * jnp.sum((x - jnp.mean(x)) ** 2)
+
+
+def smallest_eigenvalue(trace: jax.Array, det: jax.Array) -> jax.Array:
+    """lambda_min = 2 det / (trace + sqrt(trace^2 - 4 det)): the root of the characteristic polynomial
+    written without the cancellation of (trace - sqrt(...)) / 2, so it is exactly 0 when det is."""
+    return 2.0 * det / (trace + jnp.sqrt(jnp.maximum(trace**2 - 4.0 * det, 0.0)))
+
+
+def minimizer(x: jax.Array, y: jax.Array) -> jax.Array:
+    """A least-squares minimum; the one of least norm when the minima form a line (all x_i equal)."""
+    design = jnp.stack([jnp.ones_like(x), x], axis=1)
+    return jnp.linalg.lstsq(design, y)[0]
+
+
+@jax.jit
+def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol: float) -> dict:
+    """The analytic Hessian against jax.hessian at phi, its trace, determinant and eigen-decomposition.
+
+    `strictly_convex` is det > 0, read with a relative tolerance: det > convexity_rtol * trace^2
+    (lambda_min / lambda_max is about det / trace^2), so round-off in an exactly singular H is not read
+    as convexity.
+    """
+    analytic = hessian_analytic(x)
+    autodiff = hessian_autodiff(phi, x, y)
+    eigenvalues, eigenvectors = jnp.linalg.eigh(analytic)
+    trace, det = jnp.trace(analytic), hessian_determinant(x)
+    center = minimizer(x, y)
+    flattest = eigenvectors[:, 0]
+    loss_at_min = least_squares_loss(center, x, y)
+    return {
+        "hessian": {
+            "analytic": analytic,
+            "autodiff": autodiff,
+            "max_abs_err": jnp.max(jnp.abs(analytic - autodiff)),
+        },
+        "trace": trace,
+        "det": det,
+        "det_autodiff": jnp.linalg.det(autodiff),
+        "eigenvalues": eigenvalues,
+        "eigenvectors": eigenvectors,  # columns, smallest eigenvalue first
+        "min_eigenvalue_closed_form": smallest_eigenvalue(trace, det),
+        "strictly_convex": det > convexity_rtol * trace**2,
+        "minimizer": center,
+        "loss_at_minimizer": loss_at_min,
+        # L(phi* + t v) - L(phi*) = t^2 lambda / 2 for an eigenvector v: 0 along a line of minima
+        "loss_rise_unit_step_along_flattest": least_squares_loss(center + flattest, x, y) - loss_at_min,
+    }
+
+
+def loss_surface(x: jax.Array, y: jax.Array, phi0_grid: jax.Array, phi1_grid: jax.Array) -> jax.Array:
+    """L on the grid phi0_grid x phi1_grid, shape (len(phi1_grid), len(phi0_grid)) for contour plots."""
+    on_row = jax.vmap(lambda p0, p1: least_squares_loss(jnp.stack([p0, p1]), x, y), in_axes=(0, None))
+    return jax.vmap(lambda p1: on_row(phi0_grid, p1))(phi1_grid)

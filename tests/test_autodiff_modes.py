@@ -1,0 +1,155 @@
+"""Problems 9/10: hand-written forward/reverse tables against JAX, the closed form, a finite difference."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlab import autodiff_graph as graph
+
+jax.config.update("jax_enable_x64", True)
+
+# Up to x = 3 every entry of both tables is finite in float64 (f4 overflows past x = 3.26).
+xs_float64 = st.floats(min_value=-8.0, max_value=3.0, allow_nan=False)
+
+
+def _rel(a, b) -> float:
+    return abs(float(a) - float(b)) / max(abs(float(b)), 1e-300)
+
+
+def _y_numpy(x: float) -> float:
+    """The function written directly in numpy from the problem statement, independent of the graph."""
+    inner = math.exp(x) + math.exp(x) ** 2
+    return math.exp(inner) + math.sin(inner)
+
+
+@settings(max_examples=25, deadline=None)
+@given(xs_float64)
+def test_forward_tangents_match_jax_jvp_node_by_node(x):
+    ours = graph.forward_tangents(jnp.asarray(x))
+    theirs = graph.jax_tangents(jnp.asarray(x))
+    assert list(ours) == list(graph.TANGENT_ORDER)
+    for name in graph.TANGENT_ORDER:
+        assert _rel(ours[name], theirs[name]) < 1e-14, name
+
+
+@settings(max_examples=25, deadline=None)
+@given(xs_float64)
+def test_reverse_adjoints_match_jax_vjp_node_by_node(x):
+    ours = graph.reverse_adjoints(jnp.asarray(x))
+    theirs = graph.jax_adjoints(jnp.asarray(x))
+    assert list(ours) == list(graph.ADJOINT_ORDER)
+    for name in graph.ADJOINT_ORDER:
+        assert _rel(ours[name], theirs[name]) < 1e-14, name
+
+
+@settings(max_examples=25, deadline=None)
+@given(xs_float64)
+def test_both_modes_equal_closed_form_and_jax_grad(x):
+    xs = jnp.asarray(x)
+    closed = graph.closed_form_derivative(xs)
+    assert _rel(graph.forward_tangents(xs)["dy_dx"], closed) < 1e-14
+    assert _rel(graph.reverse_adjoints(xs)["dy_dx"], closed) < 1e-14
+    assert _rel(jax.grad(graph.y_of_x)(xs), closed) < 1e-14
+
+
+def test_adjoints_by_hand_at_zero():
+    # x = 0: f1 = 1, f2 = 1, f3 = 2, f4 = e^2; dy/df3 = e^2 + cos 2, dy/df1 = 3 dy/df3, dy/dx = dy/df1.
+    adj = graph.reverse_adjoints(jnp.asarray(0.0))
+    dy_df3 = math.exp(2.0) + math.cos(2.0)
+    expected = {"dy_df5": 1.0, "dy_df4": 1.0, "dy_df3": dy_df3, "dy_df2": dy_df3, "dy_df1": 3 * dy_df3}
+    expected["dy_dx"] = 3 * dy_df3
+    for name, value in expected.items():
+        assert _rel(adj[name], value) < 1e-15, name
+    tan = graph.forward_tangents(jnp.asarray(0.0))
+    expected_tangents = [1.0, 2.0, 3.0, 3 * math.exp(2.0), 3 * math.cos(2.0), 3 * dy_df3]
+    np.testing.assert_allclose([float(tan[k]) for k in graph.TANGENT_ORDER], expected_tangents, rtol=1e-15)
+
+
+@pytest.mark.parametrize("x", [-2.0, -0.3, 0.7, 1.4])
+def test_values_and_derivative_against_plain_numpy_finite_difference(x):
+    assert _rel(graph.y_of_x(jnp.asarray(x)), _y_numpy(x)) < 1e-14
+    h = 1e-5
+    fd = (_y_numpy(x + h) - _y_numpy(x - h)) / (2 * h)
+    assert _rel(graph.closed_form_derivative(jnp.asarray(x)), fd) < 1e-7
+
+
+@pytest.mark.parametrize(
+    ("x", "dtype", "node"),
+    [(3.3, jnp.float64, "node f4"), (2.2, jnp.float32, "node f4"), (800.0, jnp.float64, "node f1")],
+)
+def test_first_overflow_names_the_node(x, dtype, node):
+    assert graph.first_overflow(x, dtype).startswith(node)
+
+
+def test_no_overflow_inside_default_range():
+    for x in np.linspace(-3.0, 3.0, 13):
+        assert graph.first_overflow(float(x), jnp.float64) is None
+
+
+# ------------------------------------------------------------------------------------------------------
+# End to end through the CLI
+
+
+def test_cli_tables_agree_to_round_off_and_reproduce(cli):
+    overrides = ("x=[-2.0,0.0,0.5,1.5]", "plot_points=50")
+    proc, metrics = cli("autodiff_modes", *overrides)
+    assert proc.returncode == 0, proc.stderr
+    assert metrics["status"] == "ok"
+    errors = metrics["max_errors"]
+    for key in (
+        "forward_vs_jax_jvp",
+        "reverse_vs_jax_vjp",
+        "forward_vs_closed_form",
+        "reverse_vs_closed_form",
+    ):
+        assert errors[key] < 1e-14, key
+    assert errors["finite_difference_vs_closed_form"] < 1e-6
+    point = metrics["points"][2]
+    assert point["x"] == 0.5
+    assert list(point["forward"]) == list(graph.TANGENT_ORDER)
+    assert list(point["reverse"]) == list(graph.ADJOINT_ORDER)
+    assert math.isclose(point["jax_grad"], point["closed_form"], rel_tol=1e-14)
+    assert set(metrics["plots"]) == {"y_and_derivative.png", "computational_graph.png"}
+    out_dir = Path(proc.args[2].split("=", 1)[1])
+    jaxpr = (out_dir / "jaxpr_y.txt").read_text()
+    assert "exp" in jaxpr and "sin" in jaxpr
+    _, again = cli("autodiff_modes", *overrides)
+    assert again["points"] == metrics["points"] and again["max_errors"] == metrics["max_errors"]
+
+
+def test_cli_overflow_names_x_and_node(cli):
+    proc, metrics = cli("autodiff_modes", "x=[0.0,3.5]", "plot_points=20")
+    assert proc.returncode == 1
+    assert metrics["status"] == "failed"
+    assert "x=3.5" in metrics["error"] and "f4" in metrics["error"]
+    assert "x=3.5" in proc.stderr
+
+
+def test_cli_overflow_in_float32_is_reached_earlier(cli):
+    proc, metrics = cli("autodiff_modes", "x=[2.2]", "annotate_x=0.0", "precision=float32", "plot_points=20")
+    assert proc.returncode == 1
+    assert "float32" in metrics["error"] and "x=2.2" in metrics["error"]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("fd_step=0", "fd_step"),
+        ("plot_range=[1.0,-1.0]", "plot_range"),
+        ("x=[]", "x"),
+        ("plot_points=1", "plot_points"),
+    ],
+)
+def test_cli_config_errors(cli, override, key):
+    proc, _ = cli("autodiff_modes", override)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0]

@@ -1,0 +1,105 @@
+"""Problem 8 formulas against independent routes: jax.grad, jax.hessian, finite differences, plain Python."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlab import logistic
+from gradlab.training import first_non_finite_step, make_train
+
+jax.config.update("jax_enable_x64", True)
+
+finite = st.floats(-5, 5, allow_nan=False)
+
+
+def _data(seed: int, n: int = 20):
+    return logistic.sample_data(jax.random.key(seed), n // 2, -1.0, 1.0, 1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), phi0=finite, phi1=finite)
+def test_gradient_matches_autodiff_and_finite_differences(seed, phi0, phi1):
+    x, y = _data(seed)
+    phi = jnp.array([phi0, phi1])
+    analytic = logistic.bce_gradient(phi, x, y)
+    chex.assert_trees_all_close(analytic, jax.grad(logistic.bce_loss)(phi, x, y), atol=1e-11)
+    h = 1e-6
+    central = jnp.array([
+        (logistic.bce_loss(phi + h * e, x, y) - logistic.bce_loss(phi - h * e, x, y)) / (2 * h) for e in jnp.eye(2)
+    ])
+    chex.assert_trees_all_close(analytic, central, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), phi0=finite, phi1=finite)
+def test_hessian_matches_autodiff_and_is_psd(seed, phi0, phi1):
+    x, y = _data(seed)
+    phi = jnp.array([phi0, phi1])
+    analytic = logistic.bce_hessian(phi, x, y)
+    chex.assert_trees_all_close(analytic, jax.hessian(logistic.bce_loss)(phi, x, y), atol=1e-11)
+    assert logistic.min_eigenvalue(analytic) > 0
+
+
+@pytest.mark.parametrize("z", [-1000.0, -700.0, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 700.0, 1000.0])
+@pytest.mark.parametrize("label", [0.0, 1.0])
+def test_loss_is_finite_and_accurate_at_large_logits(z, label):
+    value = float(logistic.bce_loss(jnp.array([z, 0.0]), jnp.ones(1), jnp.array([label])))
+    reference = logistic.bce_reference(z, label)
+    assert np.isfinite(value)
+    assert value == pytest.approx(reference, rel=1e-14, abs=1e-300)
+
+
+def test_loss_matches_naive_formula_where_naive_is_safe():
+    x, y = _data(3)
+    phi = jnp.array([0.3, -1.2])
+    p = 1 / (1 + jnp.exp(-(phi[0] + phi[1] * x)))
+    naive = -jnp.sum(y * jnp.log(p) + (1 - y) * jnp.log(1 - p))
+    assert float(logistic.bce_loss(phi, x, y)) == pytest.approx(float(naive), rel=1e-13)
+
+
+def test_sample_data_shapes_labels_and_seed():
+    x, y = logistic.sample_data(jax.random.key(0), 10, -1.0, 1.0, 1.0)
+    assert x.shape == y.shape == (20,)
+    assert set(np.asarray(y).tolist()) == {0.0, 1.0}
+    chex.assert_trees_all_equal(x, logistic.sample_data(jax.random.key(0), 10, -1.0, 1.0, 1.0)[0])
+    assert not np.allclose(x, logistic.sample_data(jax.random.key(1), 10, -1.0, 1.0, 1.0)[0])
+
+
+def test_newton_reaches_zero_gradient_in_a_handful_of_iterations():
+    x, y = _data(0)
+    result = jax.jit(logistic.newton, static_argnames="max_iter")(jnp.zeros(2), x, y, 1e-10, max_iter=50)
+    assert int(result.iterations) <= 10
+    assert float(jnp.linalg.norm(jax.grad(logistic.bce_loss)(result.phi, x, y))) < 1e-10
+    chex.assert_trees_all_close(result.path[int(result.iterations)], result.phi)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_scanned_training_matches_a_python_loop_and_reaches_newton(optimizer):
+    import optax
+
+    from gradlab.training import make_optimizer
+
+    x, y = _data(1)
+    steps, lr = 1000, 0.05
+    grad = jax.jit(jax.grad(logistic.bce_loss))
+    traj = jax.jit(make_train(logistic.bce_loss, optimizer, steps))(jnp.zeros(2), lr, 0.9, x, y)
+    opt = make_optimizer(optimizer, lr, 0.9)
+    phi, state = jnp.zeros(2), opt.init(jnp.zeros(2))
+    for _ in range(steps):
+        updates, state = opt.update(grad(phi, x, y), state, phi)
+        phi = optax.apply_updates(phi, updates)
+    chex.assert_trees_all_close(traj.phi, phi, atol=1e-12)
+    newton = logistic.newton(jnp.zeros(2), x, y, 1e-12, max_iter=50)
+    chex.assert_trees_all_close(traj.phi, newton.phi, atol=1e-3)
+
+
+def test_first_non_finite_step():
+    losses = jnp.array([1.0, 0.5, jnp.nan, jnp.nan])
+    path = jnp.zeros((5, 2))
+    assert first_non_finite_step(losses, path) == 2
+    assert first_non_finite_step(jnp.ones(4), path) is None
+    assert first_non_finite_step(jnp.ones(4), path.at[4, 0].set(jnp.inf)) == 4

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import math
@@ -364,19 +365,45 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
 _exit_codes: list[int] = []
 
 
+def record_exit_code(code: int) -> None:
+    """Remember a run's outcome; `launch` exits with the worst one (a failed sweep job makes it non-zero)."""
+    _exit_codes.append(code)
+
+
+def load_experiment(script_file: str, schema_name: str, main_name: str) -> tuple[type, Main]:
+    """Import an experiment script as a module (not as __main__) and return its schema and main.
+
+    Process-based launchers (joblib, submitit) ship the task function to fresh worker processes; a script
+    run as __main__ would have to travel pickled by value, which breaks its dataclasses. Shipping the path
+    and importing it on arrival works under every launcher.
+    """
+    module_name = f"gradlab_experiments.{Path(script_file).stem}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, script_file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return getattr(module, schema_name), getattr(module, main_name)
+
+
 def launch(script_file: str, schema: type, main: Main) -> None:
     """Run `main` as the Hydra app `configs/<script name>.yaml`; exit non-zero if any run failed."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
+    script_file = str(Path(script_file).resolve())
     name = Path(script_file).stem
+    schema_name, main_name = schema.__name__, main.__name__
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
-    config_dir = str(Path(script_file).resolve().parent.parent / "configs")
+    config_dir = str(Path(script_file).parent.parent / "configs")
 
     @hydra.main(version_base="1.3", config_path=config_dir, config_name=name)
     def app(cfg: DictConfig) -> int:
-        code = execute(name, schema, main, cfg, Path(HydraConfig.get().runtime.output_dir))
-        _exit_codes.append(code)
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+        experiment_schema, experiment_main = load_experiment(script_file, schema_name, main_name)
+        code = execute(name, experiment_schema, experiment_main, cfg, Path(HydraConfig.get().runtime.output_dir))
+        record_exit_code(code)
         return code
 
     app()

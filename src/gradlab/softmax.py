@@ -19,6 +19,8 @@ where no term z_i - z_i (and no 1 - s_i) appears, so forward and reverse mode bo
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -28,6 +30,7 @@ def softmax_stable(logits: jax.Array) -> jax.Array:
     return jnp.exp(jax.nn.log_softmax(logits))
 
 
+@jax.jit
 def softmax_jacobian_analytic(logits: jax.Array) -> jax.Array:
     """J = diag(s) - s s^T with the diagonal s_i (1 - s_i) computed as s_i * sum_{j != i} s_j."""
     s = softmax_stable(logits)
@@ -49,6 +52,7 @@ def softmax_per_class(logits: jax.Array) -> jax.Array:
     return jnp.exp(jax.nn.log_sigmoid(margin))
 
 
+@functools.partial(jax.jit, static_argnames="mode")
 def softmax_jacobian_autodiff(logits: jax.Array, mode: str) -> jax.Array:
     """jax.jacfwd ("jacfwd") or jax.jacrev ("jacrev") of `softmax_per_class`."""
     transform = {"jacfwd": jax.jacfwd, "jacrev": jax.jacrev}[mode]

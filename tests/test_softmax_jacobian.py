@@ -1,0 +1,173 @@
+"""Problem 1: the analytic softmax Jacobian against JAX's autodiff and a 250-digit Decimal oracle."""
+
+import importlib.util
+import json
+import sys
+from decimal import Decimal, getcontext
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlab import softmax
+from gradlab.config import ConfigError, validate
+
+jax.config.update("jax_enable_x64", True)
+
+SATURATED = [-3.0, 1.0, 100.0, 5.0, -1.0]
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def load_experiment(name: str):
+    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def jacobian_oracle(logits) -> np.ndarray:
+    """J_ij = s_i (delta_ij - s_j) in 250-digit decimal arithmetic.
+
+    1 - s_i loses as many digits as it has leading zeros (up to ~130 for a logit gap of 300), so the
+    precision must exceed that by the 16+ digits the comparison needs.
+    """
+    getcontext().prec = 250
+    exps = [Decimal(float(z)).exp() for z in logits]
+    total = sum(exps)
+    s = [e / total for e in exps]
+    n = len(s)
+    return np.array([[float(s[i] * ((1 if i == j else 0) - s[j])) for j in range(n)] for i in range(n)])
+
+
+def elementwise_rel_err(value, reference) -> float:
+    value, reference = np.asarray(value), np.asarray(reference)
+    normal = np.abs(reference) >= np.finfo(np.float64).tiny
+    assert np.all(value[~normal] == 0) or np.all(np.abs(value[~normal]) < np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(value[normal] - reference[normal]) / np.abs(reference[normal])))
+
+
+# few distinct lengths: every new shape costs a compilation
+logit_vectors = st.lists(st.floats(-30, 30, allow_nan=False), min_size=2, max_size=5)
+jax_nn_jacobians = [jax.jit(transform(jax.nn.softmax)) for transform in (jax.jacfwd, jax.jacrev)]
+
+
+@settings(max_examples=20, deadline=None)
+@given(logits=logit_vectors)
+def test_matches_jax_nn_softmax_jacobians_and_oracle(logits):
+    z = jnp.asarray(logits)
+    jacobian = softmax.softmax_jacobian_analytic(z)
+    # jax.nn.softmax is an independent route; away from saturation it is accurate to round-off
+    for jax_nn_jacobian in jax_nn_jacobians:
+        np.testing.assert_allclose(jacobian, jax_nn_jacobian(z), rtol=0, atol=1e-15)
+    assert elementwise_rel_err(jacobian, jacobian_oracle(logits)) < 1e-12
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    others=st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=4),
+    gap=st.floats(40, 300),
+    position=st.integers(0, 4),
+)
+def test_saturated_logits_keep_tiny_entries(others, gap, position):
+    logits = list(others)
+    logits.insert(position % (len(others) + 1), max(others) + gap)
+    z = jnp.asarray(logits)
+    oracle = jacobian_oracle(logits)
+    jacobian = softmax.softmax_jacobian_analytic(z)
+    assert elementwise_rel_err(jacobian, oracle) < 1e-12
+    for mode in ("jacfwd", "jacrev"):
+        assert elementwise_rel_err(softmax.softmax_jacobian_autodiff(z, mode), oracle) < 1e-12
+
+
+def test_naive_diagonal_collapses_and_the_checks_catch_it():
+    """s_k (1 - s_k) rounds to 0 for the dominant class; the relative-error check must flag that."""
+    z = jnp.asarray(SATURATED)
+    s = softmax.softmax_stable(z)
+    naive = jnp.diag(s * (1 - s)) - jnp.outer(s, s) * (1 - jnp.eye(5))
+    assert float(naive[2, 2]) == 0.0
+    assert float(
+        softmax.max_rel_error(naive, softmax.softmax_jacobian_autodiff(z, "jacfwd"))
+    ) == pytest.approx(1.0)
+    assert int(softmax.collapsed_entries(naive, jacobian_oracle(SATURATED))) == 1
+    # the analytic entry keeps the true value 1 - s_k = sum of the other probabilities, about 5.64e-42
+    kept = float(softmax.softmax_jacobian_analytic(z)[2, 2])
+    assert kept == pytest.approx(jacobian_oracle(SATURATED)[2, 2], rel=1e-14)
+    assert 5e-42 < kept < 6e-42
+
+
+@settings(max_examples=15, deadline=None)
+@given(logits=st.lists(st.floats(-200, 200, allow_nan=False), min_size=2, max_size=5))
+def test_structure_symmetric_rows_sum_to_zero(logits):
+    report = softmax.jacobian_report(jnp.asarray(logits))
+    jacobian = np.asarray(report["jacobian"])
+    assert bool(report["symmetric"])
+    np.testing.assert_array_equal(jacobian, jacobian.T)
+    scale = np.abs(jacobian).max(axis=1)
+    assert np.all(np.abs(jacobian.sum(axis=1)) <= 4 * np.finfo(np.float64).eps * scale)
+    assert np.all(np.diag(jacobian) >= 0)
+
+
+def test_max_rel_error_flags_spurious_and_wrong_entries():
+    reference = jnp.array([1e-300, 0.0, 2.0])
+    assert float(softmax.max_rel_error(reference, reference)) == 0.0
+    assert float(softmax.max_rel_error(jnp.array([1e-300, 1.0, 2.0]), reference)) == np.inf
+    assert float(softmax.max_rel_error(jnp.array([2e-300, 0.0, 2.0]), reference)) == pytest.approx(1.0)
+
+
+def test_cli_default_run_and_reproducible(cli):
+    proc, first = cli("softmax_jacobian")
+    assert proc.returncode == 0, proc.stderr
+    assert first["status"] == "ok"
+    for case in (first, first["saturated"]):
+        for mode in ("jacfwd", "jacrev"):
+            assert case["max_abs_err"][mode] < 1e-15
+            assert case["max_rel_err"][mode] < 1e-12
+        assert case["symmetric"] is True
+        assert case["row_sum_max_abs"] < 1e-15
+    assert np.asarray(first["jacobian"]).shape == (6, 6)
+    saturated = np.asarray(first["saturated"]["jacobian"])
+    assert np.all(saturated != 0)
+    assert first["saturated"]["jax_nn_softmax"]["collapsed_entries"] >= 0
+    assert "softmax_jacobian.png" in first["plots"]
+
+    proc, second = cli("softmax_jacobian")
+    assert proc.returncode == 0, proc.stderr
+    assert json.dumps(second["jacobian"]) == json.dumps(first["jacobian"])
+    assert second["logits"] == first["logits"]
+
+
+def test_cli_given_logits(cli):
+    proc, metrics = cli("softmax_jacobian", "logits=[0.0,0.0]", "saturated_logits=null")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(metrics["jacobian"], [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
+    assert "saturated" not in metrics
+
+
+def test_cli_config_error_is_one_line_exit_2(cli):
+    proc, _ = cli("softmax_jacobian", "logits=[1.0]")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "logits" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"logits": [1.0, float("nan")]}, "logits"),
+        ({"saturated_logits": []}, "saturated_logits"),
+        ({"num_logits": 1}, "num_logits"),
+        ({"logit_scale": 0.0}, "logit_scale"),
+        ({"logits": ["a", "b"]}, "logits"),
+    ],
+)
+def test_config_errors_name_the_key(override, key):
+    schema = load_experiment("softmax_jacobian").SoftmaxJacobianConfig
+    with pytest.raises(ConfigError) as err:
+        validate(override, schema)
+    assert err.value.key.startswith(key) or key in str(err.value)
+    assert "\n" not in str(err.value)

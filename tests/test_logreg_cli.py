@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 SMALL = ("grid.resolution=41", "train.steps=300")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 TINY = ("grid.resolution=11", "train.steps=50", "optimizer.name=sgd")

@@ -47,7 +47,8 @@ def _parse(text: str) -> Any:
 def collect_jobs(sweep_dir: Path) -> list[dict]:
     """For every job directory: its number, its overrides as {key: value}, and its metrics (or None)."""
     jobs = []
-    for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
+    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    for job_dir in sorted(job_dirs, key=lambda p: int(p.name)):
         overrides_file = job_dir / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
         swept = {}

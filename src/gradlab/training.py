@@ -35,12 +35,15 @@ def make_optimizer(name: str, lr: Any, momentum: Any = 0.0) -> optax.GradientTra
 class Trajectory(NamedTuple):
     phi: jax.Array  # final parameters
     losses: jax.Array  # (steps,) loss before each update
-    path: jax.Array  # (steps + 1, P) parameters before each update, and the final ones
+    path: jax.Array  # (steps + 1, P) parameters before each update and the final ones (or just first, last)
     grad_norm: jax.Array  # gradient norm at the final parameters
 
 
-def make_train(loss_fn: Callable, optimizer: str, steps: int) -> Callable:
-    """Return train(phi_init, lr, momentum, *data) -> Trajectory: `steps` optax updates in one lax.scan."""
+def make_train(loss_fn: Callable, optimizer: str, steps: int, keep_path: bool = True) -> Callable:
+    """Return train(phi_init, lr, momentum, *data) -> Trajectory: `steps` optax updates in one lax.scan.
+
+    keep_path=False keeps only the first and last parameters (a large vmapped sweep need not store them all).
+    """
 
     def train(phi_init: jax.Array, lr: Any, momentum: Any, *data: Any) -> Trajectory:
         opt = make_optimizer(optimizer, lr, momentum)
@@ -51,10 +54,10 @@ def make_train(loss_fn: Callable, optimizer: str, steps: int) -> Callable:
             loss, grad = value_and_grad(phi, *data)
             updates, state = opt.update(grad, state, phi)
             new_phi = optax.apply_updates(phi, updates)
-            return (new_phi, state), (loss, phi)
+            return (new_phi, state), (loss, phi if keep_path else None)
 
         (phi, _), (losses, path) = lax.scan(step, (phi_init, opt.init(phi_init)), length=steps)
-        path = jnp.concatenate([path, phi[None]], axis=0)
+        path = jnp.concatenate([path if keep_path else phi_init[None], phi[None]], axis=0)
         grad_norm = jnp.linalg.norm(jax.grad(loss_fn)(phi, *data))
         return Trajectory(phi, losses, path, grad_norm)
 

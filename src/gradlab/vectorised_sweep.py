@@ -1,0 +1,78 @@
+"""Thousands of logistic-regression trainings (Problem 8) in one `jax.jit(jax.vmap(train))` call.
+
+Each configuration is (data seed, learning rate, momentum): the seed draws the data set exactly as the logreg
+experiment does (`sample_data(jax.random.key(seed), ...)`), so a row of the sweep reproduces a single run.
+When JAX sees several devices, the batch axis is sharded across them with `jax.sharding`; every configuration
+is computed independently, so the results do not depend on the number of devices.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from gradlab import logistic
+from gradlab.training import make_train
+
+
+class SweepGrid(NamedTuple):
+    seeds: np.ndarray  # (B,) int
+    lrs: np.ndarray  # (B,)
+    momenta: np.ndarray  # (B,)
+
+
+def full_grid(seeds, lrs, momenta) -> SweepGrid:
+    """Every combination, seed-major: row = (i_seed * n_lr + i_lr) * n_momentum + i_momentum."""
+    s, l, m = np.meshgrid(np.asarray(seeds), np.asarray(lrs), np.asarray(momenta), indexing="ij")
+    return SweepGrid(s.ravel(), l.ravel(), m.ravel())
+
+
+class SweepResult(NamedTuple):
+    phi: jax.Array  # (B, 2) final parameters
+    losses: jax.Array  # (B, steps) loss before each update
+    final_loss: jax.Array  # (B,)
+    grad_norm: jax.Array  # (B,)
+
+
+def make_sweep(data: dict, optimizer: str, steps: int):
+    """Return sweep(seeds, lrs, momenta) -> SweepResult, one vmapped training per configuration (not jitted)."""
+    train = make_train(logistic.bce_loss, optimizer, steps, keep_path=False)
+
+    def one(seed, lr, momentum):
+        x, y = logistic.sample_data(jax.random.key(seed), data["n_per_class"], data["mean0"], data["mean1"],
+                                    data["std"])
+        result = train(jnp.zeros(2, x.dtype), lr, momentum, x, y)
+        return SweepResult(result.phi, result.losses, logistic.bce_loss(result.phi, x, y), result.grad_norm)
+
+    return jax.vmap(one)
+
+
+def optimum_losses(data: dict, seeds, tol: float = 1e-12, max_iter: int = 100) -> jax.Array:
+    """The minimum loss for each seed's data set, by Newton's method (vmapped)."""
+
+    def one(seed):
+        x, y = logistic.sample_data(jax.random.key(seed), data["n_per_class"], data["mean0"], data["mean1"],
+                                    data["std"])
+        result = logistic.newton(jnp.zeros(2, x.dtype), x, y, tol, max_iter)
+        return logistic.bce_loss(result.phi, x, y)
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds))
+
+
+def shard_batch(grid: SweepGrid, devices: list) -> tuple[tuple[jax.Array, ...], int]:
+    """Put the batch on `devices`, split along its axis (padded to a multiple of the device count).
+
+    Returns the device arrays and the number of real rows (padding rows repeat the last configuration).
+    """
+    rows = len(grid.seeds)
+    padded = -(-rows // len(devices)) * len(devices)
+    sharding = NamedSharding(Mesh(np.asarray(devices), ("batch",)), PartitionSpec("batch"))
+    arrays = []
+    for column, dtype in ((grid.seeds, jnp.uint32), (grid.lrs, None), (grid.momenta, None)):
+        values = np.concatenate([column, np.repeat(column[-1:], padded - rows)])
+        arrays.append(jax.device_put(jnp.asarray(values, dtype=dtype), sharding))
+    return tuple(arrays), rows

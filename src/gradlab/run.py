@@ -60,7 +60,14 @@ class BaseConfig:
 
 
 class RunFailed(RuntimeError):
-    """Raised by an experiment for a result it must not report (NaN in training, overflow, ...)."""
+    """Raised by an experiment for a result it must not report (NaN in training, overflow, ...).
+
+    `results` (optional) is what the run did obtain; it goes into the failed run's metrics.json.
+    """
+
+    def __init__(self, message: str, results: dict | None = None):
+        super().__init__(message)
+        self.results = results or {}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -351,7 +358,8 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
         message = f"{type(err).__name__}: {err}" if not isinstance(err, RunFailed) else str(err)
         print(f"gradlab: {name} failed: {message}", file=sys.stderr)
         _log_to_file(log, traceback.format_exc())
-        finish("failed", message, {"config": to_dict(cfg), "plots": ctx.plots})
+        partial = err.results if isinstance(err, RunFailed) else {}
+        finish("failed", message, {"config": to_dict(cfg), **partial, "plots": ctx.plots})
         return EXIT_FAILED
     finish("ok", None, {"config": to_dict(cfg), **results, "plots": ctx.plots})
     log.info("%s finished: %s", name, metrics_path)

@@ -1,0 +1,69 @@
+"""Every claim of Homework 1 that the report verifies, and where its numbers live in the runs' metrics.
+
+The first field is the problem; `experiment` is the run id in configs/run_all.yaml. Tolerances are the
+verification thresholds: float64 round-off for identities, optimizer tolerance for minimizers.
+"""
+
+from gradlab.report import Claim
+
+ROUND_OFF = 1e-10  # float64 identities computed two ways agree far below this
+
+CLAIMS = [
+    # Problem 1: softmax Jacobian
+    Claim("1", "softmax_jacobian", "J = diag(s) - s s^T vs jax.jacfwd (max abs error)", None, None,
+          error="max_abs_err.jacfwd", tolerance=ROUND_OFF),
+    Claim("1", "softmax_jacobian", "J = diag(s) - s s^T vs jax.jacrev (max abs error)", None, None,
+          error="max_abs_err.jacrev", tolerance=ROUND_OFF),
+    Claim("1", "softmax_jacobian", "relative error vs jax.jacfwd, tiny entries included", None, None,
+          error="max_rel_err.jacfwd", tolerance=1e-8),
+    Claim("1", "softmax_jacobian", "rows of J sum to 0", None, None, error="row_sum_max_abs", tolerance=ROUND_OFF),
+    Claim("1", "softmax_jacobian", "J is symmetric", None, None, expect=("symmetric", True)),
+    # Problem 2: Gaussian prior = L2
+    Claim("2", "map_l2", "Bernoulli: MAP minimizer vs NLL + L2 minimizer", None, None,
+          error="bernoulli.max_abs_diff_map_vs_l2", tolerance=1e-8),
+    Claim("2", "map_l2", "Gaussian: MAP minimizer vs NLL + L2 minimizer", None, None,
+          error="gaussian.max_abs_diff_map_vs_l2", tolerance=1e-8),
+    Claim("2", "map_l2", "Gaussian: MAP minimizer vs closed-form ridge", None, None,
+          error="gaussian.max_abs_diff_map_vs_ridge", tolerance=1e-8),
+    Claim("2", "map_l2", "-log posterior - (NLL + L2) = sum_j log sqrt(2 pi sigma_j^2)",
+          "objective_offset_expected", "objective_offset", tolerance=ROUND_OFF),
+    # Problem 3: weight decay = L2 under gradient descent
+    Claim("3", "weight_decay", "hand-written decay update vs optax.sgd on L~ (max over trajectory)", None, None,
+          error="sgd.max_abs_diff_manual_vs_l2", tolerance=ROUND_OFF),
+    Claim("3", "weight_decay", "add_decayed_weights(lam/alpha) + sgd vs sgd on L~", None, None,
+          error="sgd.max_abs_diff_optax_decay_vs_l2", tolerance=ROUND_OFF),
+    Claim("3", "weight_decay", "gradient of the penalty = (lam/alpha) phi vs jax.grad", None, None,
+          error="penalty_grad_max_abs_err", tolerance=ROUND_OFF),
+    Claim("3", "weight_decay", "beyond: momentum with decay vs momentum on L~", None, None,
+          error="momentum.max_abs_diff_decay_vs_l2", tolerance=ROUND_OFF),
+    Claim("3", "weight_decay", "beyond: AdamW differs from Adam on L~ (decoupled decay)", None, None,
+          error="adam.max_abs_diff_adamw_vs_l2", at_least=1e-6),
+    # Problems 4-6: receptive fields
+    *[
+        Claim(problem, f"receptive_field_problem{problem}", "receptive field per layer: analytic vs measured",
+              "receptive_field.analytic", "receptive_field.measured", equal=True)
+        for problem in ("4", "5", "6")
+    ],
+    # Problem 7: linear regression is convex
+    Claim("7", "linreg_hessian", "H = 2 [[I, sum x], [sum x, sum x^2]] vs jax.hessian", None, None,
+          error="hessian.max_abs_err", tolerance=ROUND_OFF),
+    Claim("7", "linreg_hessian", "det H > 0 for distinct x: strictly convex", None, "det",
+          expect=("strictly_convex", True)),
+    Claim("7", "linreg_hessian", "all x equal: det H = 0, a line of minima", None, "degenerate.det",
+          expect=("degenerate.strictly_convex", False)),
+    # Problem 8: logistic regression
+    Claim("8 (ii)", "logreg", "stable BCE at |z| up to 1e3 vs plain-Python reference (max rel error)", None, None,
+          error="loss_stability.max_rel_err", tolerance=1e-12),
+    Claim("8 (iii)", "logreg", "gradient sum(p - y), sum((p - y) x) vs jax.grad (max over grid)", None, None,
+          error="gradient.max_abs_err", tolerance=ROUND_OFF),
+    Claim("8 (v)", "logreg", "Hessian sum p(1-p) [[1, x], [x, x^2]] vs jax.hessian (max over grid)", None, None,
+          error="hessian.max_abs_err", tolerance=ROUND_OFF),
+    Claim("8 (v)", "logreg", "smallest Hessian eigenvalue over the grid > 0: convex", None,
+          "hessian.min_eig_over_grid", expect=("convex", True)),
+    Claim("8", "logreg", "Newton's method: gradient norm at its minimum", None, None,
+          error="newton.grad_norm", tolerance=1e-10),
+    Claim("8", "logreg", "optax training lands on Newton's minimum (distance)", None, None,
+          error="fit.distance_to_newton", tolerance=1e-6),
+    Claim("8 (iv)", "logreg", "Newton's minimum within one grid cell of the heatmap minimum", None, None,
+          error="newton.distance_to_heatmap_min", tolerance_metric="heatmap.cell_diagonal"),
+]

@@ -1,0 +1,184 @@
+"""The verification report: one row per claim of the homework, built from each run's metrics.json.
+
+A claim names where its numbers live in an experiment's metrics (dotted paths) and how it is judged:
+`error <= tolerance`, a boolean metric that must be true, or two values that must be equal. Nothing in the
+table is typed in: a metric that is missing makes the row fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gradlab.sweep_summary import lookup
+
+
+@dataclass(frozen=True)
+class Claim:
+    problem: str
+    experiment: str
+    quantity: str
+    analytic: str | None  # metric path of the analytic / closed-form value (or None)
+    computed: str | None  # metric path of the value computed by JAX (or None)
+    error: str | None = None  # metric path of the absolute error (default: |analytic - computed| when numbers)
+    tolerance: float | None = None  # pass if error <= tolerance
+    tolerance_metric: str | None = None  # or: pass if error <= the value of this metric (a run-dependent bound)
+    at_least: float | None = None  # pass if error >= at_least (a difference that must show)
+    expect: tuple[str, Any] | None = None  # (metric path, value it must have)
+    equal: bool = False  # analytic and computed must be equal
+
+
+@dataclass
+class Row:
+    claim: Claim
+    analytic: Any
+    computed: Any
+    error: Any
+    verdict: str  # "pass" | "FAIL" | "missing"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def evaluate(claim: Claim, metrics: dict | None) -> Row:
+    """Read a claim's numbers from metrics and judge it; a metric that is absent makes the row 'missing'."""
+    if metrics is None or metrics.get("status") != "ok":
+        return Row(claim, None, None, None, "missing")
+    paths = {"analytic": claim.analytic, "computed": claim.computed, "error": claim.error}
+    values = {k: lookup(metrics, p) if p else None for k, p in paths.items()}
+    expected_value = lookup(metrics, claim.expect[0]) if claim.expect else None
+    tolerance = lookup(metrics, claim.tolerance_metric) if claim.tolerance_metric else claim.tolerance
+    absent = claim.expect and expected_value is None or claim.tolerance_metric and tolerance is None
+    if absent or any(p and values[k] is None for k, p in paths.items()):
+        return Row(claim, values["analytic"], values["computed"], values["error"], "missing")
+    error = values["error"]
+    if error is None and _number(values["analytic"]) and _number(values["computed"]):
+        error = abs(values["analytic"] - values["computed"])
+    ok = True
+    if claim.expect:
+        ok &= expected_value == claim.expect[1]
+    if tolerance is not None:
+        ok &= _number(error) and abs(error) <= tolerance
+    if claim.at_least is not None:
+        ok &= _number(error) and abs(error) >= claim.at_least
+    if claim.equal:
+        ok &= values["analytic"] == values["computed"]
+    return Row(claim, values["analytic"], values["computed"], error, "pass" if ok else "FAIL")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}" if value != 0 else "0"
+    if isinstance(value, list):
+        flat = json.dumps(value, default=str)
+        if len(flat) > 60:
+            return flat[:57] + "..."
+        return ", ".join(_fmt(v) for v in value) if all(not isinstance(v, list) for v in value) else flat
+    return str(value)
+
+
+def table_rows(rows: Sequence[Row]) -> list[list[str]]:
+    header = ["problem", "quantity", "analytic / closed form", "computed by JAX", "abs error", "verdict"]
+    body = []
+    for row in rows:
+        c = row.claim
+        error = _fmt(row.error)
+        if c.tolerance is not None and row.error is not None:
+            error += f" (<= {c.tolerance:g})"
+        if c.tolerance_metric is not None and row.error is not None:
+            error += f" (<= {c.tolerance_metric})"
+        if c.at_least is not None and row.error is not None:
+            error += f" (>= {c.at_least:g})"
+        if c.expect is not None:
+            error = (error + "; " if error else "") + f"{c.expect[0]} = {_fmt(c.expect[1])}"
+        body.append([c.problem, c.quantity, _fmt(row.analytic), _fmt(row.computed), error, row.verdict])
+    return [header, *body]
+
+
+def environment(metrics_by_experiment: dict[str, dict | None]) -> dict:
+    """Versions, device and precisions, from the runs' own metadata."""
+    metas = [m["meta"] for m in metrics_by_experiment.values() if m and "meta" in m]
+    if not metas:
+        return {}
+    first = metas[0]
+    keys = ("python", "jax", "jaxlib", "optax", "hydra", "numpy", "platform", "backend", "device", "git_commit")
+    env = {k: first.get(k) for k in keys}
+    env["precision"] = ", ".join(sorted({str(m.get("precision")) for m in metas}))
+    return env
+
+
+def write_markdown(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], env: dict) -> None:
+    lines = ["# gradlab verification report", ""]
+    passed = sum(r.verdict == "pass" for r in rows)
+    lines += [f"**{passed} of {len(rows)} claims verified.**", "", "## Claims", ""]
+    table = table_rows(rows)
+    lines.append("| " + " | ".join(table[0]) + " |")
+    lines.append("|" + "---|" * len(table[0]))
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in table[1:]]
+    lines += ["", "## Experiments", ""]
+    for name, metrics in runs.items():
+        status = metrics.get("status", "missing") if metrics else "missing"
+        lines.append(f"### {name}: {status}")
+        if metrics and metrics.get("error"):
+            lines.append(f"\nError: `{metrics['error']}`")
+        for plot, caption in (metrics or {}).get("plots", {}).items():
+            lines += ["", f"![{caption}]({name}/{plot})", "", f"*{caption}*"]
+        lines.append("")
+    lines += ["## Environment", ""] + [f"- {k}: {v}" for k, v in env.items()]
+    target.write_text("\n".join(lines) + "\n")
+
+
+def write_html(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], env: dict, root: Path) -> None:
+    """A self-contained page: the table, every plot embedded as base64 PNG with its caption, the environment."""
+    esc = html.escape
+    table = table_rows(rows)
+    passed = sum(r.verdict == "pass" for r in rows)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>gradlab verification report</title><style>",
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;font-size:13px}",
+        "td,th{border:1px solid #ccc;padding:3px 6px}.pass{color:#070}.FAIL,.missing{color:#b00;font-weight:bold}",
+        "figure{display:inline-block;width:48%;margin:0.5%}img{width:100%}figcaption{font-size:12px}</style></head>",
+        f"<body><h1>gradlab verification report</h1><p><b>{passed} of {len(rows)} claims verified.</b></p>",
+        "<h2>Claims</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table[0]) + "</tr>",
+    ]
+    for r in table[1:]:
+        cells = "".join(f"<td>{esc(c)}</td>" for c in r[:-1])
+        parts.append(f"<tr>{cells}<td class='{esc(r[-1])}'>{esc(r[-1])}</td></tr>")
+    parts.append("</table><h2>Experiments</h2>")
+    for name, metrics in runs.items():
+        status = metrics.get("status", "missing") if metrics else "missing"
+        parts.append(f"<h3>{esc(name)}: <span class='{'pass' if status == 'ok' else 'FAIL'}'>{esc(status)}</span></h3>")
+        if metrics and metrics.get("error"):
+            parts.append(f"<p>Error: <code>{esc(metrics['error'])}</code></p>")
+        for plot, caption in (metrics or {}).get("plots", {}).items():
+            png = root / name / plot
+            if png.exists():
+                data = base64.b64encode(png.read_bytes()).decode()
+                parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{esc(caption)}'>"
+                             f"<figcaption>{esc(caption)}</figcaption></figure>")
+    parts.append("<h2>Environment</h2><ul>" + "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in env.items()))
+    parts.append("</ul></body></html>")
+    target.write_text("\n".join(parts))
+
+
+def build_report(root: Path, experiments: Sequence[str], claims: Sequence[Claim]) -> tuple[list[Row], dict]:
+    """Read `<root>/<experiment>/metrics.json` for each experiment, judge the claims, write report.md/.html."""
+    runs: dict[str, dict | None] = {}
+    for name in experiments:
+        path = root / name / "metrics.json"
+        runs[name] = json.loads(path.read_text()) if path.exists() else None
+    rows = [evaluate(c, runs.get(c.experiment)) for c in claims if c.experiment in runs]
+    env = environment(runs)
+    write_markdown(root / "report.md", rows, runs, env)
+    write_html(root / "report.html", rows, runs, env, root)
+    return rows, runs

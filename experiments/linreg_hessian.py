@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab.config import ConfigError, at_least, checked, increasing_pair, positive
-from gradlab.linreg import convexity_report, loss_surface
+from gradlab.linreg import convexity_report, loss_surface, sample_inputs, sample_targets
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunFailed, launch
 
@@ -52,23 +52,22 @@ class LinregHessianConfig(BaseConfig):
 
 
 def _data(cfg: LinregHessianConfig) -> tuple[jax.Array, jax.Array]:
-    x_key, noise_key = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    x_key, noise_key = jax.random.split(jax.random.key(cfg.seed))
     if cfg.x is not None:
         x = jnp.asarray(cfg.x, dtype=float)
     else:
         count = cfg.num_points if cfg.y is None else len(cfg.y)
-        x = jax.random.uniform(x_key, (count,), minval=cfg.x_range[0], maxval=cfg.x_range[1])
+        x = sample_inputs(x_key, count, *cfg.x_range)
     if cfg.y is not None:
         return x, jnp.asarray(cfg.y, dtype=float)
-    noise = cfg.noise_std * jax.random.normal(noise_key, x.shape)
-    return x, cfg.true_intercept + cfg.true_slope * x + noise
+    return x, sample_targets(noise_key, x, cfg.true_intercept, cfg.true_slope, cfg.noise_std)
 
 
 def _plot_surfaces(ctx, cfg, cases: dict) -> None:
     fig, axes = figure(len(cases), width=5.8 * len(cases), height=5.0, squeeze=False, layout="constrained")
     for ax, (name, (x, y, report)) in zip(axes[0], cases.items(), strict=True):
         center = np.asarray(report["minimizer"])
-        offsets = jnp.linspace(-cfg.surface_half_width, cfg.surface_half_width, cfg.surface_grid_points)
+        offsets = np.linspace(-cfg.surface_half_width, cfg.surface_half_width, cfg.surface_grid_points)
         phi0, phi1 = center[0] + offsets, center[1] + offsets
         surface = np.asarray(loss_surface(x, y, phi0, phi1))
         excess = surface - float(report["loss_at_minimizer"])
@@ -82,7 +81,7 @@ def _plot_surfaces(ctx, cfg, cases: dict) -> None:
             ax.annotate("", center + arrow, center, arrowprops={"arrowstyle": "->", "color": color, "lw": 2})
             ax.plot([], [], color=color, lw=2, label=f"eigenvector, lambda = {eigenvalues[k]:.3g}")
         if not bool(report["strictly_convex"]):
-            line = center[:, None] + np.outer(eigenvectors[:, 0], 1.5 * np.asarray(offsets))
+            line = center[:, None] + np.outer(eigenvectors[:, 0], 1.5 * offsets)
             ax.plot(line[0], line[1], "k--", lw=1, label="minima: phi0 + phi1 x = mean y")
         ax.plot(*center, "k*", markersize=10, label="least-squares minimum")
         ax.set_xlim(phi0[0], phi0[-1])
@@ -109,7 +108,7 @@ def _plot_surfaces(ctx, cfg, cases: dict) -> None:
 def main(cfg: LinregHessianConfig, ctx) -> dict:
     x, y = _data(cfg)
     phi = jnp.asarray(cfg.hessian_point, dtype=float)
-    degenerate_x = jnp.full_like(x, cfg.degenerate_x)
+    degenerate_x = jnp.asarray(np.full(x.shape, cfg.degenerate_x))
     cases = {
         "data": (x, y, convexity_report(x, y, phi, cfg.convexity_rtol)),
         "degenerate (all x_i equal)": (
@@ -119,7 +118,7 @@ def main(cfg: LinregHessianConfig, ctx) -> dict:
         ),
     }
     for name, (_, _, report) in cases.items():
-        if not all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree_util.tree_leaves(report)):
+        if not all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree_util.tree_leaves(report)):
             raise RunFailed(
                 f"the {name} case produced a non-finite value (data too large for {cfg.precision}?)"
             )

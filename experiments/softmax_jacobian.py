@@ -16,7 +16,7 @@ import numpy as np
 from gradlab.config import at_least, checked, positive
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunFailed, launch
-from gradlab.softmax import jacobian_report
+from gradlab.softmax import jacobian_report, sample_logits
 
 
 def _logit_list(value) -> bool:
@@ -73,15 +73,14 @@ def main(cfg: SoftmaxJacobianConfig, ctx) -> dict:
     import jax.numpy as jnp
 
     if cfg.logits is None:
-        key = jax.random.PRNGKey(cfg.seed)
-        logits = cfg.logit_scale * jax.random.normal(key, (cfg.num_logits,))
+        logits = sample_logits(jax.random.key(cfg.seed), cfg.num_logits, cfg.logit_scale)
     else:
         logits = jnp.asarray(cfg.logits, dtype=float)
     reports = {"logits": jacobian_report(logits)}
     if cfg.saturated_logits is not None:
         reports["saturated"] = jacobian_report(jnp.asarray(cfg.saturated_logits, dtype=float))
     for name, report in reports.items():
-        if not bool(jnp.all(jnp.isfinite(report["jacobian"]))):
+        if not np.all(np.isfinite(np.asarray(report["jacobian"]))):
             raise RunFailed(f"the {name} Jacobian has non-finite entries")
     _plot_jacobians(ctx, reports)
     results = reports["logits"]

@@ -10,11 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import read_metrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradlab import softmax
 from gradlab.config import ConfigError, validate
+from gradlab.run import execute
 
 jax.config.update("jax_enable_x64", True)
 
@@ -141,9 +143,11 @@ def test_cli_default_run_and_reproducible(cli):
     assert second["logits"] == first["logits"]
 
 
-def test_cli_given_logits(cli):
-    proc, metrics = cli("softmax_jacobian", "logits=[0.0,0.0]", "saturated_logits=null")
-    assert proc.returncode == 0, proc.stderr
+def test_given_logits_in_process(tmp_path):
+    experiment = load_experiment("softmax_jacobian")
+    raw = {"logits": [0.0, 0.0], "saturated_logits": None}
+    assert execute("softmax_jacobian", experiment.SoftmaxJacobianConfig, experiment.main, raw, tmp_path) == 0
+    metrics = read_metrics(tmp_path)
     np.testing.assert_allclose(metrics["jacobian"], [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
     assert "saturated" not in metrics
 

@@ -19,8 +19,24 @@ nonzero (or negative) value.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+
+
+@functools.partial(jax.jit, static_argnames="count")
+def sample_inputs(key: jax.Array, count: int, low: float, high: float) -> jax.Array:
+    """x_i ~ Uniform(low, high), i = 1..count."""
+    return jax.random.uniform(key, (count,), minval=low, maxval=high)
+
+
+@jax.jit
+def sample_targets(
+    key: jax.Array, x: jax.Array, intercept: float, slope: float, noise_std: float
+) -> jax.Array:
+    """y_i = intercept + slope x_i + noise_std * eps_i, eps_i ~ N(0, 1)."""
+    return intercept + slope * x + noise_std * jax.random.normal(key, x.shape, dtype=x.dtype)
 
 
 def least_squares_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
@@ -91,6 +107,7 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
     }
 
 
+@jax.jit
 def loss_surface(x: jax.Array, y: jax.Array, phi0_grid: jax.Array, phi1_grid: jax.Array) -> jax.Array:
     """L on the grid phi0_grid x phi1_grid, shape (len(phi1_grid), len(phi0_grid)) for contour plots."""
     on_row = jax.vmap(lambda p0, p1: least_squares_loss(jnp.stack([p0, p1]), x, y), in_axes=(0, None))

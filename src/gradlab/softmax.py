@@ -25,6 +25,12 @@ import jax
 import jax.numpy as jnp
 
 
+@functools.partial(jax.jit, static_argnames="count")
+def sample_logits(key: jax.Array, count: int, scale: float) -> jax.Array:
+    """z_i ~ N(0, scale^2), i = 1..count."""
+    return scale * jax.random.normal(key, (count,))
+
+
 def softmax_stable(logits: jax.Array) -> jax.Array:
     """s = exp(z - logsumexp(z)): no overflow for large logits."""
     return jnp.exp(jax.nn.log_softmax(logits))

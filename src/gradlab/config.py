@@ -17,7 +17,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
@@ -112,6 +113,7 @@ def validate(raw: DictConfig | dict, schema: type[T]) -> T:
 
     Raises ConfigError (one line) for an unknown key, a wrong type or a value out of range.
     """
+    _check_list_items(raw, schema, prefix="")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), raw)
         obj = OmegaConf.to_object(merged)
@@ -121,8 +123,42 @@ def validate(raw: DictConfig | dict, schema: type[T]) -> T:
     return obj
 
 
-def _one_line(err: OmegaConfBaseException) -> ConfigError:
-    key = err.full_key or str(err.key or "?")
+def _list_item_schema(hint: Any) -> type | None:
+    """The dataclass D of a `list[D]` (or `list[D] | None`) type hint, else None."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if typing.get_origin(candidate) is list:
+            (item,) = typing.get_args(candidate) or (None,)
+            return item if dataclasses.is_dataclass(item) else None
+    return None
+
+
+def _check_list_items(raw: Any, schema: type, prefix: str) -> None:
+    """Merge each element of a list-of-dataclass field on its own, so that an error names `layers[2].kernel`.
+
+    (OmegaConf reports such errors with the element's key only, without the list and index.)
+    """
+    if not isinstance(raw, Mapping):
+        return
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        if f.name not in raw:
+            continue
+        value, hint = raw[f.name], hints[f.name]
+        item_schema = _list_item_schema(hint)
+        if item_schema is not None and isinstance(value, Sequence) and not isinstance(value, str):
+            for index, item in enumerate(value):
+                where = f"{prefix}{f.name}[{index}]."
+                try:
+                    OmegaConf.merge(OmegaConf.structured(item_schema), item)
+                except OmegaConfBaseException as err:
+                    raise _one_line(err, prefix=where) from None
+                _check_list_items(item, item_schema, where)
+        elif dataclasses.is_dataclass(hint):
+            _check_list_items(value, hint, f"{prefix}{f.name}.")
+
+
+def _one_line(err: OmegaConfBaseException, prefix: str = "") -> ConfigError:
+    key = prefix + (err.full_key or str(err.key or "?"))
     first_line = (err.msg or str(err)).splitlines()[0]
     if type(err).__name__ == "ConfigKeyError":
         return ConfigError(key, "<unknown key>", f"not a key of {err.object_type_str or 'this config'}")

@@ -164,7 +164,8 @@ def parse(document: Any, source: str) -> list[tuple[str, int, Any]]:
         for index, item in enumerate(items):
             where = f"{source}:{section}[{index}]"
             if not isinstance(item, dict):
-                raise ConfigError(where, item, f"a mapping with keys among {[f.name for f in dataclasses.fields(schema)]}")
+                keys = [f.name for f in dataclasses.fields(schema)]
+                raise ConfigError(where, item, f"a mapping with keys among {keys}")
             try:
                 entry = validate(item, schema)
             except ConfigError as err:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from conftest import REPO
+
 from gradlab.claims import CLAIMS
 
 SUBSET = ["softmax_jacobian", "receptive_field_problem4", "linreg_hessian", "logreg"]

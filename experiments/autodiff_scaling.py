@@ -29,7 +29,10 @@ def _increasing_ints(values, low: int = 1) -> bool:
     return len(values) > 0 and ints and all(a < b for a, b in zip(values[:-1], values[1:], strict=True))
 
 
-def _sizes(default: list[int], low: int = 1):
+def _sizes(default: list[int], low: int = 1, *, may_be_empty: bool = False):
+    if may_be_empty:  # an empty list skips that part of the experiment
+        ok = lambda v: len(v) == 0 or _increasing_ints(v, low)  # noqa: E731
+        return checked(default, ok, f"an increasing list of integers >= {low} (empty: skip this part)")
     return checked(default, lambda v: _increasing_ints(v, low), f"a non-empty increasing list of integers >= {low}")
 
 
@@ -67,13 +70,15 @@ class GradTolerance:  # max relative difference for two gradients to count as eq
 
 @dataclass
 class MirrorConfig:
-    sizes: list[int] = _sizes([1, 16, 256, 4096])  # M: outputs of the tall map, inputs of the wide one
+    sizes: list[int] = _sizes(
+        [1, 16, 256, 4096], may_be_empty=True
+    )  # M: outputs of the tall map, inputs of the wide one
     hidden: int = at_least(1, 64)
 
 
 @dataclass
 class MemoryConfig:
-    depths: list[int] = _sizes([4, 16, 64, 256])
+    depths: list[int] = _sizes([4, 16, 64, 256], may_be_empty=True)
     width: int = at_least(1, 64)
     n_samples: int = at_least(1, 64)
 
@@ -260,8 +265,10 @@ def main(cfg: AutodiffScalingConfig, ctx: RunContext) -> dict:
     all_match = all(c is not False for c in checks)
 
     _plot_scaling(ctx, sizes, slopes)
-    _plot_mirror(ctx, mirror)
-    _plot_memory(ctx, memory)
+    if cfg.mirror.sizes:
+        _plot_mirror(ctx, mirror)
+    if cfg.memory.depths:
+        _plot_memory(ctx, memory)
     for family in sizes:
         ctx.log.info("%s slopes: flops %s, time %s", family, slopes[family]["flops"], slopes[family]["time"])
     if not all_match:

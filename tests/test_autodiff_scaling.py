@@ -1,0 +1,197 @@
+"""jvp vs vjp cost: the three gradient routes agree, FLOPs are counted right, the budget skips and records."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlab import autodiff_cost as cost
+from gradlab import autodiff_measure as measure
+from gradlab.timing import compile_timed, xla_cost
+
+jax.config.update("jax_enable_x64", True)
+
+
+def _flops(fn, *args) -> float:
+    return xla_cost(compile_timed(fn, *args)[0])["flops"]
+
+
+@pytest.mark.parametrize(("P", "n_samples", "seed"), [(1, 3, 0), (7, 20, 1), (40, 5, 2)])
+def test_linear_routes_equal_closed_form(P, n_samples, seed):
+    problem = cost.linear_family(P, n_samples, np.random.default_rng(seed))
+    closed = cost.logistic_grad(problem.theta, *problem.data)  # numpy, float64
+    for route in ("rev", "fwd_batched", "fwd_sequential"):
+        grad = jax.jit(cost.routes(problem.loss)[route])(problem.theta, *problem.data)
+        np.testing.assert_allclose(grad, closed, rtol=1e-12, atol=1e-15, err_msg=route)
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 3), st.integers(0, 2**16))
+def test_mlp_routes_agree_with_each_other_and_a_finite_difference(width, depth, seed):
+    problem = cost.mlp_family(width, depth, 3, 5, np.random.default_rng(seed))
+    assert problem.theta.shape == (cost.mlp_parameter_count(3, width, depth),)
+    routes = {name: jax.jit(fn) for name, fn in cost.routes(problem.loss).items()}
+    rev = routes["rev"](problem.theta, *problem.data)
+    for route in ("fwd_batched", "fwd_sequential"):
+        np.testing.assert_allclose(routes[route](problem.theta, *problem.data), rev, rtol=1e-11, err_msg=route)
+    # A central difference along one random direction checks the reverse route against the loss itself.
+    direction = np.random.default_rng(seed + 1).standard_normal(problem.P)
+    h = 1e-6
+    loss = lambda th: float(routes["f"](th, *problem.data))  # noqa: E731
+    fd = (loss(problem.theta + h * direction) - loss(problem.theta - h * direction)) / (2 * h)
+    assert abs(fd - float(rev @ direction)) <= 1e-6 * max(1.0, abs(fd))
+
+
+def test_mlp_parameter_count_by_hand():
+    # 8 -> 16 -> 16 -> 1: (8*16 + 16) + (16*16 + 16) + (16*1 + 1) = 144 + 272 + 17
+    assert cost.mlp_parameter_count(8, 16, 2) == 433
+
+
+def test_sequential_flops_accounting_against_an_unrolled_loop():
+    P = 12
+    problem = cost.linear_family(P, 16, np.random.default_rng(0))
+    args = (problem.theta, *problem.data)
+    f = _flops(problem.loss, *args)
+    one = _flops(cost.one_jvp(problem.loss), problem.theta, jnp.zeros(P), *problem.data)
+    unrolled = _flops(cost.unrolled_sequential_forward_gradient(problem.loss, P), *args)
+    looped = _flops(cost.sequential_forward_gradient(problem.loss), *args)
+    # The loop recomputes the primal in every iteration, so it executes P x one jvp: what the experiment
+    # reports. Unrolled, XLA may share primal work among the P jvps, but never the P tangent passes.
+    assert P * (one - f) <= unrolled <= P * one
+    assert looped < 0.5 * P * one  # XLA counts the lax.map body once: reading it directly is wrong
+
+
+def test_forward_over_reverse_flops_grow_like_P():
+    ratios = []
+    for P in (16, 256):
+        problem = cost.linear_family(P, 32, np.random.default_rng(P))
+        args = (problem.theta, *problem.data)
+        ratios.append(_flops(jax.jacfwd(problem.loss), *args) / _flops(jax.grad(problem.loss), *args))
+    assert ratios[1] / ratios[0] == pytest.approx(16.0, rel=0.1)
+
+
+def test_loglog_slope_recovers_power_law_and_needs_two_sizes():
+    P = [10, 100, 1000, 10000]
+    assert cost.loglog_slope(P, [3.0 * p**2 for p in P]) == pytest.approx(2.0)
+    assert cost.loglog_slope(P, [5.0 * p for p in P]) == pytest.approx(1.0)
+    assert cost.loglog_slope([10, 100], [1.0, None]) is None
+
+
+@pytest.mark.parametrize("strategy", ["per_layer", "sqrt_segments"])
+def test_checkpointing_changes_memory_not_the_gradient(strategy):
+    Ws, X = cost.deep_problem(64, 16, 16, np.random.default_rng(0))
+    plain, _ = compile_timed(jax.grad(cost.deep_loss("none")), Ws, X)
+    checkpointed, _ = compile_timed(jax.grad(cost.deep_loss(strategy)), Ws, X)
+    np.testing.assert_allclose(checkpointed(Ws, X), plain(Ws, X), rtol=1e-12)
+    assert xla_cost(checkpointed)["temp_bytes"] < 0.6 * xla_cost(plain)["temp_bytes"]
+
+
+@pytest.mark.parametrize(("depth", "segment"), [(64, 8), (100, 10), (128, 8), (13, 1)])
+def test_segment_length_tiles_depth(depth, segment):
+    assert cost.segment_length(depth) == segment
+
+
+def test_budget_skips_with_prediction_and_memory_limit():
+    timer = measure.BudgetedTimer(measure.Budget(seconds=1.0, temp_bytes=2**40, repeats=5, warmup=1))
+    fn, x = (lambda v: v * 2.0), np.ones(4)
+    timer.last["k"] = (100.0, 0.01)  # 0.01 s for 100 FLOPs measured before
+    record, output = timer.measure("k", fn, (x,), flops=10_000.0)  # predicted 1 s per call, 6 calls
+    assert output is None and record["skipped"]["reason"] == "time"
+    assert record["skipped"]["predicted_s"] == pytest.approx(1.0)
+    assert record["compile_s"] is None  # a loop skipped on its known FLOPs is never compiled
+    tight = measure.BudgetedTimer(measure.Budget(seconds=10.0, temp_bytes=-1, repeats=5, warmup=1))
+    record, output = tight.measure("k", fn, (x,))
+    assert output is None and record["skipped"]["reason"] == "memory"
+    ok, output = measure.BudgetedTimer(measure.Budget(10.0, 2**40, 5, 1)).measure("k", fn, (x,))
+    np.testing.assert_allclose(output, 2.0 * x)
+    assert ok["time"]["repeats"] >= 5 and "skipped" not in ok
+
+
+def test_tall_and_wide_jacobians_agree_and_favour_the_right_mode():
+    timer = measure.BudgetedTimer(measure.Budget(10.0, 2**40, 5, 1))
+    tall = measure.measure_jacobians("tall", 64, 8, np.random.default_rng(0), timer, 1e-12)
+    wide = measure.measure_jacobians("wide", 64, 8, np.random.default_rng(1), timer, 1e-12)
+    assert tall["jacobians_match"] and wide["jacobians_match"]
+    assert tall["flops_jacfwd"] < tall["flops_jacrev"] / 10
+    assert wide["flops_jacrev"] < wide["flops_jacfwd"] / 10
+
+
+# ------------------------------------------------------------------------------------------------------
+# End to end through the CLI
+
+TINY = (
+    "families=[linear,mlp]",
+    "linear.P=[10,100,1000,10000]",
+    "mlp.widths=[2]",
+    "n_samples=16",
+    "budget.seconds=0.01",
+    "timing.min_window_s=0.002",
+    "mirror.sizes=[1,8]",
+    "memory.depths=[4,16]",
+    "memory.width=8",
+    "memory.n_samples=8",
+)
+# The same config twice: the smallest that still runs every route.
+REPEATED = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",
+            "mirror.sizes=[]", "memory.depths=[]")  # fmt: skip
+SIZE_KEYS = {
+    "P", "flops_f", "flops_rev", "flops_fwd", "time_f", "time_rev", "time_fwd_batched", "time_fwd_sequential",
+    "temp_bytes_rev", "temp_bytes_fwd", "grads_match",
+}  # fmt: skip
+
+
+def _deterministic(metrics: dict) -> list:
+    """What does not depend on the clock: sizes, FLOP counts, FLOP slopes, gradient differences."""
+    keys = ("P", "flops_f", "flops_rev", "flops_fwd", "flops_fwd_sequential", "grad_max_rel_diff")
+    rows = [[r[k] for k in keys] for rows in metrics["sizes"].values() for r in rows]
+    return [rows, {family: s["flops"] for family, s in metrics["slopes"].items()}]
+
+
+def test_cli_tiny_run_end_to_end(cli):
+    proc, metrics = cli("autodiff_scaling", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert metrics["status"] == "ok" and metrics["all_grads_match"] is True
+    linear = metrics["sizes"]["linear"]
+    assert [r["P"] for r in linear] == [10, 100, 1000, 10000]
+    assert [r["P"] for r in metrics["sizes"]["mlp"]] == [cost.mlp_parameter_count(8, 2, 2)]
+    assert metrics["slopes"]["mlp"]["flops"]["rev"] is None  # one size: no slope, not a made-up one
+    assert set(linear[0]) >= SIZE_KEYS
+    assert linear[0]["grads_match"] is True and "fwd_batched_vs_rev" in linear[0]["grads_compared"]
+    # 10000 jvps predicted from 1000 (x ~100 FLOPs) cannot fit 0.01 s: skipped, with the prediction.
+    skipped = {(s["family"], s["P"], s["route"]): s for s in metrics["skipped"]}
+    for route in ("fwd_batched", "fwd_sequential"):
+        assert skipped[("linear", 10000, route)]["predicted_s"] > 0
+        assert linear[-1][f"time_{route}"] is None
+    assert linear[-1]["flops_fwd"] > 0  # FLOPs are read from the compile even where the run is skipped
+    slopes = metrics["slopes"]["linear"]["flops"]
+    assert slopes["fwd_batched"] - slopes["rev"] == pytest.approx(1.0, abs=0.1)
+    ratio = metrics["cheap_gradient_ratio"]["linear"]["flops_rev_range"]
+    assert ratio[0] > 1.0 and ratio[1] < 5.0
+    assert metrics["mirror"]["tall"][1]["jacobians_match"] is True
+    depth_rows = metrics["memory_vs_depth"]["rows"]
+    assert depth_rows[1]["temp_bytes_sqrt_segments"] < depth_rows[1]["temp_bytes_none"]
+    assert set(metrics["plots"]) == {"cost_vs_parameters.png", "tall_wide_crossover.png", "memory_vs_depth.png"}
+    assert "linear sizes" in proc.stderr  # the progress bar goes to stderr
+
+
+def test_cli_same_config_same_numbers(cli):
+    (proc, first), (_, second) = (cli("autodiff_scaling", *REPEATED) for _ in range(2))
+    assert proc.returncode == 0, proc.stderr
+    assert first["sizes"]["linear"][1]["grads_match"] is True
+    assert _deterministic(first) == _deterministic(second)
+    assert set(first["plots"]) == {"cost_vs_parameters.png"}  # empty mirror/memory lists skip those parts
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("linear.P=[100,10]", "linear.P"), ("timing.repeats=3", "timing.repeats")],
+)
+def test_cli_config_errors(cli, override, key):
+    proc, _ = cli("autodiff_scaling", override)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0]

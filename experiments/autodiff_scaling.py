@@ -53,7 +53,7 @@ class TimingConfig:
     repeats: int = at_least(5, 7)
     warmup: int = at_least(1, 1)
     min_window_s: float = positive(0.05)  # fast calls are repeated until they span this long
-    fit_min_seconds: float = positive(1e-4)  # time slopes fit only calls slower than dispatch overhead
+    fit_min_seconds: float = positive(2e-4)  # time slopes fit only calls slower than dispatch overhead
 
 
 @dataclass
@@ -122,7 +122,6 @@ def _bar(items, desc: str, total: int):
 
 _LABELS = {"f": "f alone", "rev": "reverse (grad)", "fwd_batched": "forward, batched (jacfwd)",
            "fwd_sequential": "forward, P jvps in a loop"}  # fmt: skip
-_FLOPS_KEY = {"f": "flops_f", "rev": "flops_rev", "fwd_batched": "flops_fwd", "fwd_sequential": "flops_fwd_sequential"}
 
 
 def _slope_text(slope) -> str:
@@ -135,7 +134,7 @@ def _plot_scaling(ctx: RunContext, rows: dict, slopes: dict) -> None:
         P = [r["P"] for r in family_rows]
         for route in cost.ROUTES:
             s = slopes[family]
-            ax_pair[0].loglog(P, [r[_FLOPS_KEY[route]] for r in family_rows], "o-",
+            ax_pair[0].loglog(P, [r[measure.FLOPS_KEY[route]] for r in family_rows], "o-",
                               label=f"{_LABELS[route]}: slope {_slope_text(s['flops'][route])}")  # fmt: skip
             times = [(r["P"], r[f"time_{route}"]) for r in family_rows if r[f"time_{route}"] is not None]
             (line,) = ax_pair[1].loglog([p for p, _ in times], [t for _, t in times], "o-",

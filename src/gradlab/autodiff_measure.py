@@ -23,6 +23,9 @@ import numpy as np
 from gradlab import autodiff_cost as cost
 from gradlab.timing import compile_timed, time_call, xla_cost
 
+# The field of a `sizes` row that holds each route's FLOPs (names as the issue lists them).
+FLOPS_KEY = {"f": "flops_f", "rev": "flops_rev", "fwd_batched": "flops_fwd", "fwd_sequential": "flops_fwd_sequential"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
@@ -120,13 +123,12 @@ def measure_gradient_routes(problem: cost.ScalarLoss, timer: BudgetedTimer, rtol
     )
 
     row: dict[str, Any] = {"P": problem.P, **problem.describe}
-    short = {"f": "f", "rev": "rev", "fwd_batched": "fwd", "fwd_sequential": "fwd_sequential"}
-    for route, name in short.items():
-        row[f"flops_{name}"] = measured[route]["flops"]
+    for route in cost.ROUTES:
+        row[FLOPS_KEY[route]] = measured[route]["flops"]
     for route in cost.ROUTES:
         row[f"time_{route}"] = measured[route].get("time", {}).get("median")
-    for route, name in short.items():
-        row[f"temp_bytes_{name}"] = measured[route]["temp_bytes"]
+    for route in cost.ROUTES:  # temp_bytes_f, temp_bytes_rev, temp_bytes_fwd, temp_bytes_fwd_sequential
+        row[FLOPS_KEY[route].replace("flops_", "temp_bytes_")] = measured[route]["temp_bytes"]
     row["flops_one_jvp"] = flops_one_jvp
     row["time_spread"] = {r: measured[r]["time"]["spread"] for r in cost.ROUTES if "time" in measured[r]}
     row["compile_s"] = {r: measured[r]["compile_s"] for r in cost.ROUTES if measured[r]["compile_s"] is not None}
@@ -163,15 +165,9 @@ def slopes(rows: list[dict], fit_min_seconds: float) -> dict:
     """Log-log slopes against P: FLOPs over every size, time over sizes whose time exceeds fit_min_seconds
     (below it a call is dispatch overhead, flat in P)."""
     P = [r["P"] for r in rows]
-    flops_keys = {
-        "f": "flops_f",
-        "rev": "flops_rev",
-        "fwd_batched": "flops_fwd",
-        "fwd_sequential": "flops_fwd_sequential",
-    }
     out = {"flops": {}, "time": {}, "time_fit_sizes": {}}
     for route in cost.ROUTES:
-        out["flops"][route] = cost.loglog_slope(P, [r[flops_keys[route]] for r in rows])
+        out["flops"][route] = cost.loglog_slope(P, [r[FLOPS_KEY[route]] for r in rows])
         timed = [(r["P"], r[f"time_{route}"]) for r in rows if (r[f"time_{route}"] or 0.0) >= fit_min_seconds]
         out["time"][route] = cost.loglog_slope([p for p, _ in timed], [t for _, t in timed])
         out["time_fit_sizes"][route] = [p for p, _ in timed]

@@ -120,9 +120,7 @@ def plot_sweep(ctx: RunContext, sigmas, paths: dict, mles: dict, ridge_path) -> 
         ax.axhline(0.0, color="k", lw=0.6)
         ax.set(title=titles[name], xlabel="shared prior σ (strong prior ← → weak prior)", ylabel="φ_j")
         ax.legend(loc="center right")
-    fig.suptitle(
-        "The MAP estimate moves from 0 (strong prior) to the maximum likelihood estimate (weak prior)"
-    )
+    fig.suptitle("The MAP estimate moves from 0 (strong prior) to the maximum likelihood estimate (weak prior)")
     ctx.save_figure(
         fig,
         "map_vs_prior_sigma.png",
@@ -150,9 +148,7 @@ def sweep_prior(ctx: RunContext, cfg: MapL2Config, models: dict, linear_data: tu
         "bernoulli": np.asarray(mle_fit["phi"]) if bool(mle_fit["converged"]) else None,
         "gaussian": np.asarray(map_l2.least_squares_closed_form(x_g, y_g)),
     }
-    ridge_path = np.asarray(
-        jax.vmap(lambda s: map_l2.ridge_closed_form(x_g, y_g, cfg.linear.noise_sigma, s))(sigmas)
-    )
+    ridge_path = np.asarray(jax.vmap(lambda s: map_l2.ridge_closed_form(x_g, y_g, cfg.linear.noise_sigma, s))(sigmas))
     plot_sweep(ctx, np.asarray(sigmas), paths, mles, ridge_path)
     return {
         "sigmas": sigmas,

@@ -116,9 +116,7 @@ PANELS = {
 STYLES = ("-", "--", ":")
 
 
-def plot_trajectories(
-    ctx: RunContext, penalized, runs: dict, minimizer: np.ndarray, grid_points: int
-) -> None:
+def plot_trajectories(ctx: RunContext, penalized, runs: dict, minimizer: np.ndarray, grid_points: int) -> None:
     points = np.concatenate([np.asarray(path) for path in runs.values()] + [minimizer[None]])
     low, high = points.min(axis=0), points.max(axis=0)
     pad = 0.15 * np.maximum(high - low, 1e-3)
@@ -129,9 +127,7 @@ def plot_trajectories(
 
     fig, axes = figure(ncols=3, width=16, height=5)
     for ax, (title, names) in zip(axes, PANELS.items(), strict=True):
-        contours = ax.contour(
-            np.asarray(phi0), np.asarray(phi1), values, levels=25, cmap="viridis", alpha=0.6
-        )
+        contours = ax.contour(np.asarray(phi0), np.asarray(phi1), values, levels=25, cmap="viridis", alpha=0.6)
         ax.clabel(contours, fontsize=6)
         for name, style in zip(names, STYLES, strict=False):
             path = np.asarray(runs[name])
@@ -193,9 +189,7 @@ def main(cfg: WeightDecayConfig, ctx: RunContext) -> dict:
     eps = float(jnp.finfo(phi_init.dtype).eps)
     scale = max(1.0, float(max(jnp.max(jnp.abs(path)) for path in runs.values())))
     tolerance = cfg.roundoff_ulps * eps * scale
-    minimum = jax.jit(lambda phi: newton_minimize(penalized, phi, cfg.newton_tol, cfg.newton_max_iter))(
-        phi_init
-    )
+    minimum = jax.jit(lambda phi: newton_minimize(penalized, phi, cfg.newton_tol, cfg.newton_max_iter))(phi_init)
     minimizer = np.asarray(minimum["phi"])
 
     results: dict = {

@@ -37,9 +37,7 @@ LOSSES = {
 def compiled_runs(model: str):
     """All trajectories for one model, compiled once; alpha, lam and the start are traced."""
     return jax.jit(
-        lambda phi, alpha, lam: reg.weight_decay_runs(
-            LOSSES[model], phi, alpha, lam, STEPS, 0.9, 0.9, 0.999, 1e-8
-        )
+        lambda phi, alpha, lam: reg.weight_decay_runs(LOSSES[model], phi, alpha, lam, STEPS, 0.9, 0.9, 0.999, 1e-8)
     )
 
 
@@ -100,9 +98,7 @@ def penalty_gradient_routes(phi, lam, alpha):
     h = 1e-5
     steps = h * jnp.eye(phi.size)
     central = jax.vmap(
-        lambda step: (
-            (reg.l2_penalty(phi + step, lam, alpha) - reg.l2_penalty(phi - step, lam, alpha)) / (2 * h)
-        )
+        lambda step: (reg.l2_penalty(phi + step, lam, alpha) - reg.l2_penalty(phi - step, lam, alpha)) / (2 * h)
     )(steps)
     return jax.grad(reg.l2_penalty)(phi, lam, alpha), reg.l2_penalty_gradient(phi, lam, alpha), central
 
@@ -148,9 +144,7 @@ def test_optax_weight_decay_mapping_shrinks_by_one_minus_lambda(alpha, lam):
 
 @functools.cache
 def _schema():
-    spec = importlib.util.spec_from_file_location(
-        "weight_decay_app", REPO / "experiments" / "weight_decay.py"
-    )
+    spec = importlib.util.spec_from_file_location("weight_decay_app", REPO / "experiments" / "weight_decay.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

@@ -88,9 +88,7 @@ def manual_weight_decay_trajectory(loss: Loss, phi_init: jax.Array, alpha, lam, 
     return jnp.concatenate([phi_init[None], path])
 
 
-def optax_trajectory(
-    loss: Loss, optimizer: optax.GradientTransformation, phi_init: jax.Array, steps: int
-) -> jax.Array:
+def optax_trajectory(loss: Loss, optimizer: optax.GradientTransformation, phi_init: jax.Array, steps: int) -> jax.Array:
     """Run `optimizer` on `loss` from `phi_init`; row t is phi after t steps; shape (steps + 1, P)."""
     grad = jax.grad(loss)
 
@@ -153,13 +151,9 @@ def weight_decay_runs(
         "sgd_optax_decay": optax_trajectory(loss, with_decay, phi_init, steps),
         "momentum_l2": optax_trajectory(penalized, optax.sgd(alpha, momentum=momentum), phi_init, steps),
         "momentum_decay": optax_trajectory(loss, with_decay_momentum, phi_init, steps),
-        "momentum_decoupled": optax_trajectory(
-            loss, decoupled_momentum(alpha, momentum, decay), phi_init, steps
-        ),
+        "momentum_decoupled": optax_trajectory(loss, decoupled_momentum(alpha, momentum, decay), phi_init, steps),
         "adam_l2": optax_trajectory(penalized, optax.adam(alpha, b1=b1, b2=b2, eps=eps), phi_init, steps),
-        "adamw": optax_trajectory(
-            loss, optax.adamw(alpha, b1=b1, b2=b2, eps=eps, weight_decay=decay), phi_init, steps
-        ),
+        "adamw": optax_trajectory(loss, optax.adamw(alpha, b1=b1, b2=b2, eps=eps, weight_decay=decay), phi_init, steps),
     }
     return runs
 

@@ -1,0 +1,228 @@
+"""Problem 2: the Gaussian prior is an L2 penalty; MAP from the densities = NLL + L2 = ridge (Gaussian)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import REPO, read_metrics, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlab import map_l2
+from gradlab.config import ConfigError, validate
+from gradlab.logistic import bce_loss, sample_data
+from gradlab.regularization import sample_linear_data
+
+jax.config.update("jax_enable_x64", True)
+
+TOL, MAX_ITER = 1e-12, 100
+NOISE_SIGMA = 0.5
+X_B, Y_B = sample_data(jax.random.PRNGKey(0), 10, -1.0, 1.0, 1.0)
+X_G, Y_G = sample_linear_data(jax.random.PRNGKey(1), 20, 0.5, 1.5, NOISE_SIGMA, -2.0, 2.0)
+MODELS = {
+    # (log-likelihood from the densities, NLL from the loss formula), data fixed so that jit compiles once
+    "bernoulli": (
+        lambda phi: map_l2.bernoulli_log_likelihood(phi, X_B, Y_B),
+        lambda phi: bce_loss(phi, X_B, Y_B),
+    ),
+    "gaussian": (
+        lambda phi: map_l2.gaussian_log_likelihood(phi, X_G, Y_G, NOISE_SIGMA),
+        lambda phi: map_l2.gaussian_nll(phi, X_G, Y_G, NOISE_SIGMA),
+    ),
+}
+PHIS = 3.0 * jax.random.normal(jax.random.PRNGKey(2), (200, 2))
+
+sigma = st.floats(0.05, 20.0)
+sigmas = st.one_of(st.tuples(sigma), st.tuples(sigma, sigma)).map(lambda s: jnp.broadcast_to(jnp.array(s), (2,)))
+
+
+@functools.cache
+def compiled(model: str):
+    """(both routes minimized, offsets at PHIS) as functions of the prior sigma, compiled once per model."""
+    log_likelihood, nll = MODELS[model]
+
+    def objectives(prior_sigma):
+        return map_l2.neg_log_posterior(log_likelihood, prior_sigma), map_l2.nll_plus_l2(nll, prior_sigma)
+
+    @jax.jit
+    def routes(prior_sigma):
+        posterior, penalized = objectives(prior_sigma)
+        return map_l2.minimize_both_routes(posterior, penalized, prior_sigma, jnp.zeros(2), TOL, MAX_ITER)
+
+    @jax.jit
+    def offsets(prior_sigma):
+        return map_l2.objective_offsets(*objectives(prior_sigma), PHIS)
+
+    return routes, offsets
+
+
+@settings(max_examples=15, deadline=None)
+@given(model=st.sampled_from(sorted(MODELS)), prior_sigma=sigmas)
+def test_objectives_differ_by_sum_log_sqrt_2_pi_sigma_squared(model, prior_sigma):
+    offsets = compiled(model)[1](prior_sigma)
+    expected = sum(math.log(math.sqrt(2 * math.pi * s**2)) for s in np.asarray(prior_sigma))
+    assert float(map_l2.objective_offset_expected(prior_sigma)) == pytest.approx(expected, rel=1e-14, abs=1e-14)
+    # the objectives reach ~1e4 at these phi, so round-off in their difference is ~1e-12
+    np.testing.assert_allclose(offsets, expected, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(model=st.sampled_from(sorted(MODELS)), prior_sigma=sigmas)
+def test_map_and_l2_minimizers_agree_to_optimizer_tolerance(model, prior_sigma):
+    routes = compiled(model)[0](prior_sigma)
+    assert bool(routes["map"]["converged"]) and bool(routes["l2"]["converged"])
+    assert float(routes["max_abs_diff"]) <= float(routes["bound"]) + 1e-13
+    # an independent optimality check: the gradient of the posterior vanishes at the L2 minimizer
+    posterior = map_l2.neg_log_posterior(MODELS[model][0], prior_sigma)
+    assert float(jnp.max(jnp.abs(jax.grad(posterior)(routes["l2"]["phi"])))) <= 1e-10
+
+
+@settings(max_examples=15, deadline=None)
+@given(prior_sigma=sigmas)
+def test_gaussian_map_is_the_ridge_closed_form(prior_sigma):
+    routes = compiled("gaussian")[0](prior_sigma)
+    ridge = map_l2.ridge_closed_form(X_G, Y_G, NOISE_SIGMA, prior_sigma)
+    chex.assert_trees_all_close(routes["map"]["phi"], ridge, atol=1e-10)
+    chex.assert_trees_all_close(routes["l2"]["phi"], ridge, atol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(phi=st.tuples(st.floats(-4, 4), st.floats(-4, 4)))
+def test_likelihoods_from_densities_match_the_loss_formulas(phi):
+    phi = jnp.array(phi)
+    bernoulli = map_l2.bernoulli_log_likelihood(phi, X_B, Y_B)
+    assert float(bernoulli) == pytest.approx(-float(bce_loss(phi, X_B, Y_B)), rel=1e-12)
+    p = jax.nn.sigmoid(phi[0] + phi[1] * X_B)
+    pmf = jnp.sum(jax.scipy.stats.bernoulli.logpmf(Y_B, p))
+    assert float(bernoulli) == pytest.approx(float(pmf), rel=1e-8)
+    gaussian = map_l2.gaussian_log_likelihood(phi, X_G, Y_G, NOISE_SIGMA)
+    assert float(gaussian) == pytest.approx(-float(map_l2.gaussian_nll(phi, X_G, Y_G, NOISE_SIGMA)), rel=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(phi=st.tuples(st.floats(-5, 5), st.floats(-5, 5)), prior_sigma=sigmas)
+def test_log_prior_is_the_gaussian_density_and_its_gradient_is_the_l2_gradient(phi, prior_sigma):
+    phi = jnp.array(phi)
+    s = np.asarray(prior_sigma)
+    by_hand = np.sum(-(np.asarray(phi) ** 2) / (2 * s**2) - np.log(np.sqrt(2 * np.pi * s**2)))
+    assert float(map_l2.log_prior(phi, prior_sigma)) == pytest.approx(by_hand, rel=1e-12, abs=1e-12)
+    # -d log Pr(phi) / dphi_j = phi_j / sigma_j^2 = 2 lambda_j phi_j with lambda_j = 1 / (2 sigma_j^2)
+    chex.assert_trees_all_close(
+        -jax.grad(map_l2.log_prior)(phi, prior_sigma),
+        2 * map_l2.l2_coefficients(prior_sigma) * phi,
+        rtol=1e-12,
+    )
+
+
+def test_newton_solves_a_quadratic_in_one_step():
+    matrix = jnp.array([[3.0, 1.0], [1.0, 2.0]])
+    target = jnp.array([0.3, -0.7])
+    result = map_l2.newton_minimize(lambda phi: 0.5 * phi @ matrix @ phi - target @ phi, jnp.zeros(2), 1e-12, 20)
+    chex.assert_trees_all_close(result["phi"], jnp.linalg.solve(matrix, target), atol=1e-14)
+    assert int(result["iterations"]) == 1 and bool(result["converged"])
+
+
+def test_map_moves_from_zero_to_the_maximum_likelihood_estimate():
+    path = map_l2.map_path(MODELS["gaussian"][0], jnp.array([1e-3, 1.0, 1e3]), jnp.zeros(2), TOL, MAX_ITER)
+    mle = map_l2.least_squares_closed_form(X_G, Y_G)
+    assert float(jnp.max(jnp.abs(path["phi"][0]))) < 1e-3
+    assert float(jnp.max(jnp.abs(path["phi"][-1] - mle))) < 1e-6
+    assert 0 < float(jnp.linalg.norm(path["phi"][1])) < float(jnp.linalg.norm(mle))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Config and CLI
+
+
+@functools.cache
+def _schema():
+    spec = importlib.util.spec_from_file_location("map_l2_app", REPO / "experiments" / "map_l2.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.MapL2Config
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"prior_sigma": [0.0]}, "prior_sigma"),
+        ({"prior_sigma": [1.0, 2.0, 3.0]}, "prior_sigma"),
+        ({"prior_sigma": [-1.0, 1.0]}, "prior_sigma"),
+        ({"linear": {"noise_sigma": 0.0}}, "linear.noise_sigma"),
+        ({"sigma_sweep": {"range": [1.0, 0.1]}}, "sigma_sweep.range"),
+        ({"sigma_sweep": {"range": [0.0, 1.0]}}, "sigma_sweep.range"),
+        ({"newton": {"tol": -1.0}}, "newton.tol"),
+        ({"offset_check": {"num_points": 0}}, "offset_check.num_points"),
+    ],
+)
+def test_schema_rejects_bad_values_naming_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        validate(override, _schema())
+    assert err.value.key == key
+
+
+def test_yaml_defaults_equal_schema_defaults():
+    from omegaconf import OmegaConf
+
+    from gradlab.config import to_dict
+
+    raw = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "map_l2.yaml"))
+    raw.pop("defaults")
+    assert to_dict(validate(raw, _schema())) == to_dict(_schema()())
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(cli):
+    proc, metrics = cli("map_l2", "prior_sigma=[0.0]")
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "prior_sigma" in lines[0] and "not allowed" in lines[0], proc.stderr
+    assert metrics["status"] == "failed" and "prior_sigma" in metrics["error"]
+
+
+SMALL = ("offset_check.num_points=100", "sigma_sweep.num=9")
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("map_l2") / "run"
+    proc = run_cli("map_l2", out_dir, *SMALL)
+    return proc, read_metrics(out_dir), out_dir
+
+
+@pytest.mark.slow
+def test_cli_end_to_end(default_run):
+    proc, metrics, out_dir = default_run
+    assert proc.returncode == 0, proc.stderr
+    assert metrics["status"] == "ok" and metrics["meta"]["x64_enabled"]
+    for name in ("bernoulli", "gaussian"):
+        assert metrics[name]["converged"]
+        assert metrics[name]["max_abs_diff_map_vs_l2"] <= metrics[name]["strong_convexity_bound"] + 1e-13
+    assert metrics["gaussian"]["max_abs_diff_map_vs_ridge"] < 1e-10
+    assert metrics["objective_offset"] == pytest.approx(metrics["objective_offset_expected"], abs=1e-10)
+    assert metrics["objective_offset_max_abs_err"] < 1e-9
+    # default prior sigma = [1.0, 0.5]: log sqrt(2 pi) + log sqrt(2 pi / 4)
+    assert metrics["objective_offset_expected"] == pytest.approx(math.log(2 * math.pi) - math.log(2), rel=1e-14)
+    assert metrics["l2_coefficients"] == pytest.approx([0.5, 2.0])
+    sweep = metrics["sweep"]
+    assert max(sweep["strongest_prior_max_abs_map"].values()) < 0.05
+    assert max(sweep["weakest_prior_max_abs_diff_map_vs_mle"].values()) < 1e-3
+    assert set(metrics["plots"]) == {"map_vs_prior_sigma.png"}
+    assert (out_dir / "map_vs_prior_sigma.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_cli_same_config_same_numbers(default_run, cli):
+    _, first, _ = default_run
+    proc, second = cli("map_l2", *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    for key in ("bernoulli", "gaussian", "objective_offset", "objective_offset_max_abs_err", "sweep"):
+        assert first[key] == second[key], key

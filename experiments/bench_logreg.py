@@ -135,7 +135,8 @@ def benchmark_size(cfg: BenchConfig, size: SizeConfig, dtype, label: str, log) -
     impls = line_up(cfg, x, y, size.steps)
     log.info("%s (n=%d): timing %s", label, n, ", ".join(impls))
     record = bench_impls.measure_alternating(impls, cfg.timing.repeats)
-    limits = bench_limits.probes(x, y, cfg.timing.probe_repeats)
+    # the machine's limits mean something only where a step is work, not dispatch: the large set
+    limits = bench_limits.probes(x, y, cfg.timing.probe_repeats) if label == "large" else None
 
     steps_to_tol, _ = bench_impls.gd_steps_to_tolerance(jnp.zeros(2), jnp.asarray(cfg.train.lr / n), x64, y64,
                                                         tol, max_steps=cfg.train.max_steps_to_tolerance)
@@ -171,9 +172,6 @@ def benchmark_size(cfg: BenchConfig, size: SizeConfig, dtype, label: str, log) -
 
 
 def sharded(cfg: BenchConfig, size: SizeConfig, steps_to_tol: int | None) -> tuple[dict, dict]:
-    if (2 * size.n_per_class) % cfg.sharding.devices:
-        raise ConfigError("sharding.devices", cfg.sharding.devices,
-                          f"a divisor of the large set's size {2 * size.n_per_class}")
     d = cfg.data
     spec = {"dtype": cfg.timing_dtype, "seed": d.seed, "n_per_class": size.n_per_class, "mean0": d.mean0,
             "mean1": d.mean1, "std": d.std, "lr_mean": cfg.train.lr, "steps": size.steps,
@@ -238,19 +236,21 @@ def summarize_size(table, limits, agreement, sharding, *, n, steps, steps_to_tol
     gd = [name for name, row in table.items() if row["step_kind"] == bench_impls.GD]
     best_jax = min((name for name in gd if name in JAX_GD), key=per_step)
     gd_to_tol = [to_tol(name) for name in gd if to_tol(name) is not None]
+    newton_time = min(to_tol("jax_newton"), to_tol("jax_newton_analytic"))  # the faster jit-compiled Newton
     return {
         "n": n, "steps_per_call": steps, "gd_steps_to_tolerance": steps_to_tol,
         "implementations": table,
         "speedup_vs_numpy": {name: ratio(per_step("numpy_loop"), per_step(name)) for name in gd},
         "speedup_vs_torch": ({name: ratio(per_step("torch_loop"), per_step(name)) for name in gd}
                              if "torch_loop" in table else None),
-        "newton_vs_sklearn": ratio(to_tol("sklearn_lbfgs"), to_tol("jax_newton")),
-        "newton_vs_best_gd": ratio(min(gd_to_tol, default=None), to_tol("jax_newton")),
+        "newton_vs_sklearn": ratio(to_tol("sklearn_lbfgs"), newton_time),
+        "library_newton_vs_sklearn": ratio(to_tol("sklearn_lbfgs"), to_tol("jax_newton")),
+        "newton_vs_best_gd": ratio(min(gd_to_tol, default=None), newton_time),
         "best_jax_gd": best_jax,
-        "fraction_of_bandwidth_limit": {name: limits["bandwidth_probe_time"] / row["time_per_step_median"]
-                                        for name, row in table.items()},
-        "fraction_of_exp_log_limit": {name: limits["exp_log_probe_time"] / row["time_per_step_median"]
-                                      for name, row in table.items()},
+        "fraction_of_bandwidth_limit": limits and {
+            name: limits["bandwidth_probe_time"] / row["time_per_step_median"] for name, row in table.items()},
+        "fraction_of_exp_log_limit": limits and {
+            name: limits["exp_log_probe_time"] / row["time_per_step_median"] for name, row in table.items()},
         "limits": limits,
         "sharding": sharding,
         "agreement": agreement,
@@ -297,6 +297,9 @@ def main(cfg: BenchConfig, ctx: RunContext) -> dict:
     if cfg.precision != "float64":
         raise ConfigError("precision", cfg.precision, "'float64': the like-with-like check runs in float64 "
                           "(time in float32 with timing_dtype=float32)")
+    if (2 * cfg.sizes.large.n_per_class) % cfg.sharding.devices:
+        raise ConfigError("sharding.devices", cfg.sharding.devices,
+                          f"a divisor of the large set's size {2 * cfg.sizes.large.n_per_class}")
     dtype = jnp.dtype(cfg.timing_dtype)
     sizes = {label: benchmark_size(cfg, size, dtype, label, ctx.log)
              for label, size in (("small", cfg.sizes.small), ("large", cfg.sizes.large))}
@@ -314,6 +317,7 @@ def main(cfg: BenchConfig, ctx: RunContext) -> dict:
 def check_targets(sizes: dict) -> dict:
     small, large = sizes["small"], sizes["large"]
     scan_vs_numpy = small["speedup_vs_numpy"].get("jax_scan")
+    best_scan_vs_numpy = max(small["speedup_vs_numpy"]["jax_scan"], small["speedup_vs_numpy"]["jax_scan_analytic"])
     best = large["implementations"][large["best_jax_gd"]]["time_per_step_median"]
     numpy_large = large["implementations"]["numpy_loop"]["time_per_step_median"]
     torch_large = large["implementations"].get("torch_loop", {}).get("time_per_step_median")
@@ -322,7 +326,8 @@ def check_targets(sizes: dict) -> dict:
         return {"value": value, "target": goal, "met": None if value is None else bool(met)}
 
     return {
-        "small_scan_vs_numpy_per_step": target(scan_vs_numpy, ">= 30", scan_vs_numpy and scan_vs_numpy >= 30),
+        "small_scan_vs_numpy_per_step": target(scan_vs_numpy, ">= 30", scan_vs_numpy >= 30),
+        "small_best_scan_vs_numpy_per_step": target(best_scan_vs_numpy, ">= 30", best_scan_vs_numpy >= 30),
         **{f"{label}_newton_vs_sklearn": target(sizes[label]["newton_vs_sklearn"], ">= 20",
                                                 (sizes[label]["newton_vs_sklearn"] or 0) >= 20)
            for label in sizes},
@@ -342,7 +347,7 @@ def table_rows(sizes: dict) -> list[dict]:
                          "time_per_step_spread": row["time_per_step_spread"],
                          "time_to_tolerance": row["time_to_tolerance"], "compile_time": row["compile_time"],
                          "speedup_vs_numpy": size["speedup_vs_numpy"].get(name),
-                         "fraction_of_bandwidth_limit": size["fraction_of_bandwidth_limit"][name]})
+                         "fraction_of_bandwidth_limit": (size["fraction_of_bandwidth_limit"] or {}).get(name)})
     return rows
 
 

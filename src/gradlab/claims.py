@@ -66,4 +66,30 @@ CLAIMS = [
           error="fit.distance_to_newton", tolerance=1e-6),
     Claim("8 (iv)", "logreg", "Newton's minimum within one grid cell of the heatmap minimum", None, None,
           error="newton.distance_to_heatmap_min", tolerance_metric="heatmap.cell_diagonal"),
+    # Problems 9 and 10: reverse and forward mode on the graph, errors relative (max over the configured x)
+    Claim("10", "autodiff_modes", "forward tangents df_i/dx vs jax.jvp, node by node (rel)", None, None,
+          error="max_errors.forward_vs_jax_jvp", tolerance=1e-13),
+    Claim("9", "autodiff_modes", "reverse adjoints dy/df_i vs jax.vjp, node by node (rel)", None, None,
+          error="max_errors.reverse_vs_jax_vjp", tolerance=1e-13),
+    Claim("10", "autodiff_modes", "forward-mode dy/dx vs closed form f1 (1 + 2 f1)(f4 + cos f3) (rel)", None, None,
+          error="max_errors.forward_vs_closed_form", tolerance=1e-13),
+    Claim("9", "autodiff_modes", "reverse-mode dy/dx vs closed form (rel)", None, None,
+          error="max_errors.reverse_vs_closed_form", tolerance=1e-13),
+    Claim("9, 10", "autodiff_modes", "dy/dx at x = 0: closed form 3 (e^2 + cos 2) vs jax.grad",
+          "points.4.closed_form", "points.4.jax_grad", tolerance=1e-12),
+    Claim("9, 10", "autodiff_modes", "closed form vs central finite difference (rel)", None, None,
+          error="max_errors.finite_difference_vs_closed_form", tolerance=1e-5),
+    # Why deep nets use reverse mode: forward mode pays a factor P, reverse mode a small constant
+    *[
+        claim
+        for family in ("linear", "mlp")
+        for claim in (
+            Claim("10 (why)", "autodiff_scaling", f"{family}: FLOP slope forward - reverse = 1 (the factor P)",
+                  1.0, f"slopes.{family}.fwd_minus_rev_flops", tolerance=0.15),
+            Claim("10 (why)", "autodiff_scaling", f"{family}: cost(grad)/cost(f) in FLOPs, largest over P",
+                  None, f"cheap_gradient_ratio.{family}.flops_rev_range.1", at_most=5.0),
+        )
+    ],
+    Claim("10 (why)", "autodiff_scaling", "reverse, batched forward and sequential forward gradients agree", None,
+          None, expect=("all_grads_match", True)),
 ]

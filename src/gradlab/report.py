@@ -23,12 +23,13 @@ class Claim:
     problem: str
     experiment: str
     quantity: str
-    analytic: str | None  # metric path of the analytic / closed-form value (or None)
+    analytic: str | float | None  # metric path of the analytic / closed-form value, or the value itself
     computed: str | None  # metric path of the value computed by JAX (or None)
     error: str | None = None  # metric path of the absolute error (default: |analytic - computed| when numbers)
     tolerance: float | None = None  # pass if error <= tolerance
     tolerance_metric: str | None = None  # or: pass if error <= the value of this metric (a run-dependent bound)
     at_least: float | None = None  # pass if error >= at_least (a difference that must show)
+    at_most: float | None = None  # pass if the computed value <= at_most (a bound the claim states)
     expect: tuple[str, Any] | None = None  # (metric path, value it must have)
     equal: bool = False  # analytic and computed must be equal
 
@@ -51,7 +52,7 @@ def evaluate(claim: Claim, metrics: dict | None) -> Row:
     if metrics is None or metrics.get("status") != "ok":
         return Row(claim, None, None, None, "missing")
     paths = {"analytic": claim.analytic, "computed": claim.computed, "error": claim.error}
-    values = {k: lookup(metrics, p) if p else None for k, p in paths.items()}
+    values = {k: lookup(metrics, p) if isinstance(p, str) else p for k, p in paths.items()}
     expected_value = lookup(metrics, claim.expect[0]) if claim.expect else None
     tolerance = lookup(metrics, claim.tolerance_metric) if claim.tolerance_metric else claim.tolerance
     absent = claim.expect and expected_value is None or claim.tolerance_metric and tolerance is None
@@ -67,6 +68,8 @@ def evaluate(claim: Claim, metrics: dict | None) -> Row:
         ok &= _number(error) and abs(error) <= tolerance
     if claim.at_least is not None:
         ok &= _number(error) and abs(error) >= claim.at_least
+    if claim.at_most is not None:
+        ok &= _number(values["computed"]) and values["computed"] <= claim.at_most
     if claim.equal:
         ok &= values["analytic"] == values["computed"]
     return Row(claim, values["analytic"], values["computed"], error, "pass" if ok else "FAIL")
@@ -99,6 +102,8 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
             error += f" (<= {c.tolerance_metric})"
         if c.at_least is not None and row.error is not None:
             error += f" (>= {c.at_least:g})"
+        if c.at_most is not None:
+            error = (error + "; " if error else "") + f"computed <= {c.at_most:g}"
         if c.expect is not None:
             error = (error + "; " if error else "") + f"{c.expect[0]} = {_fmt(c.expect[1])}"
         body.append([c.problem, c.quantity, _fmt(row.analytic), _fmt(row.computed), error, row.verdict])

@@ -28,12 +28,15 @@ SUMMARY_CSV, SUMMARY_PNG = "summary.csv", "summary.png"
 
 
 def lookup(metrics: dict, dotted: str) -> Any:
-    """metrics["a"]["b"] for "a.b"; None where absent."""
+    """metrics["a"]["b"] for "a.b" (a number indexes a list: "points.4.x"); None where absent."""
     value: Any = metrics
     for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
             return None
-        value = value[part]
     return value
 
 

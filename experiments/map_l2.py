@@ -17,6 +17,7 @@ import numpy as np
 from gradlab import map_l2
 from gradlab.config import at_least, checked, increasing_pair, positive
 from gradlab.logistic import bce_loss, sample_data
+from gradlab.logistic import newton as logistic_newton
 from gradlab.plotting import figure
 from gradlab.regularization import sample_linear_data
 from gradlab.run import BaseConfig, RunContext, launch
@@ -91,7 +92,8 @@ class MapL2Config(BaseConfig):
     sigma_sweep: SigmaSweepConfig = dataclasses.field(default_factory=SigmaSweepConfig)
 
 
-def route_metrics(routes: dict, offsets: jax.Array) -> dict:
+def route_metrics(routes: dict, offsets: np.ndarray) -> dict:
+    """Metrics of one model at the configured prior (numpy in, so no small eager JAX op is compiled)."""
     return {
         "map": routes["map"]["phi"],
         "l2": routes["l2"]["phi"],
@@ -99,9 +101,9 @@ def route_metrics(routes: dict, offsets: jax.Array) -> dict:
         "strong_convexity_bound": routes["bound"],
         "grad_inf_norm": {"map": routes["map"]["grad_inf_norm"], "l2": routes["l2"]["grad_inf_norm"]},
         "newton_iterations": {"map": routes["map"]["iterations"], "l2": routes["l2"]["iterations"]},
-        "converged": bool(routes["map"]["converged"] & routes["l2"]["converged"]),
-        "objective_offset": jnp.mean(offsets),
-        "objective_offset_spread": jnp.max(offsets) - jnp.min(offsets),
+        "converged": bool(routes["map"]["converged"] and routes["l2"]["converged"]),
+        "objective_offset": np.mean(offsets),
+        "objective_offset_spread": np.max(offsets) - np.min(offsets),
     }
 
 
@@ -129,26 +131,9 @@ def plot_sweep(ctx: RunContext, sigmas, paths: dict, mles: dict, ridge_path) -> 
     )
 
 
-def sweep_prior(ctx: RunContext, cfg: MapL2Config, models: dict, linear_data: tuple) -> dict:
-    """MAP estimates over a log grid of shared prior sigmas, against the MLE (and ridge, Gaussian case)."""
-    sweep, newton = cfg.sigma_sweep, cfg.newton
-    phi_init = jnp.zeros(2)
-    x_g, y_g = linear_data
-    sigmas = jnp.logspace(math.log10(sweep.range[0]), math.log10(sweep.range[1]), sweep.num)
-    solve_path = jax.jit(map_l2.map_path, static_argnums=0)
-    paths = {
-        name: np.asarray(solve_path(log_likelihood, sigmas, phi_init, newton.tol, newton.max_iter)["phi"])
-        for name, (log_likelihood, _) in models.items()
-    }
-    mle_fit = jax.jit(map_l2.newton_minimize, static_argnums=0)(
-        models["bernoulli"][1], phi_init, newton.tol, newton.max_iter
-    )
-    mles = {
-        # separable classes have no finite maximum likelihood estimate: Newton then never meets the tolerance
-        "bernoulli": np.asarray(mle_fit["phi"]) if bool(mle_fit["converged"]) else None,
-        "gaussian": np.asarray(map_l2.least_squares_closed_form(x_g, y_g)),
-    }
-    ridge_path = np.asarray(jax.vmap(lambda s: map_l2.ridge_closed_form(x_g, y_g, cfg.linear.noise_sigma, s))(sigmas))
+def sweep_metrics(ctx: RunContext, sigmas, routes: dict, mles: dict, ridge_path) -> dict:
+    """The MAP path over shared prior sigmas (rows 1.. of each routes batch) against the MLE and ridge."""
+    paths = {name: np.asarray(batch["map"]["phi"][1:]) for name, batch in routes.items()}
     plot_sweep(ctx, np.asarray(sigmas), paths, mles, ridge_path)
     return {
         "sigmas": sigmas,
@@ -157,8 +142,13 @@ def sweep_prior(ctx: RunContext, cfg: MapL2Config, models: dict, linear_data: tu
         "weakest_prior_max_abs_diff_map_vs_mle": {
             k: None if mles[k] is None else float(np.max(np.abs(p[-1] - mles[k]))) for k, p in paths.items()
         },
+        "max_abs_diff_map_vs_l2": {k: float(np.max(b["max_abs_diff"][1:])) for k, b in routes.items()},
         "gaussian_max_abs_diff_map_vs_ridge": float(np.max(np.abs(paths["gaussian"] - ridge_path))),
     }
+
+
+def first_row(tree):
+    return jax.tree.map(lambda leaf: np.asarray(leaf)[0], tree)
 
 
 def main(cfg: MapL2Config, ctx: RunContext) -> dict:
@@ -185,36 +175,61 @@ def main(cfg: MapL2Config, ctx: RunContext) -> dict:
     }
     check = cfg.offset_check
     phis = check.scale * jax.random.normal(jax.random.PRNGKey(check.seed), (check.num_points, 2))
-    expected = map_l2.objective_offset_expected(prior_sigma)
+    sweep = cfg.sigma_sweep
+    sweep_sigmas = jnp.logspace(math.log10(sweep.range[0]), math.log10(sweep.range[1]), sweep.num)
+    # row 0: the configured prior; rows 1..: the shared-sigma sweep, all in one compiled program per model
+    sigma_rows = jnp.concatenate([prior_sigma[None], jnp.repeat(sweep_sigmas[:, None], 2, axis=1)])
 
-    results: dict = {
-        "prior_sigma": prior_sigma,
-        "l2_coefficients": map_l2.l2_coefficients(prior_sigma),
-        "ridge_lambda": lin.noise_sigma**2 / prior_sigma**2,
-    }
-    all_offsets = []
+    all_offsets, routes = [], {}
     for name, (log_likelihood, nll) in models.items():
+        routes[name] = jax.device_get(
+            jax.jit(map_l2.routes_over_sigmas, static_argnums=(0, 1))(
+                log_likelihood, nll, sigma_rows, phi_init, tol, max_iter
+            )
+        )
         posterior = map_l2.neg_log_posterior(log_likelihood, prior_sigma)
         penalized = map_l2.nll_plus_l2(nll, prior_sigma)
-        routes = jax.jit(map_l2.minimize_both_routes, static_argnums=(0, 1))(
-            posterior, penalized, prior_sigma, phi_init, tol, max_iter
+        all_offsets.append(
+            np.asarray(jax.jit(map_l2.objective_offsets, static_argnums=(0, 1))(posterior, penalized, phis))
         )
-        offsets = jax.jit(map_l2.objective_offsets, static_argnums=(0, 1))(posterior, penalized, phis)
-        all_offsets.append(offsets)
-        results[name] = route_metrics(routes, offsets)
 
-    ridge = map_l2.ridge_closed_form(x_g, y_g, lin.noise_sigma, prior_sigma)
-    results["gaussian"]["ridge"] = ridge
-    results["gaussian"]["max_abs_diff_map_vs_ridge"] = jnp.max(jnp.abs(results["gaussian"]["map"] - ridge))
-    results["gaussian"]["max_abs_diff_l2_vs_ridge"] = jnp.max(jnp.abs(results["gaussian"]["l2"] - ridge))
+    sigma_np = np.asarray(prior_sigma)
+    results: dict = {
+        "prior_sigma": sigma_np,
+        "l2_coefficients": 1.0 / (2.0 * sigma_np**2),
+        "ridge_lambda": lin.noise_sigma**2 / sigma_np**2,
+    }
+    for name, offsets in zip(models, all_offsets, strict=True):
+        results[name] = route_metrics(first_row(routes[name]), offsets)
 
-    all_offsets = jnp.concatenate(all_offsets)
-    results["objective_offset"] = jnp.mean(all_offsets)
+    ridge_rows = np.asarray(
+        jax.jit(jax.vmap(map_l2.ridge_closed_form, in_axes=(None, None, None, 0)))(
+            x_g, y_g, lin.noise_sigma, sigma_rows
+        )
+    )
+    ridge, ridge_path = ridge_rows[0], ridge_rows[1:]
+    gaussian = results["gaussian"]
+    gaussian["ridge"] = ridge
+    gaussian["max_abs_diff_map_vs_ridge"] = np.max(np.abs(gaussian["map"] - ridge))
+    gaussian["max_abs_diff_l2_vs_ridge"] = np.max(np.abs(gaussian["l2"] - ridge))
+
+    all_offsets = np.concatenate(all_offsets)
+    expected = float(map_l2.objective_offset_expected(prior_sigma))
+    results["objective_offset"] = np.mean(all_offsets)
     results["objective_offset_expected"] = expected
-    results["objective_offset_max_abs_err"] = jnp.max(jnp.abs(all_offsets - expected))
+    results["objective_offset_max_abs_err"] = np.max(np.abs(all_offsets - expected))
     results["objective_offset_points"] = int(all_offsets.size)
 
-    results["sweep"] = sweep_prior(ctx, cfg, models, (x_g, y_g))
+    # the maximum likelihood estimates, by routes independent of the MAP code: logistic.newton with the
+    # analytic Hessian (separable classes have no finite MLE: it then never meets the tolerance) and
+    # numpy's least squares
+    mle_fit = jax.device_get(jax.jit(logistic_newton, static_argnums=4)(phi_init, x_b, y_b, tol, max_iter))
+    x_np, y_np = np.asarray(x_g), np.asarray(y_g)
+    mles = {
+        "bernoulli": mle_fit.phi if mle_fit.grad_norm < tol else None,
+        "gaussian": np.linalg.lstsq(np.stack([np.ones_like(x_np), x_np], axis=1), y_np, rcond=None)[0],
+    }
+    results["sweep"] = sweep_metrics(ctx, np.asarray(sweep_sigmas), routes, mles, ridge_path)
     ctx.log.info(
         "MAP vs L2: bernoulli %.3g, gaussian %.3g; gaussian MAP vs ridge %.3g; offset %.15g (expected %.15g)",
         results["bernoulli"]["max_abs_diff_map_vs_l2"],

@@ -130,14 +130,6 @@ def test_newton_solves_a_quadratic_in_one_step():
     assert int(result["iterations"]) == 1 and bool(result["converged"])
 
 
-def test_map_moves_from_zero_to_the_maximum_likelihood_estimate():
-    path = map_l2.map_path(MODELS["gaussian"][0], jnp.array([1e-3, 1.0, 1e3]), jnp.zeros(2), TOL, MAX_ITER)
-    mle = map_l2.least_squares_closed_form(X_G, Y_G)
-    assert float(jnp.max(jnp.abs(path["phi"][0]))) < 1e-3
-    assert float(jnp.max(jnp.abs(path["phi"][-1] - mle))) < 1e-6
-    assert 0 < float(jnp.linalg.norm(path["phi"][1])) < float(jnp.linalg.norm(mle))
-
-
 # --------------------------------------------------------------------------------------------------------
 # Config and CLI
 

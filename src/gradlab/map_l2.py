@@ -194,12 +194,16 @@ def minimize_both_routes(
     }
 
 
-def map_path(
-    log_likelihood: Objective, prior_sigmas: jax.Array, phi_init: jax.Array, tol, max_iter: int
-) -> dict[str, jax.Array]:
-    """The MAP estimate for each shared prior sigma in prior_sigmas (vmapped Newton): rows follow sigmas."""
+def routes_over_sigmas(
+    log_likelihood: Objective, nll: Objective, prior_sigmas: jax.Array, phi_init: jax.Array, tol, max_iter: int
+) -> dict:
+    """`minimize_both_routes` for every row of prior_sigmas (B, P), in one vmapped call: rows follow sigmas.
 
-    def solve(sigma):
-        return newton_minimize(neg_log_posterior(log_likelihood, sigma), phi_init, tol, max_iter)
+    One compiled program serves the configured prior and a whole sweep from strong to weak prior.
+    """
 
-    return jax.vmap(solve)(prior_sigmas)
+    def both(sigma):
+        posterior = neg_log_posterior(log_likelihood, sigma)
+        return minimize_both_routes(posterior, nll_plus_l2(nll, sigma), sigma, phi_init, tol, max_iter)
+
+    return jax.vmap(both)(prior_sigmas)

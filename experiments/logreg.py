@@ -15,10 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab import logistic
-from gradlab.config import at_least, checked, finite, in_range, increasing_pair, one_of, positive
+from gradlab.config import at_least, checked, in_range, increasing_pair, one_of, positive
 from gradlab.data_io import load_xy_csv, save_xy_csv
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunContext, RunFailed, launch
+from gradlab.schemas import LogisticDataConfig, NewtonConfig
 from gradlab.training import OPTIMIZERS, first_non_finite_step, make_train
 
 
@@ -37,13 +38,8 @@ class SigmoidConfig:
 
 
 @dataclass
-class DataConfig:
-    n_per_class: int = at_least(1, 10)
-    mean0: float = finite(-1.0)
-    mean1: float = finite(1.0)
-    std: float = positive(1.0)
-    seed: int = at_least(0, 0)
-    path: str | None = None
+class DataConfig(LogisticDataConfig):
+    path: str | None = None  # a CSV file with columns x,y to use instead of sampling
 
 
 @dataclass
@@ -57,12 +53,6 @@ class OptimizerConfig:
 class TrainConfig:
     steps: int = at_least(1, 1000)
     init: list[float] = checked([0.0, 0.0], lambda v: _finite_list(v, 2), "two finite numbers [phi0, phi1]")
-
-
-@dataclass
-class NewtonConfig:
-    tol: float = positive(1e-10)
-    max_iter: int = at_least(1, 50)
 
 
 @dataclass
@@ -96,8 +86,7 @@ def load_data(cfg: DataConfig) -> tuple[jax.Array, jax.Array]:
     if cfg.path is not None:
         x, y = load_xy_csv(cfg.path, key="data.path", binary_labels=True)
         return jnp.asarray(x), jnp.asarray(y)
-    key = jax.random.key(cfg.seed)
-    return logistic.sample_data(key, cfg.n_per_class, cfg.mean0, cfg.mean1, cfg.std)
+    return cfg.sample()
 
 
 def loss_stability(logit_values: list[float]) -> dict:

@@ -15,12 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab import map_l2
-from gradlab.config import at_least, checked, increasing_pair, positive
-from gradlab.logistic import bce_loss, sample_data
+from gradlab.config import at_least, checked, positive
+from gradlab.logistic import bce_loss
 from gradlab.logistic import newton as logistic_newton
 from gradlab.plotting import figure
-from gradlab.regularization import sample_linear_data
 from gradlab.run import BaseConfig, RunContext, launch
+from gradlab.schemas import LinearDataConfig, LogisticDataConfig, NewtonConfig
 
 
 def _positive_number(value) -> bool:
@@ -33,35 +33,6 @@ def _sigmas(value) -> bool:
 
 def _positive_increasing_pair(value) -> bool:
     return len(value) == 2 and all(map(_positive_number, value)) and value[0] < value[1]
-
-
-@dataclasses.dataclass
-class LogisticDataConfig:
-    """Problem 8 iv data: n_per_class points from N(mean0, std^2) labelled 0, as many from N(mean1, std^2)."""
-
-    n_per_class: int = at_least(1, 10)
-    mean0: float = -1.0
-    mean1: float = 1.0
-    std: float = positive(1.0)
-    seed: int = 0
-
-
-@dataclasses.dataclass
-class LinearDataConfig:
-    """y = intercept + slope x + noise_sigma Norm(0, 1), x uniform on x_range; noise_sigma is also sigma_n."""
-
-    n_points: int = at_least(2, 20)
-    intercept: float = 0.5
-    slope: float = 1.5
-    noise_sigma: float = positive(0.5)
-    x_range: list[float] = increasing_pair([-2.0, 2.0])
-    seed: int = 1
-
-
-@dataclasses.dataclass
-class NewtonConfig:
-    tol: float = positive(1e-12)  # stop when max_j |dF/dphi_j| <= tol
-    max_iter: int = at_least(1, 100)
 
 
 @dataclasses.dataclass
@@ -87,7 +58,7 @@ class MapL2Config(BaseConfig):
     prior_sigma: list[float] = checked([1.0, 0.5], _sigmas, "one (shared) or two (per parameter) numbers > 0")
     logistic: LogisticDataConfig = dataclasses.field(default_factory=LogisticDataConfig)
     linear: LinearDataConfig = dataclasses.field(default_factory=LinearDataConfig)
-    newton: NewtonConfig = dataclasses.field(default_factory=NewtonConfig)
+    newton: NewtonConfig = dataclasses.field(default_factory=lambda: NewtonConfig(tol=1e-12, max_iter=100))
     offset_check: OffsetCheckConfig = dataclasses.field(default_factory=OffsetCheckConfig)
     sigma_sweep: SigmaSweepConfig = dataclasses.field(default_factory=SigmaSweepConfig)
 
@@ -156,12 +127,9 @@ def main(cfg: MapL2Config, ctx: RunContext) -> dict:
     phi_init = jnp.zeros(2)
     tol, max_iter = cfg.newton.tol, cfg.newton.max_iter
 
-    data = cfg.logistic
-    x_b, y_b = sample_data(jax.random.PRNGKey(data.seed), data.n_per_class, data.mean0, data.mean1, data.std)
+    x_b, y_b = cfg.logistic.sample()
+    x_g, y_g = cfg.linear.sample()
     lin = cfg.linear
-    x_g, y_g = sample_linear_data(
-        jax.random.PRNGKey(lin.seed), lin.n_points, lin.intercept, lin.slope, lin.noise_sigma, *lin.x_range
-    )
     models = {
         # (log-likelihood from the densities, NLL from the loss formula)
         "bernoulli": (

@@ -16,38 +16,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab import regularization as reg
-from gradlab.config import at_least, checked, in_range, increasing_pair, one_of, positive
-from gradlab.logistic import bce_loss, sample_data
+from gradlab.config import at_least, checked, in_range, one_of, positive
+from gradlab.linreg import least_squares_loss
+from gradlab.logistic import bce_loss
 from gradlab.map_l2 import newton_minimize
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunContext, RunFailed, launch
+from gradlab.schemas import LinearDataConfig, LogisticDataConfig
 
 
 def _finite_pair(value) -> bool:
     return len(value) == 2 and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
-
-
-@dataclasses.dataclass
-class LogisticDataConfig:
-    """Problem 8 iv: n_per_class points from N(mean0, std^2) labelled 0 and as many from N(mean1, std^2)."""
-
-    n_per_class: int = at_least(1, 10)
-    mean0: float = -1.0
-    mean1: float = 1.0
-    std: float = positive(1.0)
-    seed: int = 0
-
-
-@dataclasses.dataclass
-class LeastSquaresDataConfig:
-    """y = intercept + slope x + noise_std Norm(0, 1), x uniform on x_range."""
-
-    n_points: int = at_least(2, 20)
-    intercept: float = 0.5
-    slope: float = 1.5
-    noise_std: float = positive(0.5)
-    x_range: list[float] = increasing_pair([-2.0, 2.0])
-    seed: int = 1
 
 
 @dataclasses.dataclass
@@ -67,7 +46,7 @@ class WeightDecayConfig(BaseConfig):
     momentum: float = in_range(0.0, 1.0, 0.9)
     adam: AdamConfig = dataclasses.field(default_factory=AdamConfig)
     logistic: LogisticDataConfig = dataclasses.field(default_factory=LogisticDataConfig)
-    least_squares: LeastSquaresDataConfig = dataclasses.field(default_factory=LeastSquaresDataConfig)
+    least_squares: LinearDataConfig = dataclasses.field(default_factory=LinearDataConfig)
     # two trajectories "agree to round-off" when they differ by at most this many machine epsilons
     # times the largest |phi| they reach
     roundoff_ulps: float = positive(1000.0)
@@ -79,19 +58,10 @@ class WeightDecayConfig(BaseConfig):
 def make_loss(cfg: WeightDecayConfig):
     """The unregularized loss L[phi] of the configured model and data."""
     if cfg.model == "logistic":
-        data = cfg.logistic
-        x, y = sample_data(jax.random.PRNGKey(data.seed), data.n_per_class, data.mean0, data.mean1, data.std)
+        x, y = cfg.logistic.sample()
         return lambda phi: bce_loss(phi, x, y)
-    data = cfg.least_squares
-    x, y = reg.sample_linear_data(
-        jax.random.PRNGKey(data.seed),
-        data.n_points,
-        data.intercept,
-        data.slope,
-        data.noise_std,
-        *data.x_range,
-    )
-    return lambda phi: reg.least_squares_loss(phi, x, y)
+    x, y = cfg.least_squares.sample()
+    return lambda phi: least_squares_loss(phi, x, y)
 
 
 LABELS = {

@@ -103,3 +103,11 @@ def test_first_non_finite_step():
     assert first_non_finite_step(losses, path) == 2
     assert first_non_finite_step(jnp.ones(4), path) is None
     assert first_non_finite_step(jnp.ones(4), path.at[4, 0].set(jnp.inf)) == 4
+
+
+def test_autodiff_is_right_where_some_logits_are_exactly_zero():
+    """max(z, 0) and |z| have kinks at z = 0; the loss's explicit derivative must still give sig(0) = 1/2."""
+    x, y = jnp.array([-1.0, 0.0, 1.0, 2.0]), jnp.array([0.0, 1.0, 1.0, 0.0])
+    for phi in (jnp.zeros(2), jnp.array([0.5, 0.0]), jnp.array([-1.0, 1.0])):  # z = 0 at one or all points
+        chex.assert_trees_all_close(jax.grad(logistic.bce_loss)(phi, x, y), logistic.bce_gradient(phi, x, y))
+        chex.assert_trees_all_close(jax.hessian(logistic.bce_loss)(phi, x, y), logistic.bce_hessian(phi, x, y))

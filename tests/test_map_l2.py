@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from gradlab import map_l2
 from gradlab.config import ConfigError, validate
+from gradlab.linreg import sample_data as sample_linear_data
 from gradlab.logistic import bce_loss, sample_data
-from gradlab.regularization import sample_linear_data
 
 jax.config.update("jax_enable_x64", True)
 

@@ -20,16 +20,18 @@ from hypothesis import strategies as st
 
 from gradlab import regularization as reg
 from gradlab.config import ConfigError, validate
+from gradlab.linreg import least_squares_loss
+from gradlab.linreg import sample_data as sample_linear_data
 from gradlab.logistic import bce_loss, sample_data
 
 jax.config.update("jax_enable_x64", True)
 
 STEPS = 60
 X_LOGISTIC, Y_LOGISTIC = sample_data(jax.random.PRNGKey(0), 10, -1.0, 1.0, 1.0)
-X_LINEAR, Y_LINEAR = reg.sample_linear_data(jax.random.PRNGKey(1), 20, 0.5, 1.5, 0.5, -2.0, 2.0)
+X_LINEAR, Y_LINEAR = sample_linear_data(jax.random.PRNGKey(1), 20, 0.5, 1.5, 0.5, -2.0, 2.0)
 LOSSES = {
     "logistic": lambda phi: bce_loss(phi, X_LOGISTIC, Y_LOGISTIC),
-    "least_squares": lambda phi: reg.least_squares_loss(phi, X_LINEAR, Y_LINEAR),
+    "least_squares": lambda phi: least_squares_loss(phi, X_LINEAR, Y_LINEAR),
 }
 
 

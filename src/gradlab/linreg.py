@@ -39,6 +39,15 @@ def sample_targets(
     return intercept + slope * x + noise_std * jax.random.normal(key, x.shape, dtype=x.dtype)
 
 
+def sample_data(
+    key: jax.Array, n_points: int, intercept: float, slope: float, noise_sigma: float, x_low: float, x_high: float
+) -> tuple[jax.Array, jax.Array]:
+    """x ~ Uniform(x_low, x_high), y = intercept + slope x + noise_sigma * Norm(0, 1) (Problems 2, 3, 7)."""
+    key_x, key_noise = jax.random.split(key)
+    x = jax.random.uniform(key_x, (n_points,), minval=x_low, maxval=x_high)
+    return x, intercept + slope * x + noise_sigma * jax.random.normal(key_noise, (n_points,))
+
+
 def least_squares_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     """L[phi] = sum_i (phi_0 + phi_1 x_i - y_i)^2."""
     return jnp.sum((phi[0] + phi[1] * x - y) ** 2)

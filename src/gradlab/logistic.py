@@ -23,16 +23,31 @@ def sigmoid(z: jax.Array) -> jax.Array:
     return jax.nn.sigmoid(z)
 
 
-def bce_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
-    """Binary cross-entropy summed over the data (Problem 8 ii), in a numerically stable form.
+@jax.custom_jvp
+def bce_terms(z: jax.Array, y: jax.Array) -> jax.Array:
+    """Per-point cross-entropy -[y log sig(z) + (1 - y) log(1 - sig(z))] = max(z, 0) - y z + log1p(exp(-|z|)).
 
-    L = -sum_i [y_i log sig(z_i) + (1 - y_i) log(1 - sig(z_i))] = sum_i [y_i softplus(-z_i) + (1 - y_i) softplus(z_i)],
-    since -log sig(z) = softplus(-z) and -log(1 - sig(z)) = softplus(z). softplus(t) = max(t, 0) + log1p(exp(-|t|))
-    never overflows and keeps tiny losses (softplus(-100) = 3.7e-44) that the shorter softplus(z) - y z would
-    cancel to 0, so the loss is finite and accurate for |z| up to 1e3 and beyond.
+    -log sig(z) = max(-z, 0) + log1p(exp(-|z|)) and -log(1 - sig(z)) = max(z, 0) + log1p(exp(-|z|)). No exp can
+    overflow, and for y in {0, 1} the large terms cancel exactly before the small log1p term is added, so tiny
+    losses keep their value (3.7e-44 at z = 100, y = 1). One exp per point: on XLA's CPU backend this is
+    several times faster than jax.nn.softplus(z) and softplus(-z).
+
+    The derivative is given explicitly (d/dz = sig(z) - y, d/dy = -z): max and |.| are not differentiable at
+    z = 0, and autodiff through them would pick subgradients that do not add up to sig(0) = 1/2.
     """
-    z = logits(phi, x)
-    return jnp.sum(y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z))
+    return jnp.maximum(z, 0) - y * z + jnp.log1p(jnp.exp(-jnp.abs(z)))
+
+
+@bce_terms.defjvp
+def _bce_terms_jvp(primals, tangents):
+    (z, y), (dz, dy) = primals, tangents
+    return bce_terms(z, y), (sigmoid(z) - y) * dz - z * dy
+
+
+def bce_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Binary cross-entropy summed over the data (Problem 8 ii), in a numerically stable form (`bce_terms`):
+    finite and accurate for |phi0 + phi1 x| up to 1e3 and beyond."""
+    return jnp.sum(bce_terms(logits(phi, x), y))
 
 
 def bce_gradient(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
@@ -47,10 +62,15 @@ def bce_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     p(1 - p) = sig(z) sig(-z), which keeps its true tiny size for large |z| instead of 1 - p rounding to 0.
     H is a positive combination of the PSD matrices [1, x][1, x]^T, so it is PSD everywhere: L is convex.
     """
+    return bce_gradient_and_hessian(phi, x, y)[1]
+
+
+def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The analytic gradient and Hessian from one pass over the data (one sigmoid per point)."""
     z = logits(phi, x)
-    weight = sigmoid(z) * sigmoid(-z)
+    p, q = sigmoid(z), sigmoid(-z)
     features = jnp.stack([jnp.ones_like(x), x], axis=1)
-    return jnp.einsum("i,ij,ik->jk", weight, features, features)
+    return features.T @ (p - y), jnp.einsum("i,ij,ik->jk", p * q, features, features)
 
 
 def sample_data(
@@ -85,24 +105,24 @@ class NewtonResult(NamedTuple):
 def newton(phi_init: jax.Array, x: jax.Array, y: jax.Array, tol: float, max_iter: int) -> NewtonResult:
     """Newton's method phi <- phi - H^{-1} g with the analytic 2x2 Hessian, until ||g|| < tol or max_iter.
 
-    One `lax.while_loop`; jit with `max_iter` static.
+    One `lax.while_loop` (jit with `max_iter` static); each iteration makes one pass over the data, which
+    gives both the gradient for the stopping test and the Hessian for the next step.
     """
     path = jnp.zeros((max_iter + 1, 2), phi_init.dtype).at[:].set(phi_init)
 
-    def grad_norm(phi):
-        return jnp.linalg.norm(bce_gradient(phi, x, y))
-
     def keep_going(state):
-        _, it, norm, _ = state
-        return (norm >= tol) & (it < max_iter)
+        _, it, grad, _, _ = state
+        return (jnp.linalg.norm(grad) >= tol) & (it < max_iter)
 
     def step(state):
-        phi, it, _, path = state
-        phi = phi - jnp.linalg.solve(bce_hessian(phi, x, y), bce_gradient(phi, x, y))
+        phi, it, grad, hess, path = state
+        phi = phi - jnp.linalg.solve(hess, grad)
         path = jnp.where(jnp.arange(max_iter + 1)[:, None] > it, phi, path)
-        return phi, it + 1, grad_norm(phi), path
+        return phi, it + 1, *bce_gradient_and_hessian(phi, x, y), path
 
-    phi, it, norm, path = lax.while_loop(keep_going, step, (phi_init, 0, grad_norm(phi_init), path))
+    start = (phi_init, 0, *bce_gradient_and_hessian(phi_init, x, y), path)
+    phi, it, grad, _, path = lax.while_loop(keep_going, step, start)
+    norm = jnp.linalg.norm(grad)
     return NewtonResult(phi, it, norm, path)
 
 

@@ -182,23 +182,3 @@ def penalty_gradient_error(phis: jax.Array, lam: float, alpha: float) -> jax.Arr
 # --------------------------------------------------------------------------------------------------------
 # The least-squares model (the 1-D linear regression of Problems 7 and 2)
 
-
-def sample_linear_data(
-    key: jax.Array,
-    n_points: int,
-    intercept: float,
-    slope: float,
-    noise_std: float,
-    x_low: float,
-    x_high: float,
-) -> tuple[jax.Array, jax.Array]:
-    """x ~ Uniform(x_low, x_high), y = intercept + slope x + noise_std * Norm(0, 1)."""
-    key_x, key_noise = jax.random.split(key)
-    x = jax.random.uniform(key_x, (n_points,), minval=x_low, maxval=x_high)
-    y = intercept + slope * x + noise_std * jax.random.normal(key_noise, (n_points,))
-    return x, y
-
-
-def least_squares_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
-    """L[phi] = sum_i (phi_0 + phi_1 x_i - y_i)^2 (Problem 7)."""
-    return jnp.sum((phi[0] + phi[1] * x - y) ** 2)

@@ -1,0 +1,48 @@
+"""Config schemas shared by several experiments: the homework's two data sets and Newton's stopping rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+
+from gradlab import linreg, logistic
+from gradlab.config import at_least, finite, increasing_pair, positive
+
+
+@dataclass
+class LogisticDataConfig:
+    """Problem 8 (iv): n_per_class points from N(mean0, std^2) labelled 0 and as many from N(mean1, std^2)."""
+
+    n_per_class: int = at_least(1, 10)
+    mean0: float = finite(-1.0)
+    mean1: float = finite(1.0)
+    std: float = positive(1.0)
+    seed: int = at_least(0, 0)
+
+    def sample(self) -> tuple[jax.Array, jax.Array]:
+        return logistic.sample_data(jax.random.key(self.seed), self.n_per_class, self.mean0, self.mean1, self.std)
+
+
+@dataclass
+class LinearDataConfig:
+    """y = intercept + slope x + noise_sigma Norm(0, 1) with x uniform on x_range (Problems 2, 3, 7)."""
+
+    n_points: int = at_least(2, 20)
+    intercept: float = finite(0.5)
+    slope: float = finite(1.5)
+    noise_sigma: float = positive(0.5)
+    x_range: list[float] = increasing_pair([-2.0, 2.0])
+    seed: int = at_least(0, 1)
+
+    def sample(self) -> tuple[jax.Array, jax.Array]:
+        return linreg.sample_data(jax.random.key(self.seed), self.n_points, self.intercept, self.slope,
+                                  self.noise_sigma, *self.x_range)
+
+
+@dataclass
+class NewtonConfig:
+    """Newton's method stops when the gradient is below tol, or after max_iter iterations."""
+
+    tol: float = positive(1e-10)
+    max_iter: int = at_least(1, 50)

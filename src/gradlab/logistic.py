@@ -68,9 +68,12 @@ def bce_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
 def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The analytic gradient and Hessian from one pass over the data (one sigmoid per point)."""
     z = logits(phi, x)
-    p, q = sigmoid(z), sigmoid(-z)
-    features = jnp.stack([jnp.ones_like(x), x], axis=1)
-    return features.T @ (p - y), jnp.einsum("i,ij,ik->jk", p * q, features, features)
+    p = sigmoid(z)
+    residual, weight = p - y, p * sigmoid(-z)
+    grad = jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])
+    h01 = jnp.sum(weight * x)
+    hess = jnp.stack([jnp.stack([jnp.sum(weight), h01]), jnp.stack([h01, jnp.sum(weight * x * x)])])
+    return grad, hess
 
 
 def sample_data(

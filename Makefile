@@ -1,25 +1,32 @@
 # Two entry points for a fresh machine with python3 and make: `make run` and `make test`.
+# Each creates .venv if it is missing and installs the project with the extras it needs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev
 
-.PHONY: setup run test lint clean-outputs
+.PHONY: setup run test bench lint
 
-$(STAMP): pyproject.toml
+# one stamp per set of extras, so `make test` never pays for the benchmark's optional PyTorch
+$(VENV)/.stamp-%: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet -e '.[$(subst +,$(comma),$*)]'
 	@touch $@
 
-setup: $(STAMP)
+comma := ,
 
-run: $(STAMP)
+setup: $(VENV)/.stamp-dev
+
+# the main job: every experiment, then report.md / report.html (the benchmark's optional PyTorch and
+# scikit-learn come with the `bench` extra)
+run: $(VENV)/.stamp-dev+bench
 	$(PY) experiments/run_all.py
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+test: $(VENV)/.stamp-dev
+	$(PY) -m pytest -q -n auto
 
-lint: $(STAMP)
+bench: $(VENV)/.stamp-dev+bench
+	$(PY) experiments/bench_logreg.py
+
+lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check .

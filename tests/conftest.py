@@ -26,6 +26,13 @@ def run_cli(name: str, out_dir: Path, *overrides: str, timeout: float = 600) -> 
     )
 
 
+def experiment_module(name: str):
+    """experiments/<name>.py imported as a module (its schema, main and helpers), as the launchers do."""
+    from gradlab.run import import_script
+
+    return import_script(str(REPO / "experiments" / f"{name}.py"))
+
+
 def read_metrics(out_dir: Path) -> dict:
     return json.loads((Path(out_dir) / "metrics.json").read_text())
 

@@ -1,15 +1,12 @@
 """Problem 7: the least-squares Hessian against jax.hessian, its eigenvalues, and the degenerate case."""
 
-import importlib.util
-import sys
 from fractions import Fraction
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import read_metrics
+from conftest import experiment_module, read_metrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,16 +16,7 @@ from gradlab.run import execute
 
 jax.config.update("jax_enable_x64", True)
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 N_POINTS = 12  # one shape for every example: each new shape costs a compilation
-
-
-def load_experiment(name: str):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 def exact_determinant(x) -> Fraction:
@@ -134,7 +122,7 @@ def test_cli_default_run_and_reproducible(cli):
 
 
 def test_given_data_in_process(tmp_path):
-    experiment = load_experiment("linreg_hessian")
+    experiment = experiment_module("linreg_hessian")
     raw = {"x": [0, 1], "y": [0, 1], "surface_grid_points": 11}
     assert execute("linreg_hessian", experiment.LinregHessianConfig, experiment.main, raw, tmp_path) == 0
     metrics = read_metrics(tmp_path)
@@ -163,7 +151,7 @@ def test_cli_length_mismatch_is_a_config_error(cli):
     ],
 )
 def test_config_errors_name_the_key(override, key):
-    schema = load_experiment("linreg_hessian").LinregHessianConfig
+    schema = experiment_module("linreg_hessian").LinregHessianConfig
     with pytest.raises(ConfigError) as err:
         validate(override, schema)
     assert err.value.key == key and "\n" not in str(err.value)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
-import sys
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO, read_metrics, run_cli
+from conftest import REPO, experiment_module, read_metrics, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,13 +132,8 @@ def test_newton_solves_a_quadratic_in_one_step():
 # Config and CLI
 
 
-@functools.cache
 def _schema():
-    spec = importlib.util.spec_from_file_location("map_l2_app", REPO / "experiments" / "map_l2.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module.MapL2Config
+    return experiment_module("map_l2").MapL2Config
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,10 @@
 """Problems 4-6: analytic receptive fields against the measured support of d unit / d input."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from conftest import experiment_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +20,6 @@ from gradlab.run import RunFailed
 
 jax.config.update("jax_enable_x64", True)
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 # worked by hand from r_l = r_{l-1} + (k_eff - 1) j_{l-1}, j_l = j_{l-1} s_l (Problem 6: j = 2 after H1,
 # so H2 adds (3 - 1) * 2 = 4 and H3, with k_eff = 2 * (5 - 1) + 1 = 9, adds (9 - 1) * 2 = 16)
@@ -31,14 +28,6 @@ PRESETS = {
     "problem5": ([ConvSpec(7, 1, 1)] * 3, [7, 13, 19]),
     "problem6": ([ConvSpec(5, 2, 1), ConvSpec(3, 1, 1), ConvSpec(5, 1, 2)], [5, 9, 25]),
 }
-
-
-def load_experiment(name: str):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -125,14 +114,14 @@ def test_cli_config_error_is_one_line_exit_2(cli):
     ],
 )
 def test_bad_layers_are_config_errors(layers, key):
-    schema = load_experiment("receptive_field").ReceptiveFieldConfig
+    schema = experiment_module("receptive_field").ReceptiveFieldConfig
     with pytest.raises(ConfigError) as err:
         validate({"layers": layers}, schema)
     assert key in str(err.value) and "\n" not in str(err.value)
 
 
 def test_too_large_a_stack_fails_cleanly():
-    experiment = load_experiment("receptive_field")
+    experiment = experiment_module("receptive_field")
     cfg = validate({"max_input_length": 50}, experiment.ReceptiveFieldConfig)
     with pytest.raises(RunFailed, match="max_input_length"):
         experiment.main(cfg, ctx=None)

@@ -1,16 +1,13 @@
 """Problem 1: the analytic softmax Jacobian against JAX's autodiff and a 250-digit Decimal oracle."""
 
-import importlib.util
 import json
-import sys
 from decimal import Decimal, getcontext
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import read_metrics
+from conftest import experiment_module, read_metrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,15 +18,6 @@ from gradlab.run import execute
 jax.config.update("jax_enable_x64", True)
 
 SATURATED = [-3.0, 1.0, 100.0, 5.0, -1.0]
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def load_experiment(name: str):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 def jacobian_oracle(logits) -> np.ndarray:
@@ -144,7 +132,7 @@ def test_cli_default_run_and_reproducible(cli):
 
 
 def test_given_logits_in_process(tmp_path):
-    experiment = load_experiment("softmax_jacobian")
+    experiment = experiment_module("softmax_jacobian")
     raw = {"logits": [0.0, 0.0], "saturated_logits": None}
     assert execute("softmax_jacobian", experiment.SoftmaxJacobianConfig, experiment.main, raw, tmp_path) == 0
     metrics = read_metrics(tmp_path)
@@ -170,7 +158,7 @@ def test_cli_config_error_is_one_line_exit_2(cli):
     ],
 )
 def test_config_errors_name_the_key(override, key):
-    schema = load_experiment("softmax_jacobian").SoftmaxJacobianConfig
+    schema = experiment_module("softmax_jacobian").SoftmaxJacobianConfig
     with pytest.raises(ConfigError) as err:
         validate(override, schema)
     assert err.value.key.startswith(key) or key in str(err.value)

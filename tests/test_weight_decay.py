@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import REPO
+from conftest import REPO, experiment_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,13 +143,8 @@ def test_optax_weight_decay_mapping_shrinks_by_one_minus_lambda(alpha, lam):
 # Config and CLI
 
 
-@functools.cache
 def _schema():
-    spec = importlib.util.spec_from_file_location("weight_decay_app", REPO / "experiments" / "weight_decay.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module.WeightDecayConfig
+    return experiment_module("weight_decay").WeightDecayConfig
 
 
 @pytest.mark.parametrize(

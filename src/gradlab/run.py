@@ -378,20 +378,26 @@ def record_exit_code(code: int) -> None:
     _exit_codes.append(code)
 
 
-def load_experiment(script_file: str, schema_name: str, main_name: str) -> tuple[type, Main]:
-    """Import an experiment script as a module (not as __main__) and return its schema and main.
-
-    Process-based launchers (joblib, submitit) ship the task function to fresh worker processes; a script
-    run as __main__ would have to travel pickled by value, which breaks its dataclasses. Shipping the path
-    and importing it on arrival works under every launcher.
-    """
+def import_script(script_file: str):
+    """Import an experiment script as the module `gradlab_experiments.<name>` (not as __main__), once."""
     module_name = f"gradlab_experiments.{Path(script_file).stem}"
     module = sys.modules.get(module_name)
     if module is None:
         spec = importlib.util.spec_from_file_location(module_name, script_file)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
+        sys.modules[module_name] = module  # dataclasses resolve their annotations through sys.modules
         spec.loader.exec_module(module)
+    return module
+
+
+def load_experiment(script_file: str, schema_name: str, main_name: str) -> tuple[type, Main]:
+    """The schema and main of an experiment script, imported as a module.
+
+    Process-based launchers (joblib, submitit) ship the task function to fresh worker processes; a script
+    run as __main__ would have to travel pickled by value, which breaks its dataclasses. Shipping the path
+    and importing it on arrival works under every launcher.
+    """
+    module = import_script(script_file)
     return getattr(module, schema_name), getattr(module, main_name)
 
 

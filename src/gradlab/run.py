@@ -321,7 +321,6 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
     log = logging.getLogger(name)
     raw = OmegaConf.to_container(raw_cfg, resolve=True) if isinstance(raw_cfg, DictConfig) else raw_cfg
     meta = static_metadata(raw)
-    record = {"status": "running", "experiment": name, "meta": meta}
     started, compile_before = time.perf_counter(), COMPILE_CLOCK.seconds
 
     def finish(status: str, error: str | None, results: dict | None = None) -> None:
@@ -334,15 +333,18 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
         final.update(results or {})
         write_json_atomic(metrics_path, final)
 
+    def config_failure(err: ConfigError, results: dict | None = None) -> int:
+        print(f"gradlab: {err}", file=sys.stderr)
+        _log_to_file(log, str(err))
+        finish("failed", str(err), results)
+        return EXIT_CONFIG
+
     try:
         cfg = validate(raw, schema)
     except ConfigError as err:
-        print(f"gradlab: {err}", file=sys.stderr)
-        _log_to_file(log, str(err))
-        finish("failed", str(err))
-        return EXIT_CONFIG
+        return config_failure(err)
 
-    write_json_atomic(metrics_path, record)
+    write_json_atomic(metrics_path, {"status": "running", "experiment": name, "meta": meta})
     ctx = RunContext(out_dir=out_dir, log=log)
     try:
         set_precision(cfg.precision)
@@ -350,10 +352,7 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
         meta.update(device_metadata())
         results = main(cfg, ctx)
     except ConfigError as err:  # bad input found while running (a data file, a value out of range)
-        print(f"gradlab: {err}", file=sys.stderr)
-        _log_to_file(log, str(err))
-        finish("failed", str(err), {"config": to_dict(cfg)})
-        return EXIT_CONFIG
+        return config_failure(err, {"config": to_dict(cfg)})
     except Exception as err:  # noqa: BLE001 - every failure is recorded, then reported once
         message = f"{type(err).__name__}: {err}" if not isinstance(err, RunFailed) else str(err)
         print(f"gradlab: {name} failed: {message}", file=sys.stderr)
@@ -409,12 +408,11 @@ def launch(script_file: str, schema: type, main: Main) -> None:
     script_file = str(Path(script_file).resolve())
     name = Path(script_file).stem
     schema_name, main_name = schema.__name__, main.__name__
-    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
     config_dir = str(Path(script_file).parent.parent / "configs")
 
     @hydra.main(version_base="1.3", config_path=config_dir, config_name=name)
     def app(cfg: DictConfig) -> int:
-        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
         experiment_schema, experiment_main = load_experiment(script_file, schema_name, main_name)
         code = execute(name, experiment_schema, experiment_main, cfg, Path(HydraConfig.get().runtime.output_dir))
         record_exit_code(code)

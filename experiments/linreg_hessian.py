@@ -14,30 +14,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradlab.config import ConfigError, at_least, checked, increasing_pair, positive
+from gradlab.config import ConfigError, at_least, checked, finite, finite_list, increasing_pair, positive
 from gradlab.linreg import convexity_report, loss_surface, sample_inputs, sample_targets
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunFailed, launch
 
 
-def _finite_list(value) -> bool:
-    return len(value) > 0 and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
-
-
-_DATA_RULE = "null or a non-empty list of finite numbers"
-
-
 @dataclasses.dataclass
 class LinregHessianConfig(BaseConfig):
-    x: Optional[list[float]] = checked(None, lambda v: v is None or _finite_list(v), _DATA_RULE)  # noqa: UP045
-    y: Optional[list[float]] = checked(None, lambda v: v is None or _finite_list(v), _DATA_RULE)  # noqa: UP045
+    x: Optional[list[float]] = finite_list(None, allow_none=True)  # noqa: UP045
+    y: Optional[list[float]] = finite_list(None, allow_none=True)  # noqa: UP045
     num_points: int = at_least(1, 20)
     seed: int = 0
     x_range: list[float] = increasing_pair([-2.0, 2.0])
-    true_intercept: float = checked(1.0, math.isfinite, "a finite number")
-    true_slope: float = checked(-0.5, math.isfinite, "a finite number")
+    true_intercept: float = finite(1.0)
+    true_slope: float = finite(-0.5)
     noise_std: float = at_least(0.0, 0.3)
-    degenerate_x: float = checked(1.5, math.isfinite, "a finite number")
+    degenerate_x: float = finite(1.5)
     hessian_point: list[float] = checked(
         [0.3, -0.7], lambda v: len(v) == 2 and all(map(math.isfinite, v)), "two finite numbers [phi0, phi1]"
     )

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab import logistic
-from gradlab.config import at_least, checked, in_range, increasing_pair, one_of, positive
+from gradlab.config import at_least, checked, finite_list, in_range, increasing_pair, one_of, positive
 from gradlab.data_io import load_xy_csv, save_xy_csv
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunContext, RunFailed, launch
@@ -23,15 +23,11 @@ from gradlab.schemas import LogisticDataConfig, NewtonConfig
 from gradlab.training import OPTIMIZERS, first_non_finite_step, make_train
 
 
-def _finite_list(values, length=None) -> bool:
-    return (length is None or len(values) == length) and all(np.isfinite(v) for v in values)
-
-
 @dataclass
 class SigmoidConfig:
     family: list[list[float]] = checked(
         [[0.0, 1.0], [2.0, 1.0], [-2.0, 1.0], [0.0, 3.0], [0.0, 0.4], [0.0, -1.0]],
-        lambda pairs: len(pairs) > 0 and all(_finite_list(p, 2) for p in pairs),
+        lambda pairs: len(pairs) > 0 and all(len(p) == 2 and all(map(np.isfinite, p)) for p in pairs),
         "a non-empty list of finite [phi0, phi1] pairs",
     )
     x_range: list[float] = increasing_pair([-6.0, 6.0])
@@ -52,7 +48,7 @@ class OptimizerConfig:
 @dataclass
 class TrainConfig:
     steps: int = at_least(1, 1000)
-    init: list[float] = checked([0.0, 0.0], lambda v: _finite_list(v, 2), "two finite numbers [phi0, phi1]")
+    init: list[float] = finite_list([0.0, 0.0], length=2)
 
 
 @dataclass
@@ -64,11 +60,7 @@ class GridConfig:
 
 @dataclass
 class CheckConfig:
-    logits: list[float] = checked(
-        [-1000.0, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1000.0],
-        lambda v: len(v) > 0 and _finite_list(v),
-        "a non-empty list of finite logits",
-    )
+    logits: list[float] = finite_list([-1000.0, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1000.0])
 
 
 @dataclass

@@ -9,24 +9,19 @@ L~ = L + lambda/(2 alpha) sum phi_k^2 for SGD (and SGD with coupled momentum), b
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gradlab import regularization as reg
-from gradlab.config import at_least, checked, in_range, one_of, positive
+from gradlab.config import at_least, finite_list, in_range, one_of, positive
 from gradlab.linreg import least_squares_loss
 from gradlab.logistic import bce_loss
 from gradlab.map_l2 import newton_minimize
 from gradlab.plotting import figure
 from gradlab.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.schemas import LinearDataConfig, LogisticDataConfig
-
-
-def _finite_pair(value) -> bool:
-    return len(value) == 2 and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
 
 
 @dataclasses.dataclass
@@ -42,7 +37,7 @@ class WeightDecayConfig(BaseConfig):
     lam: float = in_range(0.0, 1.0, 0.004)  # decay rate lambda: phi <- (1 - lambda) phi - alpha dL/dphi
     steps: int = at_least(1, 300)
     model: str = one_of("logistic", "least_squares", default="logistic")
-    init: list[float] = checked([-2.0, 2.5], _finite_pair, "two finite numbers [phi0, phi1]")
+    init: list[float] = finite_list([-2.0, 2.5], length=2)
     momentum: float = in_range(0.0, 1.0, 0.9)
     adam: AdamConfig = dataclasses.field(default_factory=AdamConfig)
     logistic: LogisticDataConfig = dataclasses.field(default_factory=LogisticDataConfig)

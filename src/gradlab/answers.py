@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab import autodiff_graph, linreg, logistic, regularization, softmax
-from gradlab.config import ConfigError, at_least, checked, finite, positive, validate
+from gradlab.config import ConfigError, at_least, checked, finite, finite_list, positive, validate
 from gradlab.receptive_field import ConvSpec, receptive_field_analytic
 
 
@@ -67,7 +67,7 @@ class LayerAnswer:
 
 @dataclass
 class SoftmaxAnswer:
-    logits: list[float] = checked([], lambda v: len(v) >= 1 and _all_finite(v), "a non-empty list of numbers")
+    logits: list[float] = finite_list([])
     jacobian: Any = answer(2)
 
 
@@ -86,14 +86,14 @@ class ReceptiveFieldAnswer:
 
 @dataclass
 class LinregAnswer:
-    x: list[float] = checked([], lambda v: len(v) >= 1 and _all_finite(v), "a non-empty list of numbers")
+    x: list[float] = finite_list([])
     hessian: Any = answer(2)
 
 
 @dataclass
 class LogregGradientAnswer:
-    phi: list[float] = checked([0.0, 0.0], lambda v: len(v) == 2 and _all_finite(v), "two numbers [phi0, phi1]")
-    x: list[float] = checked([], lambda v: len(v) >= 1 and _all_finite(v), "a non-empty list of numbers")
+    phi: list[float] = finite_list([0.0, 0.0], length=2)
+    x: list[float] = finite_list([])
     y: list[float] = checked([], lambda v: len(v) >= 1 and set(v) <= {0.0, 1.0}, "a list of 0/1 labels")
     gradient: Any = answer(1)
 

@@ -63,6 +63,18 @@ def finite(default: Any) -> Any:
     return _field(default, Check(_finite, "a finite number"))
 
 
+def finite_list(default: Sequence[float] | None, length: int | None = None, *, allow_none: bool = False) -> Any:
+    """A non-empty list of finite numbers (exactly `length` of them if given), or None with allow_none."""
+    size = f"{length} finite numbers" if length else "a non-empty list of finite numbers"
+
+    def ok(x: Any) -> bool:
+        if x is None:
+            return allow_none
+        return (len(x) == length if length else len(x) > 0) and all(map(_finite, x))
+
+    return _field(None if default is None else list(default), Check(ok, size + (" or null" if allow_none else "")))
+
+
 def positive(default: Any) -> Any:
     """A finite number > 0."""
     return _field(default, Check(lambda x: _finite(x) and x > 0, "a finite number > 0"))

@@ -27,10 +27,10 @@ def run_cli(name: str, out_dir: Path, *overrides: str, timeout: float = 600) -> 
 
 
 def experiment_module(name: str):
-    """experiments/<name>.py imported as a module (its schema, main and helpers), as the launchers do."""
-    from gradlab.run import import_script
+    """gradlab.experiments.<name>: its schema, main and helpers."""
+    from gradlab.runner.run import experiment_module as module
 
-    return import_script(str(REPO / "experiments" / f"{name}.py"))
+    return module(name)
 
 
 def read_metrics(out_dir: Path) -> dict:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import autodiff_graph as graph
+from gradlab.problems import autodiff_graph as graph
 
 jax.config.update("jax_enable_x64", True)
 

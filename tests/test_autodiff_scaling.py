@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import autodiff_cost as cost
-from gradlab import autodiff_measure as measure
-from gradlab.timing import compile_timed, xla_cost
+from gradlab.problems import autodiff_cost as cost
+from gradlab.bench import autodiff as measure
+from gradlab.bench.timing import compile_timed, xla_cost
 
 jax.config.update("jax_enable_x64", True)
 

@@ -16,7 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import bench_impls, bench_limits, logistic
+from gradlab.bench import impls as bench_impls
+from gradlab.bench import limits as bench_limits
+from gradlab.problems import logistic
 
 jax.config.update("jax_enable_x64", True)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import REPO
 
-from gradlab import answers
-from gradlab.config import ConfigError
+from gradlab.verify import answers
+from gradlab.runner.config import ConfigError
 
 EXAMPLE = REPO / "configs" / "examples" / "answers.yaml"
 

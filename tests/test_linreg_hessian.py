@@ -10,9 +10,9 @@ from conftest import experiment_module, read_metrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import linreg
-from gradlab.config import ConfigError, validate
-from gradlab.run import execute
+from gradlab.problems import linreg
+from gradlab.runner.config import ConfigError, validate
+from gradlab.runner.run import execute
 
 jax.config.update("jax_enable_x64", True)
 
@@ -124,7 +124,7 @@ def test_cli_default_run_and_reproducible(cli):
 def test_given_data_in_process(tmp_path):
     experiment = experiment_module("linreg_hessian")
     raw = {"x": [0, 1], "y": [0, 1], "surface_grid_points": 11}
-    assert execute("linreg_hessian", experiment.LinregHessianConfig, experiment.main, raw, tmp_path) == 0
+    assert execute("linreg_hessian", experiment.Config, experiment.main, raw, tmp_path) == 0
     metrics = read_metrics(tmp_path)
     assert metrics["hessian"]["analytic"] == [[4.0, 2.0], [2.0, 2.0]]
     assert metrics["degenerate"]["strictly_convex"] is False
@@ -151,7 +151,7 @@ def test_cli_length_mismatch_is_a_config_error(cli):
     ],
 )
 def test_config_errors_name_the_key(override, key):
-    schema = experiment_module("linreg_hessian").LinregHessianConfig
+    schema = experiment_module("linreg_hessian").Config
     with pytest.raises(ConfigError) as err:
         validate(override, schema)
     assert err.value.key == key and "\n" not in str(err.value)

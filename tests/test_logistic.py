@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import logistic
-from gradlab.training import first_non_finite_step, make_train
+from gradlab.problems import logistic
+from gradlab.problems.training import first_non_finite_step, make_train
 
 jax.config.update("jax_enable_x64", True)
 
@@ -81,7 +81,7 @@ def test_newton_reaches_zero_gradient_in_a_handful_of_iterations():
 def test_scanned_training_matches_a_python_loop_and_reaches_newton(optimizer):
     import optax
 
-    from gradlab.training import make_optimizer
+    from gradlab.problems.training import make_optimizer
 
     x, y = _data(1)
     steps, lr = 1000, 0.05

@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import pytest
 from conftest import run_cli
 
-from gradlab import logistic, vectorised_sweep
-from gradlab.training import make_train
+from gradlab.problems import logistic
+from gradlab.problems import vectorised_sweep
+from gradlab.problems.training import make_train
 
 jax.config.update("jax_enable_x64", True)
 

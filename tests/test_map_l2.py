@@ -14,10 +14,10 @@ from conftest import REPO, experiment_module, read_metrics, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import map_l2
-from gradlab.config import ConfigError, validate
-from gradlab.linreg import sample_data as sample_linear_data
-from gradlab.logistic import bce_loss, sample_data
+from gradlab.problems import map_l2
+from gradlab.runner.config import ConfigError, validate
+from gradlab.problems.linreg import sample_data as sample_linear_data
+from gradlab.problems.logistic import bce_loss, sample_data
 
 jax.config.update("jax_enable_x64", True)
 
@@ -133,7 +133,7 @@ def test_newton_solves_a_quadratic_in_one_step():
 
 
 def _schema():
-    return experiment_module("map_l2").MapL2Config
+    return experiment_module("map_l2").Config
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_schema_rejects_bad_values_naming_the_key(override, key):
 def test_yaml_defaults_equal_schema_defaults():
     from omegaconf import OmegaConf
 
-    from gradlab.config import to_dict
+    from gradlab.runner.config import to_dict
 
     raw = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "map_l2.yaml"))
     raw.pop("defaults")

@@ -8,15 +8,15 @@ from conftest import experiment_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab.config import ConfigError, validate
-from gradlab.receptive_field import (
+from gradlab.runner.config import ConfigError, validate
+from gradlab.problems.receptive_field import (
     ConvSpec,
     input_gradients,
     input_length_for,
     receptive_field_analytic,
     receptive_field_measured,
 )
-from gradlab.run import RunFailed
+from gradlab.runner.run import RunFailed
 
 jax.config.update("jax_enable_x64", True)
 
@@ -114,7 +114,7 @@ def test_cli_config_error_is_one_line_exit_2(cli):
     ],
 )
 def test_bad_layers_are_config_errors(layers, key):
-    schema = experiment_module("receptive_field").ReceptiveFieldConfig
+    schema = experiment_module("receptive_field").Config
     with pytest.raises(ConfigError) as err:
         validate({"layers": layers}, schema)
     assert key in str(err.value) and "\n" not in str(err.value)
@@ -122,6 +122,6 @@ def test_bad_layers_are_config_errors(layers, key):
 
 def test_too_large_a_stack_fails_cleanly():
     experiment = experiment_module("receptive_field")
-    cfg = validate({"max_input_length": 50}, experiment.ReceptiveFieldConfig)
+    cfg = validate({"max_input_length": 50}, experiment.Config)
     with pytest.raises(RunFailed, match="max_input_length"):
         experiment.main(cfg, ctx=None)

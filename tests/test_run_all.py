@@ -8,7 +8,7 @@ import sys
 
 from conftest import REPO
 
-from gradlab.claims import CLAIMS
+from gradlab.verify.claims import CLAIMS
 
 SUBSET = ["softmax_jacobian", "receptive_field_problem4", "linreg_hessian", "logreg"]
 REDUCED = "overrides={logreg: ['grid.resolution=31', 'train.steps=300']}"

@@ -11,9 +11,9 @@ from conftest import experiment_module, read_metrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import softmax
-from gradlab.config import ConfigError, validate
-from gradlab.run import execute
+from gradlab.problems import softmax
+from gradlab.runner.config import ConfigError, validate
+from gradlab.runner.run import execute
 
 jax.config.update("jax_enable_x64", True)
 
@@ -134,7 +134,7 @@ def test_cli_default_run_and_reproducible(cli):
 def test_given_logits_in_process(tmp_path):
     experiment = experiment_module("softmax_jacobian")
     raw = {"logits": [0.0, 0.0], "saturated_logits": None}
-    assert execute("softmax_jacobian", experiment.SoftmaxJacobianConfig, experiment.main, raw, tmp_path) == 0
+    assert execute("softmax_jacobian", experiment.Config, experiment.main, raw, tmp_path) == 0
     metrics = read_metrics(tmp_path)
     np.testing.assert_allclose(metrics["jacobian"], [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
     assert "saturated" not in metrics
@@ -158,7 +158,7 @@ def test_cli_config_error_is_one_line_exit_2(cli):
     ],
 )
 def test_config_errors_name_the_key(override, key):
-    schema = experiment_module("softmax_jacobian").SoftmaxJacobianConfig
+    schema = experiment_module("softmax_jacobian").Config
     with pytest.raises(ConfigError) as err:
         validate(override, schema)
     assert err.value.key.startswith(key) or key in str(err.value)

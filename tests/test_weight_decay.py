@@ -17,11 +17,11 @@ from conftest import REPO, experiment_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab import regularization as reg
-from gradlab.config import ConfigError, validate
-from gradlab.linreg import least_squares_loss
-from gradlab.linreg import sample_data as sample_linear_data
-from gradlab.logistic import bce_loss, sample_data
+from gradlab.problems import regularization as reg
+from gradlab.runner.config import ConfigError, validate
+from gradlab.problems.linreg import least_squares_loss
+from gradlab.problems.linreg import sample_data as sample_linear_data
+from gradlab.problems.logistic import bce_loss, sample_data
 
 jax.config.update("jax_enable_x64", True)
 
@@ -144,7 +144,7 @@ def test_optax_weight_decay_mapping_shrinks_by_one_minus_lambda(alpha, lam):
 
 
 def _schema():
-    return experiment_module("weight_decay").WeightDecayConfig
+    return experiment_module("weight_decay").Config
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_schema_rejects_bad_values_naming_the_key(override, key):
 def test_yaml_defaults_equal_schema_defaults():
     from omegaconf import OmegaConf
 
-    from gradlab.config import to_dict
+    from gradlab.runner.config import to_dict
 
     raw = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "weight_decay.yaml"))
     raw.pop("defaults")

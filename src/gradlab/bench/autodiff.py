@@ -1,4 +1,4 @@
-"""Measuring the cost of the gradient routes of `gradlab.autodiff_cost` within a time and memory budget.
+"""Measuring the cost of the gradient routes of `gradlab.problems.autodiff_cost` within a time and memory budget.
 
 Every function is compiled once ahead of time (compile time recorded apart), its XLA FLOPs and temporary
 memory read from `cost_analysis()` / `memory_analysis()`, and only then run: warmup, then `repeats` timed
@@ -20,8 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from gradlab import autodiff_cost as cost
-from gradlab.timing import compile_timed, time_call, xla_cost
+from gradlab.problems import autodiff_cost as cost
+from gradlab.bench.timing import compile_timed, time_call, xla_cost
 
 # The field of a `sizes` row that holds each route's FLOPs (names as the issue lists them).
 FLOPS_KEY = {"f": "flops_f", "rev": "flops_rev", "fwd_batched": "flops_fwd", "fwd_sequential": "flops_fwd_sequential"}

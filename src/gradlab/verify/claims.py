@@ -4,7 +4,7 @@ The first field is the problem; `experiment` is the run id in configs/run_all.ya
 verification thresholds: float64 round-off for identities, optimizer tolerance for minimizers.
 """
 
-from gradlab.report import Claim
+from gradlab.verify.report import Claim
 
 ROUND_OFF = 1e-10  # float64 identities computed two ways agree far below this
 

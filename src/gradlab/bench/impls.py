@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from gradlab import logistic
-from gradlab.timing import block, compile_timed
-from gradlab.training import make_train
+from gradlab.problems import logistic
+from gradlab.bench.timing import block, compile_timed
+from gradlab.problems.training import make_train
 
 GD, NEWTON, LBFGS = "gd step", "newton iteration", "lbfgs iteration"
 

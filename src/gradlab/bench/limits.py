@@ -12,7 +12,7 @@ so `probe time / step time` is the fraction of that limit a step reaches (1 = at
 The sharded variant splits the data across JAX host devices (one per core). JAX sees more than one CPU
 device only if XLA_FLAGS=--xla_force_host_platform_device_count=K is set before its backend starts, and
 forcing devices changes how the single-device runs use the cores, so the sharded scan runs in a child
-process (`python -m gradlab.bench_limits`) that times the 1-device and the K-device scan alternately.
+process (`python -m gradlab.bench.limits`) that times the 1-device and the K-device scan alternately.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def probes(x, y, repeats: int) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
 
-    from gradlab.timing import summarize
+    from gradlab.bench.timing import summarize
 
     read_both = jax.jit(lambda a, b: jnp.sum(a) + jnp.sum(b))
     exp_log = jax.jit(lambda a: jnp.sum(jnp.log1p(jnp.exp(-jnp.abs(a)))))
@@ -83,9 +83,9 @@ def _sharded_main(spec: dict) -> dict:
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     jax.config.update("jax_enable_x64", True)
-    from gradlab import logistic
-    from gradlab.bench_impls import make_analytic_train
-    from gradlab.timing import compile_timed, summarize
+    from gradlab.problems import logistic
+    from gradlab.bench.impls import make_analytic_train
+    from gradlab.bench.timing import compile_timed, summarize
 
     dtype = jnp.dtype(spec["dtype"])
     x, y = logistic.sample_data(jax.random.key(spec["seed"]), spec["n_per_class"], spec["mean0"],
@@ -121,7 +121,7 @@ def run_sharded(spec: dict, timeout: float = 600) -> dict:
     """Run `_sharded_main(spec)` in a child process with `spec["devices"]` forced host devices."""
     flags = os.environ.get("XLA_FLAGS", "")
     env = {**os.environ, "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={spec['devices']}".strip()}
-    proc = subprocess.run([sys.executable, "-m", "gradlab.bench_limits"], input=json.dumps(spec), text=True,
+    proc = subprocess.run([sys.executable, "-m", "gradlab.bench.limits"], input=json.dumps(spec), text=True,
                           capture_output=True, env=env, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"sharded benchmark child failed: {proc.stderr.strip().splitlines()[-1:]}")

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gradlab import logistic
-from gradlab.training import make_train
+from gradlab.problems import logistic
+from gradlab.problems.training import make_train
 
 
 class SweepGrid(NamedTuple):

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab import run
+from gradlab.runner import run
 
 try:
     from hydra.experimental.callback import Callback
@@ -96,7 +96,7 @@ def _number(value: Any) -> float | None:
 
 def plot_summary(target: Path, rows: list[dict], swept: list[str], metric: str) -> None:
     """The metric against the first swept parameter, one line per value of the others; failed jobs as x."""
-    from gradlab.plotting import figure
+    from gradlab.runner.plotting import figure
 
     fig, ax = figure()
     x_key = swept[0] if swept else "job"

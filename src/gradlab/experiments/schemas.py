@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import jax
 
-from gradlab import linreg, logistic
-from gradlab.config import at_least, finite, increasing_pair, positive
+from gradlab.problems import linreg
+from gradlab.problems import logistic
+from gradlab.runner.config import at_least, finite, increasing_pair, positive
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradlab.config import ConfigError
+from gradlab.runner.config import ConfigError
 
 
 def save_xy_csv(path: Path, x, y) -> None:

@@ -36,9 +36,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradlab import autodiff_graph, linreg, logistic, regularization, softmax
-from gradlab.config import ConfigError, at_least, checked, finite, finite_list, positive, validate
-from gradlab.receptive_field import ConvSpec, receptive_field_analytic
+from gradlab.problems import autodiff_graph
+from gradlab.problems import linreg
+from gradlab.problems import logistic
+from gradlab.problems import regularization
+from gradlab.problems import softmax
+from gradlab.runner.config import ConfigError, at_least, checked, finite, finite_list, positive, validate
+from gradlab.problems.receptive_field import ConvSpec, receptive_field_analytic
 
 
 def _all_finite(values: Any) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib.metadata
-import importlib.util
+import importlib
 import json
 import logging
 import math
@@ -41,15 +41,17 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.config import ConfigError, one_of, to_dict, validate
+from gradlab.runner.config import ConfigError, one_of, to_dict, validate
 
 METRICS_FILE = "metrics.json"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CONFIG_DIR = REPO_ROOT / "configs"
 
 
 @dataclasses.dataclass
@@ -377,44 +379,25 @@ def record_exit_code(code: int) -> None:
     _exit_codes.append(code)
 
 
-def import_script(script_file: str):
-    """Import an experiment script as the module `gradlab_experiments.<name>` (not as __main__), once."""
-    module_name = f"gradlab_experiments.{Path(script_file).stem}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, script_file)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module  # dataclasses resolve their annotations through sys.modules
-        spec.loader.exec_module(module)
-    return module
+def experiment_module(name: str) -> ModuleType:
+    """The experiment `gradlab.experiments.<name>`: its schema `Config` and its `main(cfg, ctx)`."""
+    return importlib.import_module(f"gradlab.experiments.{name}")
 
 
-def load_experiment(script_file: str, schema_name: str, main_name: str) -> tuple[type, Main]:
-    """The schema and main of an experiment script, imported as a module.
+def launch(name: str) -> None:
+    """Run the experiment `name` as the Hydra app `configs/<name>.yaml`; exit non-zero if any run failed.
 
-    Process-based launchers (joblib, submitit) ship the task function to fresh worker processes; a script
-    run as __main__ would have to travel pickled by value, which breaks its dataclasses. Shipping the path
-    and importing it on arrival works under every launcher.
+    The task function names the experiment module by its import path, so process-based launchers (joblib,
+    submitit) import it by reference in their workers.
     """
-    module = import_script(script_file)
-    return getattr(module, schema_name), getattr(module, main_name)
-
-
-def launch(script_file: str, schema: type, main: Main) -> None:
-    """Run `main` as the Hydra app `configs/<script name>.yaml`; exit non-zero if any run failed."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
-    script_file = str(Path(script_file).resolve())
-    name = Path(script_file).stem
-    schema_name, main_name = schema.__name__, main.__name__
-    config_dir = str(Path(script_file).parent.parent / "configs")
-
-    @hydra.main(version_base="1.3", config_path=config_dir, config_name=name)
+    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=name)
     def app(cfg: DictConfig) -> int:
         logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
-        experiment_schema, experiment_main = load_experiment(script_file, schema_name, main_name)
-        code = execute(name, experiment_schema, experiment_main, cfg, Path(HydraConfig.get().runtime.output_dir))
+        experiment = experiment_module(name)
+        code = execute(name, experiment.Config, experiment.main, cfg, Path(HydraConfig.get().runtime.output_dir))
         record_exit_code(code)
         return code
 

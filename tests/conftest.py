@@ -1,4 +1,9 @@
-"""Shared test helpers: run an experiment's real CLI into tmp_path and read its metrics."""
+"""Shared test set-up: float64 once, an in-process runner (Hydra's compose API) and the real CLI, both into tmp_path.
+
+Most tests call an experiment in-process (`run_experiment`): the config is composed from configs/<name>.yaml
+exactly as the CLI composes it, then the run layer's `execute` runs it into tmp_path. The tests under `e2e/`
+start the real CLI (`cli`) for the contract a process has: exit codes, stderr, signals, launchers.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +13,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
 
+jax.config.update("jax_enable_x64", True)  # the verification tests compare in float64
+
 REPO = Path(__file__).resolve().parents[1]
+CLI_ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
 
 
-def run_cli(name: str, out_dir: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python experiments/<name>.py hydra.run.dir=<out_dir> <overrides>` from the repo root."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, str(REPO / "experiments" / f"{name}.py"), f"hydra.run.dir={out_dir}", *overrides],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+def compose_config(name: str, *overrides: str):
+    """configs/<name>.yaml with overrides, composed as the CLI does (without the hydra section)."""
+    from hydra import compose, initialize_config_dir
+
+    from gradlab.runner.run import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+def validated_config(name: str, *overrides: str):
+    """The experiment's schema object for configs/<name>.yaml with overrides (raises ConfigError)."""
+    from gradlab.runner.config import validate
+    from gradlab.runner.run import experiment_module
+
+    return validate(compose_config(name, *overrides), experiment_module(name).Config)
 
 
 def experiment_module(name: str):
@@ -38,15 +52,45 @@ def read_metrics(out_dir: Path) -> dict:
 
 
 @pytest.fixture
+def run_experiment(tmp_path):
+    """run_experiment(name, *overrides) -> (exit code, metrics dict, run dir), in this process.
+
+    float64 is restored afterwards (a float32 run switches x64 off for the whole process).
+    """
+    from gradlab.runner.run import execute
+
+    counter = iter(range(1_000))
+
+    def _run(name: str, *overrides: str):
+        out_dir = tmp_path / f"{name}-{next(counter)}"
+        module = experiment_module(name)
+        try:
+            code = execute(name, module.Config, module.main, compose_config(name, *overrides), out_dir)
+        finally:
+            jax.config.update("jax_enable_x64", True)
+        metrics_path = out_dir / "metrics.json"
+        return code, (read_metrics(out_dir) if metrics_path.exists() else None), out_dir
+
+    return _run
+
+
+def run_cli(name: str, out_dir: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python experiments/<name>.py hydra.run.dir=<out_dir> <overrides>` from the repo root."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "experiments" / f"{name}.py"), f"hydra.run.dir={out_dir}", *overrides],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env=CLI_ENV,
+    )
+
+
+@pytest.fixture
 def cli(tmp_path):
-    """cli(name, *overrides) -> (completed process, metrics dict or None), run into a fresh tmp dir."""
+    """cli(name, *overrides) -> (completed process, metrics dict or None), the real CLI into a fresh tmp dir."""
     counter = iter(range(1_000))
 
     def _run(name: str, *overrides: str, timeout: float = 600):
         out_dir = tmp_path / f"{name}-{next(counter)}"
         proc = run_cli(name, out_dir, *overrides, timeout=timeout)
         metrics_path = out_dir / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
-        return proc, metrics
+        return proc, (read_metrics(out_dir) if metrics_path.exists() else None)
 
     return _run

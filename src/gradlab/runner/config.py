@@ -1,11 +1,12 @@
 """Declarative config validation: a dataclass schema per experiment, checked before any JAX work.
 
-A schema is a plain dataclass whose fields carry their allowed range in `metadata["check"]`:
+A schema is a plain dataclass whose fields carry their type and allowed range (in `metadata["check"]`) but
+no default: every default value is written once, in `configs/<name>.yaml`.
 
     @dataclass
     class OptimizerConfig:
-        name: str = one_of("sgd", "momentum", "adam", default="sgd")
-        lr: float = positive(0.1)
+        name: str = one_of("sgd", "momentum", "adam")
+        lr: float = positive()
 
 `validate(raw_cfg, Schema)` merges the composed Hydra config onto `OmegaConf.structured(Schema)` (which
 rejects unknown keys and wrong types), then walks the resulting object and applies every field's check.
@@ -14,7 +15,6 @@ Any failure raises `ConfigError` with a one-line message naming the key, the val
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import typing
@@ -43,27 +43,21 @@ class Check:
     allowed: str
 
 
-def _field(default: Any, check: Check | None) -> Any:
-    metadata = {"check": check} if check else {}
-    if isinstance(default, list | dict) or dataclasses.is_dataclass(default):
-        return dataclasses.field(default_factory=lambda: _copy(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def _copy(value: Any) -> Any:
-    return copy.deepcopy(value)
+def _field(check: Check) -> Any:
+    """A schema field with a check and no default: its value comes from configs/<name>.yaml."""
+    return dataclasses.field(metadata={"check": check})
 
 
 def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def finite(default: Any) -> Any:
+def finite() -> Any:
     """Any finite number."""
-    return _field(default, Check(_finite, "a finite number"))
+    return _field(Check(_finite, "a finite number"))
 
 
-def finite_list(default: Sequence[float] | None, length: int | None = None, *, allow_none: bool = False) -> Any:
+def finite_list(length: int | None = None, *, allow_none: bool = False) -> Any:
     """A non-empty list of finite numbers (exactly `length` of them if given), or None with allow_none."""
     size = f"{length} finite numbers" if length else "a non-empty list of finite numbers"
 
@@ -72,52 +66,52 @@ def finite_list(default: Sequence[float] | None, length: int | None = None, *, a
             return allow_none
         return (len(x) == length if length else len(x) > 0) and all(map(_finite, x))
 
-    return _field(None if default is None else list(default), Check(ok, size + (" or null" if allow_none else "")))
+    return _field(Check(ok, size + (" or null" if allow_none else "")))
 
 
-def positive(default: Any) -> Any:
+def positive() -> Any:
     """A finite number > 0."""
-    return _field(default, Check(lambda x: _finite(x) and x > 0, "a finite number > 0"))
+    return _field(Check(lambda x: _finite(x) and x > 0, "a finite number > 0"))
 
 
-def at_least(low: float, default: Any) -> Any:
+def at_least(low: float) -> Any:
     """A finite number >= low."""
-    return _field(default, Check(lambda x: _finite(x) and x >= low, f"a number >= {low}"))
+    return _field(Check(lambda x: _finite(x) and x >= low, f"a number >= {low}"))
 
 
-def in_range(low: float, high: float, default: Any, *, include_high: bool = False) -> Any:
+def in_range(low: float, high: float, *, include_high: bool = False) -> Any:
     """A finite number in [low, high) (or [low, high] with include_high)."""
     close = "]" if include_high else ")"
     ok = (lambda x: low <= x <= high) if include_high else (lambda x: low <= x < high)
-    return _field(default, Check(lambda x: _finite(x) and ok(x), f"a number in [{low}, {high}{close}"))
+    return _field(Check(lambda x: _finite(x) and ok(x), f"a number in [{low}, {high}{close}"))
 
 
-def one_of(*choices: str, default: str) -> Any:
+def one_of(*choices: str) -> Any:
     """One of a fixed set of strings."""
-    return _field(default, Check(lambda x: x in choices, "one of " + ", ".join(map(repr, choices))))
+    return _field(Check(lambda x: x in choices, "one of " + ", ".join(map(repr, choices))))
 
 
-def increasing_pair(default: Sequence[float]) -> Any:
+def increasing_pair() -> Any:
     """A [low, high] range of two finite numbers with low < high."""
 
     def ok(x: Any) -> bool:
         return len(x) == 2 and all(map(_finite, x)) and x[0] < x[1]
 
-    return _field(list(default), Check(ok, "two finite numbers [low, high] with low < high"))
+    return _field(Check(ok, "two finite numbers [low, high] with low < high"))
 
 
-def each(predicate: Callable[[Any], bool], allowed: str, default: Sequence[Any]) -> Any:
+def each(predicate: Callable[[Any], bool], allowed: str) -> Any:
     """A non-empty list whose every element satisfies predicate."""
 
     def ok(x: Any) -> bool:
         return len(x) > 0 and all(predicate(v) for v in x)
 
-    return _field(list(default), Check(ok, f"a non-empty list, each element {allowed}"))
+    return _field(Check(ok, f"a non-empty list, each element {allowed}"))
 
 
-def checked(default: Any, predicate: Callable[[Any], bool], allowed: str) -> Any:
+def checked(predicate: Callable[[Any], bool], allowed: str) -> Any:
     """Any other rule, stated as a predicate and the words for what it allows."""
-    return _field(default, Check(predicate, allowed))
+    return _field(Check(predicate, allowed))
 
 
 def validate(raw: DictConfig | dict, schema: type[T]) -> T:
@@ -172,6 +166,8 @@ def _check_list_items(raw: Any, schema: type, prefix: str) -> None:
 def _one_line(err: OmegaConfBaseException, prefix: str = "") -> ConfigError:
     key = prefix + (err.full_key or str(err.key or "?"))
     first_line = (err.msg or str(err)).splitlines()[0]
+    if type(err).__name__ == "MissingMandatoryValue":
+        return ConfigError(key, "<missing>", "a value is required (its default belongs in configs/<experiment>.yaml)")
     if type(err).__name__ == "ConfigKeyError":
         return ConfigError(key, "<unknown key>", f"not a key of {err.object_type_str or 'this config'}")
     return ConfigError(key, err.value, f"wrong type ({first_line})")

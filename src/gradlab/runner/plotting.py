@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -30,3 +36,69 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4
 
 
 plt.rcParams.update(STYLE)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Figures drawn from saved arrays: `gradlab/figures/<experiment>.py` registers each of its plots here. A figure
+# reads only the run's plot data (numpy arrays, saved as plot_data.npz) and its config, never JAX, so a run's
+# plots can be redrawn in a second (`gradlab replot DIR`) and one failing plot cannot lose the others.
+
+PlotData = Mapping[str, np.ndarray]
+Draw = Callable[[PlotData, Any], Any]  # (plot data, config) -> matplotlib Figure
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One PNG of a run: its file name, the claim it shows (recorded in metrics.json), and how to draw it."""
+
+    name: str
+    caption: str
+    draw: Draw
+
+
+class Figures:
+    """The figures of one experiment, in drawing order.
+
+        FIGURES = Figures()
+
+        @FIGURES.add("loss_curve.png", "Training converges to Newton's optimum.")
+        def loss_curve(data, cfg):
+            fig, ax = figure()
+            ax.semilogy(data["losses"])
+            return fig
+    """
+
+    def __init__(self) -> None:
+        self.figures: list[Figure] = []
+
+    def add(self, name: str, caption: str) -> Callable[[Draw], Draw]:
+        def register(draw: Draw) -> Draw:
+            self.figures.append(Figure(name, caption, draw))
+            return draw
+
+        return register
+
+    def draw_all(self, data: PlotData, cfg: Any, out_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+        """Draw and save every figure; return ({name: caption} saved, {name: error} for those that failed)."""
+        saved, errors = {}, {}
+        for fig_spec in self.figures:
+            try:
+                fig = fig_spec.draw(data, cfg)
+                try:
+                    fig.savefig(out_dir / fig_spec.name, dpi=110, bbox_inches="tight")
+                finally:
+                    plt.close(fig)
+                saved[fig_spec.name] = fig_spec.caption
+            except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn is recorded, the rest go on
+                errors[fig_spec.name] = f"{type(err).__name__}: {err}".splitlines()[0]
+        return saved, errors
+
+
+def save_plot_data(path: Path, data: PlotData) -> None:
+    """The arrays behind a run's figures, as one .npz (no pickled objects)."""
+    np.savez_compressed(path, **{key: np.asarray(value) for key, value in data.items()})
+
+
+def load_plot_data(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}

@@ -46,9 +46,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+import numpy as np
+
 from gradlab.runner.config import ConfigError, one_of, to_dict, validate
+from gradlab.runner.plotting import Figures, save_plot_data
 
 METRICS_FILE = "metrics.json"
+PLOT_DATA_FILE = "plot_data.npz"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -58,7 +62,7 @@ CONFIG_DIR = REPO_ROOT / "configs"
 class BaseConfig:
     """Keys every experiment has. `precision` is applied before any array is created."""
 
-    precision: str = one_of("float64", "float32", default="float64")
+    precision: str = one_of("float64", "float32")
 
 
 class RunFailed(RuntimeError):
@@ -275,29 +279,34 @@ def set_precision(precision: str) -> None:
 
 @dataclasses.dataclass
 class RunContext:
-    """Where an experiment writes: plots (with the claim each shows), text files, CSV tables."""
+    """Where an experiment writes: the arrays behind its figures (`keep`), text files, CSV tables."""
 
     out_dir: Path
     log: logging.Logger
-    plots: dict[str, str] = dataclasses.field(default_factory=dict)
+    plot_data: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def path(self, name: str) -> Path:
         return self.out_dir / name
 
-    def save_figure(self, fig: Any, name: str, caption: str) -> Path:
-        """Save a matplotlib figure as PNG; the caption (the claim it shows) goes in metrics.json."""
-        import matplotlib.pyplot as plt
-
-        target = self.path(name)
-        fig.savefig(target, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        self.plots[name] = caption
-        return target
+    def keep(self, **arrays: Any) -> None:
+        """Keep arrays for the figures: saved to plot_data.npz, drawn by `gradlab.figures.<experiment>`."""
+        self.plot_data.update({key: np.asarray(value) for key, value in arrays.items()})
 
     def save_text(self, name: str, text: str) -> Path:
         target = self.path(name)
         target.write_text(text)
         return target
+
+
+def figures_of(name: str) -> Figures:
+    """The figures of an experiment (`gradlab.figures.<name>.FIGURES`); none if it draws nothing."""
+    try:
+        module = importlib.import_module(f"gradlab.figures.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"gradlab.figures.{name}":
+            raise
+        return Figures()
+    return module.FIGURES
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -360,9 +369,21 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
         print(f"gradlab: {name} failed: {message}", file=sys.stderr)
         _log_to_file(log, traceback.format_exc())
         partial = err.results if isinstance(err, RunFailed) else {}
-        finish("failed", message, {"config": to_dict(cfg), **partial, "plots": ctx.plots})
+        finish("failed", message, {"config": to_dict(cfg), **partial})
         return EXIT_FAILED
-    finish("ok", None, {"config": to_dict(cfg), **results, "plots": ctx.plots})
+    # the numbers first, then the figures: a figure that cannot be drawn never costs the results
+    results = {"config": to_dict(cfg), **results}
+    write_json_atomic(metrics_path, {"status": "running", "phase": "plots", "experiment": name, "meta": meta, **results})
+    plots, plot_errors = {}, {}
+    if ctx.plot_data:
+        save_plot_data(ctx.path(PLOT_DATA_FILE), ctx.plot_data)
+        plots, plot_errors = figures_of(name).draw_all(ctx.plot_data, OmegaConf.create(results["config"]), out_dir)
+    if plot_errors:
+        message = "figures not drawn: " + "; ".join(f"{k}: {v}" for k, v in plot_errors.items())
+        print(f"gradlab: {name} failed: {message}", file=sys.stderr)
+        finish("failed", message, {**results, "plots": plots, "plot_errors": plot_errors})
+        return EXIT_FAILED
+    finish("ok", None, {**results, "plots": plots})
     log.info("%s finished: %s", name, metrics_path)
     return EXIT_OK
 

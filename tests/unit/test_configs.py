@@ -1,0 +1,74 @@
+"""Every default is written once, in configs/<name>.yaml: the schemas hold types and ranges, no values."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+from conftest import REPO, compose_config, experiment_module, validated_config
+
+from gradlab.runner.config import ConfigError
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.py"))
+
+
+def _nested_schema(hint) -> tuple[type | None, bool]:
+    """(dataclass, is a list item) for a field type `D`, `list[D]`, `D | None` or `list[D] | None`."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if dataclasses.is_dataclass(candidate):
+            return candidate, False
+        if typing.get_origin(candidate) is list:
+            (item,) = typing.get_args(candidate) or (None,)
+            if dataclasses.is_dataclass(item):
+                return item, True
+    return None, False
+
+
+def _walk(schema: type, raw, where: str, in_list: bool):
+    """Yield (key, problem) for each default written in the schema that the YAML also writes (or must write)."""
+    hints = typing.get_type_hints(schema)
+    for field in dataclasses.fields(schema):
+        key = f"{where}{field.name}"
+        has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        value = raw.get(field.name) if raw is not None else None
+        if has_default and not in_list:
+            yield key, "has a default in the schema; its value belongs in the YAML only"
+        elif has_default and raw is not None and field.name in raw:
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            if value == default:
+                yield key, f"the YAML repeats the schema's default {default!r}"
+        nested, is_list = _nested_schema(hints[field.name])
+        if nested is not None and value is not None:
+            for index, item in enumerate(value if is_list else [value]):
+                yield from _walk(nested, item, f"{key}[{index}]." if is_list else f"{key}.", in_list or is_list)
+
+
+def test_every_experiment_has_a_config_and_an_importable_module():
+    assert len(EXPERIMENTS) >= 12
+    for name in EXPERIMENTS:
+        assert (REPO / "configs" / f"{name}.yaml").is_file(), name
+        assert dataclasses.is_dataclass(experiment_module(name).Config), name
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_no_default_value_is_written_twice(name):
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(compose_config(name), resolve=True)
+    problems = list(_walk(experiment_module(name).Config, raw, "", in_list=False))
+    assert not problems, problems
+    validated_config(name)  # the YAML alone is a complete, valid config
+
+
+def test_a_key_missing_from_the_yaml_is_a_one_line_config_error():
+    with pytest.raises(ConfigError, match=r"^config error: optimizer\.lr='<missing>' is not allowed: a value is "):
+        validated_config("logreg", "~optimizer.lr")
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_entry_points_only_launch(name):
+    source = (REPO / "experiments" / f"{name}.py").read_text()
+    code = [line for line in source.splitlines() if line.strip() and not line.startswith(('"""', "The ", "#"))]
+    assert "def " not in source and "class " not in source
+    assert code[-1].strip() == f'launch("{name}")' and len(source.splitlines()) <= 12

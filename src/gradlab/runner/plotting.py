@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,14 @@ def save_plot_data(path: Path, data: PlotData) -> None:
 def load_plot_data(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def figures_of(experiment: str) -> Figures:
+    """The figures of an experiment (`gradlab.figures.<experiment>.FIGURES`); none if it draws nothing."""
+    try:
+        module = importlib.import_module(f"gradlab.figures.{experiment}")
+    except ModuleNotFoundError as err:
+        if err.name != f"gradlab.figures.{experiment}":
+            raise
+        return Figures()
+    return module.FIGURES

@@ -49,10 +49,9 @@ from omegaconf import DictConfig, OmegaConf
 import numpy as np
 
 from gradlab.runner.config import ConfigError, one_of, to_dict, validate
-from gradlab.runner.plotting import Figures, save_plot_data
+from gradlab.runner.plotting import figures_of, save_plot_data
+from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE
 
-METRICS_FILE = "metrics.json"
-PLOT_DATA_FILE = "plot_data.npz"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -296,17 +295,6 @@ class RunContext:
         target = self.path(name)
         target.write_text(text)
         return target
-
-
-def figures_of(name: str) -> Figures:
-    """The figures of an experiment (`gradlab.figures.<name>.FIGURES`); none if it draws nothing."""
-    try:
-        module = importlib.import_module(f"gradlab.figures.{name}")
-    except ModuleNotFoundError as err:
-        if err.name != f"gradlab.figures.{name}":
-            raise
-        return Figures()
-    return module.FIGURES
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradlab.runner.sweep_summary import lookup
+from gradlab.runner.records import lookup
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-NODES = ("f1", "f2", "f3", "f4", "f5", "y")
-# The order in which Problem 10 asks for the tangents and Problem 9 for the adjoints.
-TANGENT_ORDER = ("df1_dx", "df2_dx", "df3_dx", "df4_dx", "df5_dx", "dy_dx")
-ADJOINT_ORDER = ("dy_df5", "dy_df4", "dy_df3", "dy_df2", "dy_df1", "dy_dx")
+from gradlab.problems.numerics import max_rel_error
+
+INPUT = "x"
+NODES = ("f1", "f2", "f3", "f4", "f5", "y")  # the graph's nodes after the input, in forward order
+# The order in which Problem 10 asks for the tangents (f1 .. y) and Problem 9 for the adjoints (f5 .. f1, then x).
+TANGENT_ORDER = tuple(f"d{node}_dx" for node in NODES)
+ADJOINT_ORDER = (*(f"dy_d{node}" for node in reversed(NODES[:-1])), f"dy_d{INPUT}")
 # Edges of the graph (parent -> child) and the local partial derivative each one carries
 # (d exp(x)/dx = exp(x) = f1 and d exp(f3)/df3 = f4: the exponentials reuse their own values).
 EDGES = (
@@ -169,11 +172,6 @@ def jax_adjoints(x):
     return {**{f"dy_d{node}": dy_deps[node] for node in NODES[:-1]}, "dy_dx": dy_dx}
 
 
-def jax_grad(x):
-    """jax.grad of y, vectorised over the points."""
-    return jax.vmap(jax.grad(y_of_x))(jnp.atleast_1d(x)).reshape(jnp.shape(x))
-
-
 # --------------------------------------------------------------------------------------------------------
 # Overflow: an x whose table would hold inf is refused, naming x and the node
 
@@ -196,8 +194,5 @@ def first_overflow(x: float, dtype) -> str | None:
     return None
 
 
-def max_relative_error(approx, reference) -> float:
-    """max_i |approx_i - reference_i| / max(|reference_i|, tiny): y spans ten decades over the x range."""
-    approx, reference = np.asarray(approx, dtype=float), np.asarray(reference, dtype=float)
-    scale = np.maximum(np.abs(reference), np.finfo(float).tiny)
-    return float(np.max(np.abs(approx - reference) / scale))
+# autodiff_modes reads the shared relative error under this name
+max_relative_error = max_rel_error

@@ -6,6 +6,7 @@ Parameters are one array phi = [phi0, phi1]. Every formula here has an independe
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -50,23 +51,15 @@ def bce_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.sum(bce_terms(logits(phi, x), y))
 
 
-def bce_gradient(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
-    """Analytic gradient (Problem 8 iii): dL/dphi0 = sum(p - y), dL/dphi1 = sum((p - y) x), p = sig(z)."""
-    residual = sigmoid(logits(phi, x)) - y
-    return jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])
+def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The analytic gradient (Problem 8 iii) and Hessian (Problem 8 v) from one pass over the data:
 
-
-def bce_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
-    """Analytic Hessian (Problem 8 v): H = sum_i p_i (1 - p_i) [[1, x_i], [x_i, x_i^2]].
+        dL/dphi0 = sum_i (p_i - y_i),  dL/dphi1 = sum_i (p_i - y_i) x_i,  p_i = sig(z_i),
+        H = sum_i p_i (1 - p_i) [[1, x_i], [x_i, x_i^2]].
 
     p(1 - p) = sig(z) sig(-z), which keeps its true tiny size for large |z| instead of 1 - p rounding to 0.
     H is a positive combination of the PSD matrices [1, x][1, x]^T, so it is PSD everywhere: L is convex.
     """
-    return bce_gradient_and_hessian(phi, x, y)[1]
-
-
-def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The analytic gradient and Hessian from one pass over the data (one sigmoid per point)."""
     z = logits(phi, x)
     p = sigmoid(z)
     residual, weight = p - y, p * sigmoid(-z)
@@ -74,6 +67,16 @@ def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tupl
     h01 = jnp.sum(weight * x)
     hess = jnp.stack([jnp.stack([jnp.sum(weight), h01]), jnp.stack([h01, jnp.sum(weight * x * x)])])
     return grad, hess
+
+
+def bce_gradient(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """The analytic gradient dL/dphi of `bce_gradient_and_hessian` (under jit the Hessian is not computed)."""
+    return bce_gradient_and_hessian(phi, x, y)[0]
+
+
+def bce_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """The analytic Hessian d^2L/dphi^2 of `bce_gradient_and_hessian`."""
+    return bce_gradient_and_hessian(phi, x, y)[1]
 
 
 def sample_data(
@@ -134,8 +137,6 @@ def bce_reference(z: float, y: float) -> float:
 
     -log sig(z) = log1p(exp(-z)) for z >= 0 and -z + log1p(exp(z)) for z < 0; -log(1 - sig(z)) = -log sig(-z).
     """
-    import math
-
     def minus_log_sigmoid(t: float) -> float:
         return math.log1p(math.exp(-t)) if t >= 0 else -t + math.log1p(math.exp(t))
 

@@ -104,12 +104,6 @@ def ridge_closed_form(x: jax.Array, y: jax.Array, noise_sigma: float, prior_sigm
     return jnp.linalg.solve(gram, design.T @ y)
 
 
-def least_squares_closed_form(x: jax.Array, y: jax.Array) -> jax.Array:
-    """The maximum likelihood estimate of the Gaussian model (no prior): (X^T X)^{-1} X^T y."""
-    design = design_matrix(x)
-    return jnp.linalg.solve(design.T @ design, design.T @ y)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Minimizer: damped Newton to a gradient tolerance
 

@@ -114,18 +114,6 @@ def decoupled_momentum(alpha, momentum, weight_decay) -> optax.GradientTransform
     )
 
 
-RUN_NAMES = (
-    "sgd_manual",  # the Problem 3 update written by hand, on L
-    "sgd_l2",  # optax.sgd(alpha) on L~
-    "sgd_optax_decay",  # chain(add_decayed_weights(lambda/alpha), sgd(alpha)) on L
-    "momentum_l2",  # sgd(alpha, momentum) on L~
-    "momentum_decay",  # chain(add_decayed_weights(lambda/alpha), sgd(alpha, momentum)) on L: coupled
-    "momentum_decoupled",  # trace -> add_decayed_weights -> scale(-alpha) on L: decoupled (SGDW)
-    "adam_l2",  # adam(alpha) on L~
-    "adamw",  # adamw(alpha, weight_decay=lambda/alpha) on L: decoupled
-)
-
-
 def weight_decay_runs(
     loss: Loss,
     phi_init: jax.Array,
@@ -137,7 +125,16 @@ def weight_decay_runs(
     b2: float,
     eps: float,
 ) -> dict[str, jax.Array]:
-    """Every trajectory of the comparison (names in RUN_NAMES), same start, same number of steps.
+    """Every trajectory of the comparison, same start, same number of steps:
+
+        sgd_manual          the Problem 3 update written by hand, on L
+        sgd_l2              optax.sgd(alpha) on L~
+        sgd_optax_decay     chain(add_decayed_weights(lambda/alpha), sgd(alpha)) on L
+        momentum_l2         sgd(alpha, momentum) on L~
+        momentum_decay      chain(add_decayed_weights(lambda/alpha), sgd(alpha, momentum)) on L: coupled
+        momentum_decoupled  trace -> add_decayed_weights -> scale(-alpha) on L: decoupled (SGDW)
+        adam_l2             adam(alpha) on L~
+        adamw               adamw(alpha, weight_decay=lambda/alpha) on L: decoupled
 
     alpha and lam may be traced (the whole comparison vmaps over a grid of them); steps is static.
     """
@@ -177,8 +174,3 @@ def penalty_gradient_error(phis: jax.Array, lam: float, alpha: float) -> jax.Arr
     """max |jax.grad(penalty) - (lambda/alpha) phi| over a batch of points phis (N, P)."""
     autodiff = jax.vmap(jax.grad(lambda phi: l2_penalty(phi, lam, alpha)))(phis)
     return jnp.max(jnp.abs(autodiff - l2_penalty_gradient(phis, lam, alpha)))
-
-
-# --------------------------------------------------------------------------------------------------------
-# The least-squares model (the 1-D linear regression of Problems 7 and 2)
-

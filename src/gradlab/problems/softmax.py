@@ -24,6 +24,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from gradlab.problems.numerics import max_abs_error, max_rel_error
+
 
 @functools.partial(jax.jit, static_argnames="count")
 def sample_logits(key: jax.Array, count: int, scale: float) -> jax.Array:
@@ -63,23 +65,6 @@ def softmax_jacobian_autodiff(logits: jax.Array, mode: str) -> jax.Array:
     """jax.jacfwd ("jacfwd") or jax.jacrev ("jacrev") of `softmax_per_class`."""
     transform = {"jacfwd": jax.jacfwd, "jacrev": jax.jacrev}[mode]
     return transform(softmax_per_class)(logits)
-
-
-def max_abs_error(value: jax.Array, reference: jax.Array) -> jax.Array:
-    return jnp.max(jnp.abs(value - reference))
-
-
-def max_rel_error(value: jax.Array, reference: jax.Array) -> jax.Array:
-    """max |value - ref| / |ref| over every entry, tiny ones included.
-
-    Entries where the reference is below the smallest normal number (subnormal or 0) carry no relative
-    precision and are skipped, unless the value is a normal number there: then the error is infinite.
-    """
-    tiny = jnp.finfo(reference.dtype).tiny
-    normal = jnp.abs(reference) >= tiny
-    rel = jnp.abs(value - reference) / jnp.where(normal, jnp.abs(reference), 1.0)
-    spurious = ~normal & (jnp.abs(value) >= tiny)
-    return jnp.max(jnp.where(normal, rel, jnp.where(spurious, jnp.inf, 0.0)))
 
 
 def collapsed_entries(value: jax.Array, reference: jax.Array) -> jax.Array:

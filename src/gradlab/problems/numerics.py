@@ -1,0 +1,43 @@
+"""Error measures and finite checks shared by the experiments (Problems 1, 7, 9, 10 and the answers checker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def max_abs_error(value: Any, reference: Any) -> jax.Array:
+    """max_i |value_i - ref_i|."""
+    return jnp.max(jnp.abs(jnp.asarray(value) - jnp.asarray(reference)))
+
+
+def max_rel_error(value: Any, reference: Any) -> jax.Array:
+    """max_i |value_i - ref_i| / |ref_i| over every entry, tiny ones included.
+
+    Entries where the reference is below the smallest normal number (subnormal or 0) carry no relative
+    precision and are skipped, unless the value is a normal number there: then the error is infinite.
+    Works on scalars and arrays, inside `jax.jit` too; the result is a 0-d array of the inputs' float type.
+    """
+    value, reference = jnp.asarray(value), jnp.asarray(reference)
+    dtype = jnp.result_type(value, reference, float)
+    value, reference = value.astype(dtype), reference.astype(dtype)
+    tiny = jnp.finfo(dtype).tiny
+    normal = jnp.abs(reference) >= tiny
+    rel = jnp.abs(value - reference) / jnp.where(normal, jnp.abs(reference), 1.0)
+    spurious = ~normal & (jnp.abs(value) >= tiny)
+    return jnp.max(jnp.where(normal, rel, jnp.where(spurious, jnp.inf, 0.0)))
+
+
+def all_finite(values: Any) -> bool:
+    """True if `values` (a number, a nested list, an array or a pytree of arrays) holds only finite numbers.
+
+    Anything that is not numeric (a string, a ragged list, None) is not finite.
+    """
+    try:
+        leaves = jax.tree_util.tree_leaves(values, is_leaf=lambda leaf: isinstance(leaf, list))
+        return len(leaves) > 0 and all(bool(np.all(np.isfinite(np.asarray(leaf, dtype=float)))) for leaf in leaves)
+    except (TypeError, ValueError):
+        return False

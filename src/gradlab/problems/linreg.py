@@ -19,24 +19,15 @@ nonzero (or negative) value.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
-
-@functools.partial(jax.jit, static_argnames="count")
-def sample_inputs(key: jax.Array, count: int, low: float, high: float) -> jax.Array:
-    """x_i ~ Uniform(low, high), i = 1..count."""
-    return jax.random.uniform(key, (count,), minval=low, maxval=high)
+from gradlab.problems.numerics import max_abs_error
 
 
-@jax.jit
-def sample_targets(
-    key: jax.Array, x: jax.Array, intercept: float, slope: float, noise_std: float
-) -> jax.Array:
-    """y_i = intercept + slope x_i + noise_std * eps_i, eps_i ~ N(0, 1)."""
-    return intercept + slope * x + noise_std * jax.random.normal(key, x.shape, dtype=x.dtype)
+def sample_targets(key: jax.Array, x: jax.Array, intercept: float, slope: float, noise_sigma: float) -> jax.Array:
+    """y_i = intercept + slope x_i + noise_sigma * eps_i, eps_i ~ N(0, 1)."""
+    return intercept + slope * x + noise_sigma * jax.random.normal(key, x.shape, dtype=x.dtype)
 
 
 def sample_data(
@@ -45,7 +36,7 @@ def sample_data(
     """x ~ Uniform(x_low, x_high), y = intercept + slope x + noise_sigma * Norm(0, 1) (Problems 2, 3, 7)."""
     key_x, key_noise = jax.random.split(key)
     x = jax.random.uniform(key_x, (n_points,), minval=x_low, maxval=x_high)
-    return x, intercept + slope * x + noise_sigma * jax.random.normal(key_noise, (n_points,))
+    return x, sample_targets(key_noise, x, intercept, slope, noise_sigma)
 
 
 def least_squares_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
@@ -100,7 +91,7 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
         "hessian": {
             "analytic": analytic,
             "autodiff": autodiff,
-            "max_abs_err": jnp.max(jnp.abs(analytic - autodiff)),
+            "max_abs_err": max_abs_error(analytic, autodiff),
         },
         "trace": trace,
         "det": det,

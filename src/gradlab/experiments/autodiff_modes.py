@@ -15,26 +15,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab.problems import autodiff_graph as graph
-from gradlab.runner.config import checked, each, in_range, increasing_pair
-from gradlab.runner.plotting import figure
+from gradlab.problems.numerics import max_rel_error
+from gradlab.runner.config import checked, finite, finite_list, in_range, increasing_pair
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass
 class Config(BaseConfig):
-    # points at which both tables are written out and checked
-    x: list[float] = each(_is_number, "a finite number", [-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
-    # relative step of the central finite difference, h = fd_step * max(1, |x|)
-    fd_step: float = in_range(1e-12, 1.0, 1e-5)
-    # the point whose values, tangents and adjoints annotate the drawing of the graph
-    annotate_x: float = checked(0.5, _is_number, "a finite number")
-    # y and dy/dx are plotted over this range of x
-    plot_range: list[float] = increasing_pair([-3.0, 1.5])
-    plot_points: int = checked(400, lambda n: isinstance(n, int) and n >= 2, "an integer >= 2")
+    x: list[float] = finite_list()  # points at which both tables are written out and checked
+    fd_step: float = in_range(1e-12, 1.0)  # relative step of the central difference, h = fd_step * max(1, |x|)
+    annotate_x: float = finite()  # the point whose values, tangents and adjoints annotate the graph drawing
+    plot_range: list[float] = increasing_pair()  # y and dy/dx are plotted over this range of x
+    plot_points: int = checked(lambda n: isinstance(n, int) and n >= 2, "an integer >= 2")
 
 
 def _refuse_overflow(points, dtype) -> None:
@@ -84,7 +76,7 @@ def _max_errors(xs: np.ndarray, rows: list[dict]) -> dict:
     forward = {k: np.array([r["forward"][k] for r in rows]) for k in graph.TANGENT_ORDER}
     reverse = {k: np.array([r["reverse"][k] for r in rows]) for k in graph.ADJOINT_ORDER}
     column = lambda key: np.array([r[key] for r in rows])  # noqa: E731
-    rel = graph.max_relative_error
+    rel = lambda approx, reference: float(max_rel_error(approx, reference))  # noqa: E731
     return {
         "forward_vs_jax_jvp": max(rel(forward[k], tangents_jax[k]) for k in graph.TANGENT_ORDER),
         "reverse_vs_jax_vjp": max(rel(reverse[k], adjoints_jax[k]) for k in graph.ADJOINT_ORDER),
@@ -97,98 +89,38 @@ def _max_errors(xs: np.ndarray, rows: list[dict]) -> dict:
     }
 
 
-def _plot_curves(ctx: RunContext, cfg: Config, rows: list[dict]) -> None:
+def _curves(cfg: Config, rows: list[dict]) -> dict[str, np.ndarray]:
+    """y and the closed-form dy/dx over plot_range, and each mode's dy/dx at the configured points."""
     grid = jnp.linspace(*cfg.plot_range, cfg.plot_points)
-    fig, (ax_y, ax_d) = figure(2, width=11.0, height=4.2)
-    ax_y.semilogy(grid, graph.y_of_x(grid), label="y(x)")
-    ax_y.set(xlabel="x", ylabel="y (log scale)", title="y = exp(e^x + e^2x) + sin(e^x + e^2x)")
-    ax_d.semilogy(grid, graph.closed_form_derivative(grid), label="closed form f1 (1 + 2 f1)(f4 + cos f3)")
-    xs = [r["x"] for r in rows]
-    ax_d.semilogy(xs, [r["forward"]["dy_dx"] for r in rows], "o", mfc="none", ms=9, label="forward mode")
-    ax_d.semilogy(xs, [r["reverse"]["dy_dx"] for r in rows], "x", ms=7, label="reverse mode")
-    ax_d.semilogy(xs, [r["jax_grad"] for r in rows], "+", ms=11, label="jax.grad")
-    ax_d.set(
-        xlabel="x",
-        ylabel="dy/dx (log scale)",
-        title="Forward mode, reverse mode and jax.grad all land on the closed form",
-    )
-    for ax in (ax_y, ax_d):
-        ax.legend()
-    ctx.save_figure(
-        fig,
-        "y_and_derivative.png",
-        caption="y and dy/dx over x: the hand-written forward and reverse tables and jax.grad sit on the "
-        "closed form dy/dx = f1 (1 + 2 f1)(f4 + cos f3) at every configured x",
-    )
+    return {
+        "curve_x": grid,
+        "curve_y": graph.y_of_x(grid),
+        "curve_dy_dx": graph.closed_form_derivative(grid),
+        "points_x": [r["x"] for r in rows],
+        "points_forward": [r["forward"]["dy_dx"] for r in rows],
+        "points_reverse": [r["reverse"]["dy_dx"] for r in rows],
+        "points_jax_grad": [r["jax_grad"] for r in rows],
+    }
 
 
-_POSITIONS = {
-    "x": (0.0, 0.0),
-    "f1": (2.2, 0.0),
-    "f2": (4.4, 1.3),
-    "f3": (6.6, 0.0),
-    "f4": (8.8, 1.3),
-    "f5": (8.8, -1.3),
-    "y": (11.0, 0.0),
-}
-
-
-def _plot_graph(ctx: RunContext, x: float) -> None:
+def _annotated_graph(x: float) -> dict[str, np.ndarray]:
+    """The graph (nodes, edges with their local partials) and every node's value, tangent and adjoint at x."""
     xs = jnp.asarray(x)
-    values = {"x": x, **{k: float(v) for k, v in graph.forward_values(xs).items()}}
-    tangents = {"x": 1.0, **{n: float(graph.forward_tangents(xs)[f"d{n}_dx"]) for n in graph.NODES}}
-    # dy/dy = 1 seeds the reverse pass; the table's keys dy_df3, dy_dx, ... name the node after "dy_d"
-    adjoints = {"y": 1.0, **{k.removeprefix("dy_d"): float(v) for k, v in graph.reverse_adjoints(xs).items()}}
-    fig, ax = figure(width=12.0, height=5.2)
-    for parent, child, local in graph.EDGES:
-        (x0, y0), (x1, y1) = _POSITIONS[parent], _POSITIONS[child]
-        ax.annotate(
-            "",
-            xy=(x1, y1),
-            xytext=(x0, y0),
-            arrowprops={"arrowstyle": "-|>", "color": "0.4", "shrinkA": 36, "shrinkB": 36},
-        )
-        ax.text(
-            (x0 + x1) / 2,
-            (y0 + y1) / 2,
-            f"∂{child}/∂{parent} = {local}",
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="tab:purple",
-            bbox={"fc": "white", "ec": "none", "pad": 1.0},
-        )
-    for node, (px, py) in _POSITIONS.items():
-        head = "x (input)" if node == "x" else f"{node} = {graph.NODE_FORMULAS[node]}"
-        label = (
-            f"{head}\n"
-            f"value = {values[node]:.5g}\n"
-            f"d{node}/dx = {tangents[node]:.5g}\n"
-            f"dy/d{node} = {adjoints[node]:.5g}"
-        )
-        ax.text(
-            px,
-            py,
-            label,
-            ha="center",
-            va="center",
-            fontsize=7.5,
-            bbox={"boxstyle": "round", "fc": "white", "ec": "tab:blue"},
-        )
-    ax.set(xlim=(-0.9, 11.9), ylim=(-2.0, 2.0), xticks=[], yticks=[])
-    ax.grid(False)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_visible(False)
-    ax.set_title(
-        f"Problems 9/10 at x = {x:g}: forward tangents (left to right) and reverse adjoints (right to left) "
-        f"both give dy/dx = {tangents['y']:.6g}"
-    )
-    ctx.save_figure(
-        fig,
-        "computational_graph.png",
-        caption=f"the graph x -> f1..f5 -> y at x = {x:g}, each node with its value, forward tangent "
-        "df/dx and reverse adjoint dy/df; dy/dx at x equals dy/dx at y",
-    )
+    nodes = (graph.INPUT, *graph.NODES)
+    values = {graph.INPUT: xs, **graph.forward_values(xs)}
+    tangents = graph.forward_tangents(xs)
+    adjoints = graph.reverse_adjoints(xs)
+    return {
+        "graph_nodes": np.array(nodes),
+        "graph_formulas": np.array([graph.NODE_FORMULAS[n] for n in nodes]),
+        "graph_values": [values[n] for n in nodes],
+        # dx/dx = 1 seeds the forward pass, dy/dy = 1 the reverse pass
+        "graph_tangents": [1.0 if n == graph.INPUT else tangents[f"d{n}_dx"] for n in nodes],
+        "graph_adjoints": [1.0 if n == graph.NODES[-1] else adjoints[f"dy_d{n}"] for n in nodes],
+        "edge_parents": np.array([parent for parent, _, _ in graph.EDGES]),
+        "edge_children": np.array([child for _, child, _ in graph.EDGES]),
+        "edge_partials": np.array([local for _, _, local in graph.EDGES]),
+    }
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
@@ -201,8 +133,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     x0 = jnp.asarray(cfg.annotate_x)
     ctx.save_text("jaxpr_y.txt", f"{jax.make_jaxpr(graph.y_of_x)(x0)}\n")
     ctx.save_text("jaxpr_grad_y.txt", f"{jax.make_jaxpr(jax.grad(graph.y_of_x))(x0)}\n")
-    _plot_curves(ctx, cfg, rows)
-    _plot_graph(ctx, cfg.annotate_x)
+    ctx.keep(**_curves(cfg, rows), **_annotated_graph(cfg.annotate_x))
     ctx.log.info("max relative errors: %s", errors)
     return {
         "points": rows,

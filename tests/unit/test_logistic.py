@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 from gradlab.problems import logistic
 from gradlab.problems.training import first_non_finite_step, make_train
 
-jax.config.update("jax_enable_x64", True)
-
 finite = st.floats(-5, 5, allow_nan=False)
 
 

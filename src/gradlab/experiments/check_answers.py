@@ -1,10 +1,11 @@
 """Grade a student's numeric answers to Homework 1 against the values the library computes.
 
-    python experiments/check_answers.py answers=configs/examples/answers.yaml
+    python experiments/check_answers.py                                    # the example in configs/examples/
     python experiments/check_answers.py answers=my_answers.yaml rtol=1e-3
 
-The answers schema is documented in src/gradlab/answers.py. A wrong answer is shown with the computed value
-and the error beside it; a malformed file stops with one line naming the entry.
+The answers schema is documented in src/gradlab/verify/answers.py. A relative `answers` path is read from the
+current directory, or else from the repository (so the default works from anywhere). A wrong answer is shown
+with the computed value and the error beside it; a malformed file stops with one line naming the entry.
 """
 
 from __future__ import annotations
@@ -14,26 +15,47 @@ from pathlib import Path
 
 import yaml
 
-from gradlab.verify import answers
 from gradlab.runner.config import ConfigError, at_least, checked
-from gradlab.runner.run import BaseConfig, RunContext, launch
+from gradlab.runner.run import REPO_ROOT, BaseConfig, RunContext, launch
+from gradlab.verify import answers
 
 
 @dataclass
 class Config(BaseConfig):
-    answers: str = checked("configs/examples/answers.yaml", lambda p: bool(p), "a path to a YAML answers file")
-    rtol: float = at_least(0.0, 1e-6)
-    atol: float = at_least(0.0, 1e-6)
+    answers: str = checked(lambda p: bool(p), "a path to a YAML answers file")
+    rtol: float = at_least(0.0)
+    atol: float = at_least(0.0)
+
+
+def answers_path(value: str) -> Path:
+    """The answers file: `value` as given, or relative to the repository root if it is not there."""
+    path = Path(value).expanduser()
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
+        return REPO_ROOT / path
+    return path
+
+
+def read_answers(value: str) -> tuple[Path, object]:
+    """The resolved path and the parsed YAML document; a missing, unreadable or non-YAML file is a ConfigError."""
+    path = answers_path(value)
+    if not path.is_file():
+        where = "" if path.is_absolute() else f" in {Path.cwd()} or {REPO_ROOT}"
+        raise ConfigError("answers", value, f"an existing YAML answers file (file not found{where})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError("answers", value, f"a UTF-8 text YAML file ({path} is not: byte {err.start} "
+                          f"is {err.object[err.start:err.start + 1]!r})") from None
+    except OSError as err:
+        raise ConfigError("answers", value, f"a readable file ({err.strerror})") from None
+    try:
+        return path, yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError("answers", value, f"valid YAML ({str(err).splitlines()[0]})") from None
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
-    path = Path(cfg.answers)
-    if not path.is_file():
-        raise ConfigError("answers", cfg.answers, "an existing YAML answers file (file not found)")
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError("answers", cfg.answers, f"valid YAML ({str(err).splitlines()[0]})") from None
+    path, document = read_answers(cfg.answers)
     rows = answers.grade(answers.parse(document, path.name), cfg.rtol, cfg.atol)
     for row in rows:
         where = f"{row['section']}[{row['index']}].{row['quantity']}"

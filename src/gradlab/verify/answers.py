@@ -1,7 +1,8 @@
 """Grading a student's numeric answers to Homework 1 against what the library computes.
 
-The answers file is YAML with one optional section per problem; each section is a list of entries, and every
-answer field in an entry is optional (only what is given is graded):
+The answers file is YAML with one optional section per problem; each section is a list of entries. An entry
+states the question's inputs (all required; a layer's stride and dilation are 1 unless given) and at least one
+answer field (only what is given is graded):
 
     softmax_jacobian:        # Problem 1: J[i][j] = d softmax(z)_i / d z_j
       - logits: [0.0, 0.0]
@@ -9,8 +10,8 @@ answer field in an entry is optional (only what is given is graded):
     weight_decay:            # Problem 3: the L2 coefficient lambda / (2 alpha) implied by decay rate lambda
       - {lam: 0.01, alpha: 0.1, l2_coefficient: 0.05}
     receptive_field:         # Problems 4-6: the receptive field of each layer's units
-      - layers: [{kernel: 3, stride: 1, dilation: 1}, ...]
-        fields: [3, 5, 7]
+      - layers: [{kernel: 3}, {kernel: 3, stride: 2}, {kernel: 5, dilation: 2}]
+        fields: [3, 5, 21]
     linreg_hessian:          # Problem 7: H of the least-squares loss for inputs x
       - x: [1.0, 2.0, 3.0]
         hessian: [[6.0, 12.0], [12.0, 28.0]]
@@ -36,20 +37,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradlab.problems import autodiff_graph
-from gradlab.problems import linreg
-from gradlab.problems import logistic
-from gradlab.problems import regularization
-from gradlab.problems import softmax
-from gradlab.runner.config import ConfigError, at_least, checked, finite, finite_list, positive, validate
-from gradlab.problems.receptive_field import ConvSpec, receptive_field_analytic
-
-
-def _all_finite(values: Any) -> bool:
-    try:
-        return bool(np.all(np.isfinite(np.asarray(values, dtype=float))))
-    except (TypeError, ValueError):
-        return False
+from gradlab.experiments.receptive_field import ConvLayer
+from gradlab.problems import autodiff_graph, linreg, logistic, regularization, softmax
+from gradlab.problems.numerics import all_finite, max_abs_error
+from gradlab.problems.receptive_field import receptive_field_analytic
+from gradlab.runner.config import Check, ConfigError, checked, finite, finite_list, positive, validate
 
 
 def answer(rank: int) -> Any:
@@ -57,54 +49,44 @@ def answer(rank: int) -> Any:
     shape = ("a number", "a list of numbers", "a matrix (list of rows) of numbers")[rank]
 
     def ok(value: Any) -> bool:
-        return value is None or (np.ndim(value) == rank and _all_finite(value))
+        return value is None or (np.ndim(value) == rank and all_finite(value))
 
-    return checked(None, ok, shape)
-
-
-@dataclass
-class LayerAnswer:
-    kernel: int = at_least(1, 1)
-    stride: int = at_least(1, 1)
-    dilation: int = at_least(1, 1)
+    return dataclasses.field(default=None, metadata={"check": Check(ok, shape), "answer": True})
 
 
-@dataclass
-class SoftmaxAnswer:
-    logits: list[float] = finite_list([])
-    jacobian: Any = answer(2)
+def vector_to_matrix(name: str, vector: str, matrix: str) -> type:
+    """A section whose entry is one input vector (a non-empty list of finite numbers) and the matrix it gives."""
+    return dataclasses.make_dataclass(name, [(vector, list[float], finite_list()), (matrix, Any, answer(2))])
+
+
+SoftmaxAnswer = vector_to_matrix("SoftmaxAnswer", "logits", "jacobian")  # Problem 1: J = d softmax(z) / dz
+LinregAnswer = vector_to_matrix("LinregAnswer", "x", "hessian")  # Problem 7: H of the least-squares loss
 
 
 @dataclass
 class WeightDecayAnswer:
-    lam: float = finite(0.0)
-    alpha: float = positive(1.0)
+    lam: float = finite()
+    alpha: float = positive()
     l2_coefficient: Any = answer(0)
 
 
 @dataclass
 class ReceptiveFieldAnswer:
-    layers: list[LayerAnswer] = checked([], lambda v: len(v) >= 1, "a non-empty list of {kernel, stride, dilation}")
+    layers: list[ConvLayer] = checked(lambda v: len(v) >= 1, "a non-empty list of {kernel, stride, dilation}")
     fields: Any = answer(1)
 
 
 @dataclass
-class LinregAnswer:
-    x: list[float] = finite_list([])
-    hessian: Any = answer(2)
-
-
-@dataclass
 class LogregGradientAnswer:
-    phi: list[float] = finite_list([0.0, 0.0], length=2)
-    x: list[float] = finite_list([])
-    y: list[float] = checked([], lambda v: len(v) >= 1 and set(v) <= {0.0, 1.0}, "a list of 0/1 labels")
+    phi: list[float] = finite_list(length=2)
+    x: list[float] = finite_list()
+    y: list[float] = checked(lambda v: len(v) >= 1 and set(v) <= {0.0, 1.0}, "a list of 0/1 labels")
     gradient: Any = answer(1)
 
 
 @dataclass
 class AutodiffAnswer:
-    x: float = finite(0.0)
+    x: float = finite()
     forward: Any = answer(1)
     reverse: Any = answer(1)
 
@@ -118,8 +100,7 @@ def _weight_decay(a: WeightDecayAnswer) -> dict:
 
 
 def _receptive_field(a: ReceptiveFieldAnswer) -> dict:
-    stack = [ConvSpec(layer.kernel, layer.stride, layer.dilation) for layer in a.layers]
-    return {"fields": receptive_field_analytic(stack)[0]}
+    return {"fields": receptive_field_analytic([layer.spec() for layer in a.layers])[0]}
 
 
 def _linreg(a: LinregAnswer) -> dict:
@@ -133,14 +114,11 @@ def _logreg(a: LogregGradientAnswer) -> dict:
     return {"gradient": jax.grad(logistic.bce_loss)(jnp.asarray(a.phi), jnp.asarray(a.x), jnp.asarray(a.y))}
 
 
-FORWARD_ORDER = ("df1_dx", "df2_dx", "df3_dx", "df4_dx", "df5_dx", "dy_dx")  # Problem 10
-REVERSE_ORDER = ("dy_df5", "dy_df4", "dy_df3", "dy_df2", "dy_df1", "dy_dx")  # Problem 9
-
-
 def _autodiff(a: AutodiffAnswer) -> dict:
     x = jnp.asarray(a.x)
     tangents, adjoints = autodiff_graph.jax_tangents(x), autodiff_graph.jax_adjoints(x)
-    return {"forward": [tangents[k] for k in FORWARD_ORDER], "reverse": [adjoints[k] for k in REVERSE_ORDER]}
+    return {"forward": [tangents[k] for k in autodiff_graph.TANGENT_ORDER],
+            "reverse": [adjoints[k] for k in autodiff_graph.ADJOINT_ORDER]}
 
 
 SECTIONS: dict[str, tuple[type, Callable[[Any], dict]]] = {
@@ -151,7 +129,11 @@ SECTIONS: dict[str, tuple[type, Callable[[Any], dict]]] = {
     "logreg_gradient": (LogregGradientAnswer, _logreg),
     "autodiff": (AutodiffAnswer, _autodiff),
 }
-INPUT_FIELDS = {"logits", "lam", "alpha", "layers", "x", "y", "phi"}
+
+
+def answer_fields(schema: type) -> list[str]:
+    """The answer fields of a section (the others are its inputs)."""
+    return [f.name for f in dataclasses.fields(schema) if f.metadata.get("answer")]
 
 
 def parse(document: Any, source: str) -> list[tuple[str, int, Any]]:
@@ -173,9 +155,10 @@ def parse(document: Any, source: str) -> list[tuple[str, int, Any]]:
             try:
                 entry = validate(item, schema)
             except ConfigError as err:
-                raise ConfigError(f"{where}.{err.key}", err.value, err.allowed) from None
-            if all(getattr(entry, f.name) is None for f in dataclasses.fields(schema) if f.name not in INPUT_FIELDS):
-                raise ConfigError(where, item, "at least one answer field besides the inputs")
+                allowed = "a value is required (an input of the question)" if err.value == "<missing>" else err.allowed
+                raise ConfigError(f"{where}.{err.key}", err.value, allowed) from None
+            if all(getattr(entry, name) is None for name in answer_fields(schema)):
+                raise ConfigError(where, item, f"at least one answer among {answer_fields(schema)}")
             entries.append((section, index, entry))
     return entries
 
@@ -197,7 +180,7 @@ def grade(entries: list[tuple[str, int, Any]], rtol: float, atol: float) -> list
             if given.shape != expected.shape:
                 error, correct = None, False
             else:
-                error = float(np.max(np.abs(given - expected)))
+                error = float(max_abs_error(given, expected))
                 correct = bool(np.allclose(given, expected, rtol=rtol, atol=atol))
             rows.append({"section": section, "index": index, "quantity": quantity, "answer": answer,
                          "computed": expected.tolist(), "max_abs_error": error, "correct": correct})

@@ -10,21 +10,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO, experiment_module, read_metrics, run_cli
+from conftest import validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab.problems import map_l2
-from gradlab.runner.config import ConfigError, validate
-from gradlab.problems.linreg import sample_data as sample_linear_data
+from gradlab.figures.map_l2 import FIGURES
+from gradlab.problems import linreg, map_l2
 from gradlab.problems.logistic import bce_loss, sample_data
-
-jax.config.update("jax_enable_x64", True)
+from gradlab.runner.config import ConfigError
 
 TOL, MAX_ITER = 1e-12, 100
 NOISE_SIGMA = 0.5
 X_B, Y_B = sample_data(jax.random.PRNGKey(0), 10, -1.0, 1.0, 1.0)
-X_G, Y_G = sample_linear_data(jax.random.PRNGKey(1), 20, 0.5, 1.5, NOISE_SIGMA, -2.0, 2.0)
+X_G, Y_G = linreg.sample_data(jax.random.PRNGKey(1), 20, 0.5, 1.5, NOISE_SIGMA, -2.0, 2.0)
 MODELS = {
     # (log-likelihood from the densities, NLL from the loss formula), data fixed so that jit compiles once
     "bernoulli": (
@@ -92,6 +90,15 @@ def test_gaussian_map_is_the_ridge_closed_form(prior_sigma):
     chex.assert_trees_all_close(routes["l2"]["phi"], ridge, atol=1e-10)
 
 
+def test_ridge_without_prior_is_the_least_squares_mle():
+    """A very weak prior (sigma_j -> infinity) leaves the least-squares solution of Problem 7."""
+    weak = map_l2.ridge_closed_form(X_G, Y_G, NOISE_SIGMA, jnp.array([1e8, 1e8]))
+    design = np.stack([np.ones(X_G.size), np.asarray(X_G)], axis=1)
+    numpy_lstsq = np.linalg.lstsq(design, np.asarray(Y_G), rcond=None)[0]
+    np.testing.assert_allclose(linreg.minimizer(X_G, Y_G), numpy_lstsq, rtol=1e-12)
+    np.testing.assert_allclose(weak, numpy_lstsq, rtol=1e-10)
+
+
 @settings(max_examples=20, deadline=None)
 @given(phi=st.tuples(st.floats(-4, 4), st.floats(-4, 4)))
 def test_likelihoods_from_densities_match_the_loss_formulas(phi):
@@ -129,85 +136,72 @@ def test_newton_solves_a_quadratic_in_one_step():
 
 
 # --------------------------------------------------------------------------------------------------------
-# Config and CLI
-
-
-def _schema():
-    return experiment_module("map_l2").Config
+# Config
 
 
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ({"prior_sigma": [0.0]}, "prior_sigma"),
-        ({"prior_sigma": [1.0, 2.0, 3.0]}, "prior_sigma"),
-        ({"prior_sigma": [-1.0, 1.0]}, "prior_sigma"),
-        ({"linear": {"noise_sigma": 0.0}}, "linear.noise_sigma"),
-        ({"sigma_sweep": {"range": [1.0, 0.1]}}, "sigma_sweep.range"),
-        ({"sigma_sweep": {"range": [0.0, 1.0]}}, "sigma_sweep.range"),
-        ({"newton": {"tol": -1.0}}, "newton.tol"),
-        ({"offset_check": {"num_points": 0}}, "offset_check.num_points"),
+        ("prior_sigma=[0.0]", "prior_sigma"),
+        ("prior_sigma=[1.0,2.0,3.0]", "prior_sigma"),
+        ("prior_sigma=[-1.0,1.0]", "prior_sigma"),
+        ("linear.noise_sigma=0.0", "linear.noise_sigma"),
+        ("logistic.std=0.0", "logistic.std"),
+        ("sigma_sweep.range=[1.0,0.1]", "sigma_sweep.range"),
+        ("sigma_sweep.range=[0.0,1.0]", "sigma_sweep.range"),
+        ("sigma_sweep.num=1", "sigma_sweep.num"),
+        ("newton.tol=-1.0", "newton.tol"),
+        ("offset_check.num_points=0", "offset_check.num_points"),
     ],
 )
-def test_schema_rejects_bad_values_naming_the_key(override, key):
+def test_config_rejects_bad_values_naming_the_key(override, key):
     with pytest.raises(ConfigError) as err:
-        validate(override, _schema())
+        validated_config("map_l2", override)
     assert err.value.key == key
+    assert "\n" not in str(err.value) and "not allowed" in str(err.value)
 
 
-def test_yaml_defaults_equal_schema_defaults():
-    from omegaconf import OmegaConf
-
-    from gradlab.runner.config import to_dict
-
-    raw = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "map_l2.yaml"))
-    raw.pop("defaults")
-    assert to_dict(validate(raw, _schema())) == to_dict(_schema()())
+def test_config_reads_the_shared_data_blocks():
+    cfg = validated_config("map_l2")
+    assert (cfg.logistic.n_per_class, cfg.logistic.seed) == (10, 0)
+    assert (cfg.linear.n_points, cfg.linear.noise_sigma, cfg.linear.seed) == (20, 0.5, 1)
 
 
-def test_cli_bad_config_is_one_line_and_exit_2(cli):
-    proc, metrics = cli("map_l2", "prior_sigma=[0.0]")
-    assert proc.returncode == 2
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "prior_sigma" in lines[0] and "not allowed" in lines[0], proc.stderr
-    assert metrics["status"] == "failed" and "prior_sigma" in metrics["error"]
-
+# --------------------------------------------------------------------------------------------------------
+# The experiment, in-process
 
 SMALL = ("offset_check.num_points=100", "sigma_sweep.num=9")
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("map_l2") / "run"
-    proc = run_cli("map_l2", out_dir, *SMALL)
-    return proc, read_metrics(out_dir), out_dir
-
-
-@pytest.mark.slow
-def test_cli_end_to_end(default_run):
-    proc, metrics, out_dir = default_run
-    assert proc.returncode == 0, proc.stderr
-    assert metrics["status"] == "ok" and metrics["meta"]["x64_enabled"]
+def test_run_checks_problem_2_and_draws_the_sweep(run_experiment):
+    code, metrics, run_dir = run_experiment("map_l2", *SMALL)
+    assert code == 0 and metrics["status"] == "ok" and metrics["meta"]["x64_enabled"]
     for name in ("bernoulli", "gaussian"):
         assert metrics[name]["converged"]
         assert metrics[name]["max_abs_diff_map_vs_l2"] <= metrics[name]["strong_convexity_bound"] + 1e-13
     assert metrics["gaussian"]["max_abs_diff_map_vs_ridge"] < 1e-10
     assert metrics["objective_offset"] == pytest.approx(metrics["objective_offset_expected"], abs=1e-10)
     assert metrics["objective_offset_max_abs_err"] < 1e-9
+    assert metrics["objective_offset_points"] == 200  # 100 points for each of the two models
     # default prior sigma = [1.0, 0.5]: log sqrt(2 pi) + log sqrt(2 pi / 4)
     assert metrics["objective_offset_expected"] == pytest.approx(math.log(2 * math.pi) - math.log(2), rel=1e-14)
     assert metrics["l2_coefficients"] == pytest.approx([0.5, 2.0])
     sweep = metrics["sweep"]
+    assert len(sweep["sigmas"]) == 9
     assert max(sweep["strongest_prior_max_abs_map"].values()) < 0.05
     assert max(sweep["weakest_prior_max_abs_diff_map_vs_mle"].values()) < 1e-3
     assert set(metrics["plots"]) == {"map_vs_prior_sigma.png"}
-    assert (out_dir / "map_vs_prior_sigma.png").stat().st_size > 0
+    assert (run_dir / "map_vs_prior_sigma.png").stat().st_size > 0
+    assert (run_dir / "plot_data.npz").is_file()
 
 
-@pytest.mark.slow
-def test_cli_same_config_same_numbers(default_run, cli):
-    _, first, _ = default_run
-    proc, second = cli("map_l2", *SMALL)
-    assert proc.returncode == 0, proc.stderr
-    for key in ("bernoulli", "gaussian", "objective_offset", "objective_offset_max_abs_err", "sweep"):
-        assert first[key] == second[key], key
+def test_sweep_figure_draws_without_a_bernoulli_mle():
+    """Separable classes have no finite MLE: the run keeps no mle_bernoulli and the figure leaves its line out."""
+    sigmas = np.logspace(-2, 2, 9)
+    path = np.stack([np.tanh(sigmas), np.tanh(2 * sigmas)], axis=1)
+    data = {"sigmas": sigmas, "map_path_bernoulli": path, "map_path_gaussian": path, "ridge_path": path,
+            "mle_gaussian": path[-1]}
+    (figure,) = FIGURES.figures
+    fig = figure.draw(data, None)
+    left, right = (ax.get_legend_handles_labels()[1] for ax in fig.axes)
+    assert "maximum likelihood φ0" not in left and "maximum likelihood φ0" in right

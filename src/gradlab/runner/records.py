@@ -1,4 +1,4 @@
-"""Reading run records: a run directory's metrics.json, its true status, and dotted metric lookups.
+"""The run record, metrics.json: written atomically by the run layer, read back with its true status.
 
 Every reader (sweep summary, report, `gradlab runs`) asks `status_of` rather than reading `status` itself: a
 record still saying `running` whose process is gone (SIGKILL, the OOM killer, a native abort, a full disk) is
@@ -8,15 +8,53 @@ recycled pid is not taken for the run) when it marks a run `running`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
 METRICS_FILE = "metrics.json"
 PLOT_DATA_FILE = "plot_data.npz"
 FINAL_STATUSES = ("ok", "failed", "interrupted", "crashed")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Arrays to lists, numpy/JAX scalars to Python, non-finite floats to the strings 'NaN'/'Infinity'."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if hasattr(value, "tolist"):  # numpy and JAX arrays and scalars
+        return to_jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON to a temporary file in the same directory, then rename: never a truncated file."""
+    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # readable like every other output (mkstemp makes 0600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def lookup(metrics: dict, dotted: str) -> Any:

@@ -1,42 +1,39 @@
 """The run contract shared by every experiment.
 
-An experiment is a thin Hydra app:
+An experiment is a module `gradlab.experiments.<name>` with a schema and a main:
 
     @dataclass
-    class MyConfig(BaseConfig):          # schema: types, defaults and allowed ranges
-        lr: float = positive(0.1)
+    class Config(BaseConfig):            # schema: types and allowed ranges; the values are in configs/<name>.yaml
+        lr: float = positive()
 
-    def main(cfg: MyConfig, ctx: RunContext) -> dict:
-        ...                              # call the library, save plots with ctx.save_figure
+    def main(cfg: Config, ctx: RunContext) -> dict:
+        ...                              # call the library; ctx.keep(...) the arrays its figures draw
         return {"fit": {"loss": 0.12}}   # results, merged into metrics.json
 
-    if __name__ == "__main__":
-        launch(__file__, MyConfig, main)
+and `experiments/<name>.py` calls `launch("<name>")`, which runs `configs/<name>.yaml` through Hydra (overrides,
+`-m`, `hydra.run.dir=...` all work). `execute` does the rest, once for every experiment:
 
-`launch` runs `configs/<name>.yaml` through Hydra (overrides, `-m`, `hydra.run.dir=...` all work), then
-`execute` does the rest, once for every experiment:
-
-1. validate the config against the schema (one-line `ConfigError`, exit code 2, before any JAX work);
-2. set the precision (`jax_enable_x64`) before any array exists;
-3. mark the run `running` in metrics.json, call `main`, time it (wall and XLA compile time);
-4. write metrics.json atomically: `status` ("ok" or "failed" with `error`), `experiment`, `meta`
-   (versions, device, precision, seed, git commit, times) and the results; exit code 1 on failure.
+1. claim the run directory (dirs.py), validate the config (one-line `ConfigError`, exit code 2, before any JAX
+   work) and check its memory estimate against the budget;
+2. mark the run `running` in metrics.json (with host, pid and start time, so a reader can tell a crash);
+3. run `main` in a child process (`isolate`), so that a job that dies (SIGKILL, the OOM killer, a native abort)
+   is recorded `crashed` with its signal and a sweep goes on; Ctrl-C and SIGTERM end it `interrupted`;
+4. write metrics.json atomically: `status` (ok, failed, interrupted, crashed), `experiment`, `meta` (versions,
+   device, precision, seed, git commit, times), `config`, the results and `warnings`; then draw the figures
+   from plot_data.npz; a figure that fails is recorded and fails the run without losing the numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import datetime as _dt
-import importlib.metadata
 import importlib
-import json
 import logging
 import math
 import os
-import platform
-import subprocess
+import signal
 import sys
-import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -44,24 +41,37 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-import numpy as np
-
-from gradlab.runner.config import ConfigError, one_of, to_dict, validate
+from gradlab.runner import dirs
+from gradlab.runner.config import ConfigError, checked, one_of, to_dict, validate
+from gradlab.runner.meta import (
+    COMPILE_CLOCK,
+    REPO_ROOT,
+    device_metadata,
+    set_compile_cache,
+    set_precision,
+    static_metadata,
+)
 from gradlab.runner.plotting import figures_of, save_plot_data
-from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE
+from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, read_record, write_json_atomic
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO_ROOT / "configs"
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+__all__ = ["REPO_ROOT", "CONFIG_DIR", "BaseConfig", "RunContext", "RunFailed", "execute", "launch"]
 
 
 @dataclasses.dataclass
 class BaseConfig:
-    """Keys every experiment has. `precision` is applied before any array is created."""
+    """Keys every experiment has (values in configs/base/run.yaml). Applied before any array is created."""
 
     precision: str = one_of("float64", "float32")
+    compile_cache: str | None  # JAX's persistent compilation cache directory (per user); null disables it
+    memory_budget_gb: float | None = checked(
+        lambda x: x is None or (math.isfinite(x) and x > 0), "a number of GB > 0, or null (half the available memory)"
+    )
 
 
 class RunFailed(RuntimeError):
@@ -75,214 +85,23 @@ class RunFailed(RuntimeError):
         self.results = results or {}
 
 
-# --------------------------------------------------------------------------------------------------------
-# Output directories: unique per run, never reused
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived while the run was computing."""
 
-
-def unique_dir(base: str) -> str:
-    """Create and return `base`, or `base-1`, `base-2`, ... if taken: two runs never share a directory.
-
-    `os.makedirs(exist_ok=False)` is atomic, so two processes started in the same second get two dirs.
-    Registered as the OmegaConf resolver `gradlab_unique_dir` (cached, so Hydra resolves it once per run
-    and its sweep jobs, which copy the cache, see the same sweep directory).
-    """
-    parent = Path(base).parent
-    parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(10_000):
-        candidate = base if attempt == 0 else f"{base}-{attempt}"
-        try:
-            os.mkdir(candidate)
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a fresh directory next to {base}")
-
-
-if not OmegaConf.has_resolver("gradlab_unique_dir"):
-    OmegaConf.register_new_resolver("gradlab_unique_dir", unique_dir, use_cache=True)
-
-
-def _refuse_finished(directory: Path) -> None:
-    """Exit (code 2, one line) rather than write into a directory that holds a finished run."""
-    finished = sorted(directory.glob(f"**/{METRICS_FILE}")) if directory.is_dir() else []
-    if finished:
-        print(
-            f"gradlab: error: hydra output dir {str(directory)!r} already holds a run ({finished[0]}); "
-            "pick a new directory, earlier outputs are never overwritten",
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_CONFIG)
-
-
-try:  # the callback is configured in configs/base/run.yaml
-    from hydra.experimental.callback import Callback
-except ImportError:  # pragma: no cover
-    Callback = object  # type: ignore[assignment,misc]
-
-
-class GuardExistingRun(Callback):
-    """Hydra callback: refuse to start in an output directory that already holds a run."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _refuse_finished(Path(str(OmegaConf.select(config, "hydra.run.dir"))))
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _refuse_finished(Path(str(OmegaConf.select(config, "hydra.sweep.dir"))))
-
-
-# --------------------------------------------------------------------------------------------------------
-# Metrics: JSON-ready values, written atomically
-
-
-def to_jsonable(value: Any) -> Any:
-    """Arrays to lists, numpy/JAX scalars to Python, non-finite floats to the strings 'NaN'/'Infinity'."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    if hasattr(value, "tolist"):  # numpy and JAX arrays and scalars
-        return to_jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write JSON to a temporary file in the same directory, then rename: never a truncated file."""
-    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# --------------------------------------------------------------------------------------------------------
-# Metadata: versions, device, precision, seed, commit, times
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def _seeds(cfg: dict, prefix: str = "") -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            found.update(_seeds(value, f"{prefix}{key}."))
-        elif key == "seed" or key.endswith("_seed"):
-            found[f"{prefix}{key}"] = value
-    return found
-
-
-def static_metadata(cfg: dict) -> dict:
-    """What can be recorded before any JAX work: versions, platform, precision, seed, commit."""
-    seeds = _seeds(cfg)
-    return {
-        "python": platform.python_version(),
-        "jax": _version("jax"),
-        "jaxlib": _version("jaxlib"),
-        "optax": _version("optax"),
-        "hydra": _version("hydra-core"),
-        "numpy": _version("numpy"),
-        "platform": platform.platform(),
-        "precision": cfg.get("precision"),
-        "seed": next(iter(seeds.values())) if len(seeds) == 1 else (seeds or None),
-        "git_commit": _git_commit(),
-        "started_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "argv": sys.argv[1:],
-    }
-
-
-def device_metadata() -> dict:
-    import jax
-
-    devices = jax.devices()
-    return {
-        "backend": jax.default_backend(),
-        "device": str(devices[0]),
-        "device_kind": devices[0].device_kind,
-        "device_count": len(devices),
-        "x64_enabled": bool(jax.config.jax_enable_x64),
-    }
-
-
-class _CompileClock:
-    """Sums JAX's tracing, lowering and XLA compilation time reported through jax.monitoring."""
-
-    EVENTS = (
-        "/jax/core/compile/jaxpr_trace_duration",
-        "/jax/core/compile/jaxpr_to_mlir_module_duration",
-        "/jax/core/compile/backend_compile_duration",
-    )
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._installed = False
-
-    def install(self) -> None:
-        if not self._installed:
-            import jax
-
-            jax.monitoring.register_event_duration_secs_listener(self._listen)
-            self._installed = True
-
-    def _listen(self, event: str, duration: float, **kwargs: Any) -> None:
-        if event in self.EVENTS:
-            self.seconds += duration
-
-
-COMPILE_CLOCK = _CompileClock()
-
-
-def set_precision(precision: str) -> None:
-    """float64 enables jax_enable_x64; float32 disables it. Call before creating any array."""
-    import jax
-
-    jax.config.update("jax_enable_x64", precision == "float64")
-
-
-# --------------------------------------------------------------------------------------------------------
-# The run context handed to an experiment
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @dataclasses.dataclass
 class RunContext:
-    """Where an experiment writes: the arrays behind its figures (`keep`), text files, CSV tables."""
+    """Where an experiment writes: the arrays behind its figures (`keep`), partial results, text files."""
 
     out_dir: Path
     log: logging.Logger
     plot_data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    partial: dict[str, Any] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def path(self, name: str) -> Path:
         return self.out_dir / name
@@ -291,17 +110,109 @@ class RunContext:
         """Keep arrays for the figures: saved to plot_data.npz, drawn by `gradlab.figures.<experiment>`."""
         self.plot_data.update({key: np.asarray(value) for key, value in arrays.items()})
 
+    def warn(self, message: str) -> None:
+        """A result the user must know about (no convergence, an estimate that does not exist): log + metrics."""
+        self.log.warning(message)
+        self.warnings.append(message)
+
     def save_text(self, name: str, text: str) -> Path:
         target = self.path(name)
         target.write_text(text)
         return target
 
 
+Main = Callable[[Any, RunContext], dict]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Checks before any array exists
+
+
+def memory_budget_bytes(budget_gb: float | None) -> float:
+    """The configured budget, or half of the memory available now (MemAvailable; all of RAM if unknown)."""
+    if budget_gb is not None:
+        return budget_gb * 2**30
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 / 2
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+
+
+def check_memory(module: ModuleType, cfg: Any) -> None:
+    """Refuse a config whose estimated memory (the experiment's `memory_estimate(cfg)`) exceeds the budget.
+
+    `memory_estimate` returns {config key(s): bytes} for the arrays those keys size; the error names the keys
+    that account for most of the total.
+    """
+    estimate = getattr(module, "memory_estimate", None)
+    if estimate is None:
+        return
+    parts = {key: float(nbytes) for key, nbytes in estimate(cfg).items()}
+    total, budget = sum(parts.values()), memory_budget_bytes(cfg.memory_budget_gb)
+    if total > budget:
+        keys = [k for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 0.1 * total]
+        values = ", ".join(f"{k}={_value_at(cfg, k)!r}" for k in keys)
+        raise ConfigError(", ".join(keys), values, f"a config that fits the memory budget: it needs about "
+                          f"{_gib(total)}, the budget is {_gib(budget)} (memory_budget_gb)")
+
+
+def _value_at(cfg: Any, dotted: str) -> Any:
+    value = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite float in a result tree, or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite(item, f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{where}.{index}")
+            if found:
+                return found
+    elif hasattr(value, "dtype") and np.issubdtype(np.asarray(value).dtype, np.floating):
+        array = np.asarray(value)
+        if not np.all(np.isfinite(array)):
+            return f"{where} = {array.ravel()[~np.isfinite(array.ravel())][0]}"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{where} = {value}"
+    return None
+
+
 # --------------------------------------------------------------------------------------------------------
 # Executing one run
 
 
-Main = Callable[[Any, RunContext], dict]
+class _Record:
+    """The run's metrics.json as it grows: running, then ok / failed / interrupted / crashed."""
+
+    def __init__(self, name: str, out_dir: Path, meta: dict):
+        self.name, self.path, self.meta = name, out_dir / METRICS_FILE, meta
+        self.started = time.perf_counter()
+        self.compile_before = COMPILE_CLOCK.seconds
+
+    def write(self, status: str, error: str | None = None, results: dict | None = None, **extra: Any) -> None:
+        self.meta["wall_time_s"] = time.perf_counter() - self.started
+        self.meta["compile_time_s"] = COMPILE_CLOCK.seconds - self.compile_before
+        record = {"status": status, "experiment": self.name, **({"error": error} if error else {}), **extra,
+                  "meta": self.meta, **(results or {})}
+        try:
+            write_json_atomic(self.path, record)
+        except OSError as err:
+            print(f"gradlab: error: cannot write {self.path}: {err.strerror or err}", file=sys.stderr)
+            raise SystemExit(EXIT_FAILED) from None
 
 
 def _log_to_file(logger: logging.Logger, message: str) -> None:
@@ -312,68 +223,204 @@ def _log_to_file(logger: logging.Logger, message: str) -> None:
             handler.handle(record)
 
 
-def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out_dir: Path) -> int:
-    """Validate, run and record one experiment into `out_dir`; return the process exit code."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = out_dir / METRICS_FILE
-    log = logging.getLogger(name)
-    raw = OmegaConf.to_container(raw_cfg, resolve=True) if isinstance(raw_cfg, DictConfig) else raw_cfg
-    meta = static_metadata(raw)
-    started, compile_before = time.perf_counter(), COMPILE_CLOCK.seconds
+def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out_dir: Path, *,
+            module: ModuleType | None = None, isolate: bool = False) -> int:
+    """Claim `out_dir`, validate, run and record one experiment; return the process exit code.
 
-    def finish(status: str, error: str | None, results: dict | None = None) -> None:
-        meta["wall_time_s"] = time.perf_counter() - started
-        meta["compile_time_s"] = COMPILE_CLOCK.seconds - compile_before
-        final = {"status": status, "experiment": name}
-        if error is not None:
-            final["error"] = error
-        final["meta"] = meta
-        final.update(results or {})
-        write_json_atomic(metrics_path, final)
+    With `isolate`, `main` runs in a forked child process and this process records how the child ended.
+    """
+    out_dir = Path(out_dir)
+    log = logging.getLogger(name)
+    try:
+        dirs.claim(out_dir, allowed=(".hydra", f"{name}.log"))
+    except dirs.DirectoryTaken as err:
+        print(f"gradlab: error: {err}; earlier outputs are never overwritten", file=sys.stderr)
+        return EXIT_CONFIG
+    raw = OmegaConf.to_container(raw_cfg, resolve=True) if isinstance(raw_cfg, DictConfig) else raw_cfg
+    record = _Record(name, out_dir, static_metadata(raw))
 
     def config_failure(err: ConfigError, results: dict | None = None) -> int:
         print(f"gradlab: {err}", file=sys.stderr)
         _log_to_file(log, str(err))
-        finish("failed", str(err), results)
+        record.write("failed", str(err), results)
         return EXIT_CONFIG
 
     try:
         cfg = validate(raw, schema)
+        check_memory(module or sys.modules.get(main.__module__), cfg)
     except ConfigError as err:
         return config_failure(err)
+    if _SWEEP_STOP.is_set():
+        reason = f"not run: the sweep was interrupted ({_SWEEP_STOP.reason})"
+        record.write("interrupted", reason, {"config": to_dict(cfg)})
+        return EXIT_SIGNAL.get(_SWEEP_STOP.signum, EXIT_FAILED)
+    record.write("running", results={"config": to_dict(cfg)})
+    if isolate:
+        return _supervise(record, lambda: _run(record, cfg, main, RunContext(out_dir, log), config_failure))
+    return _run(record, cfg, main, RunContext(out_dir, log), config_failure)
 
-    write_json_atomic(metrics_path, {"status": "running", "experiment": name, "meta": meta})
-    ctx = RunContext(out_dir=out_dir, log=log)
-    try:
-        set_precision(cfg.precision)
-        COMPILE_CLOCK.install()
-        meta.update(device_metadata())
-        results = main(cfg, ctx)
-    except ConfigError as err:  # bad input found while running (a data file, a value out of range)
-        return config_failure(err, {"config": to_dict(cfg)})
-    except Exception as err:  # noqa: BLE001 - every failure is recorded, then reported once
-        message = f"{type(err).__name__}: {err}" if not isinstance(err, RunFailed) else str(err)
-        print(f"gradlab: {name} failed: {message}", file=sys.stderr)
-        _log_to_file(log, traceback.format_exc())
-        partial = err.results if isinstance(err, RunFailed) else {}
-        finish("failed", message, {"config": to_dict(cfg), **partial})
-        return EXIT_FAILED
-    # the numbers first, then the figures: a figure that cannot be drawn never costs the results
-    results = {"config": to_dict(cfg), **results}
-    write_json_atomic(metrics_path, {"status": "running", "phase": "plots", "experiment": name, "meta": meta, **results})
-    plots, plot_errors = {}, {}
-    if ctx.plot_data:
-        save_plot_data(ctx.path(PLOT_DATA_FILE), ctx.plot_data)
-        plots, plot_errors = figures_of(name).draw_all(ctx.plot_data, OmegaConf.create(results["config"]), out_dir)
-    if plot_errors:
-        message = "figures not drawn: " + "; ".join(f"{k}: {v}" for k, v in plot_errors.items())
-        print(f"gradlab: {name} failed: {message}", file=sys.stderr)
-        finish("failed", message, {**results, "plots": plots, "plot_errors": plot_errors})
-        return EXIT_FAILED
-    finish("ok", None, {**results, "plots": plots})
-    log.info("%s finished: %s", name, metrics_path)
+
+def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure: Callable) -> int:
+    """Run `main`, record the result, draw the figures; every way out leaves a final status."""
+    name = record.name
+    results: dict[str, Any] = {"config": to_dict(cfg)}
+
+    def so_far() -> dict:
+        if ctx.plot_data:
+            save_plot_data(ctx.path(PLOT_DATA_FILE), ctx.plot_data)
+        return {**ctx.partial, **results, "warnings": ctx.warnings}
+
+    with _signals_interrupt():
+        try:
+            record.meta["worker_pid"] = os.getpid()  # the process computing (a child of `pid` when isolated)
+            record.write("running", results=results)
+            set_precision(cfg.precision)
+            record.meta["compile_cache"] = set_compile_cache(cfg.compile_cache)
+            COMPILE_CLOCK.install()
+            record.meta.update(device_metadata())
+            results.update(_in_worker_thread(main, cfg, ctx))
+            bad = _non_finite(results)
+            if bad:
+                raise RunFailed(f"non-finite result: {bad}")
+            # the numbers first, then the figures: a figure that cannot be drawn never costs the results
+            record.write("running", results=so_far(), phase="figures")
+            plots, plot_errors = figures_of(name).draw_all(ctx.plot_data, OmegaConf.create(results["config"]),
+                                                           ctx.out_dir)
+        except Interrupted as err:
+            print(f"gradlab: {name} interrupted by {err}; partial results in {record.path}", file=sys.stderr)
+            record.write("interrupted", f"interrupted by {err}", so_far(), signal=str(err))
+            return EXIT_SIGNAL[err.signum]
+        except ConfigError as err:  # bad input found while running (a data file, a value out of range)
+            return config_failure(err, so_far())
+        except Exception as err:  # noqa: BLE001 - every failure is recorded, then reported once
+            message = f"{type(err).__name__}: {err}" if not isinstance(err, RunFailed) else str(err)
+            print(f"gradlab: {name} failed: {message}", file=sys.stderr)
+            _log_to_file(ctx.log, traceback.format_exc())
+            record.write("failed", message, {**so_far(), **(err.results if isinstance(err, RunFailed) else {})})
+            return EXIT_FAILED
+        if plot_errors:
+            message = "figures not drawn: " + "; ".join(f"{k}: {v}" for k, v in plot_errors.items())
+            print(f"gradlab: {name} failed: {message}", file=sys.stderr)
+            record.write("failed", message, {**so_far(), "plots": plots, "plot_errors": plot_errors})
+            return EXIT_FAILED
+        record.write("ok", None, {**so_far(), "plots": plots})
+    ctx.log.info("%s finished: %s", name, record.path)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """SIGINT and SIGTERM raise Interrupted in the main thread; a second signal is ignored while recording."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        for s in EXIT_SIGNAL:  # the first signal ends the run; a second one must not break the record's writing
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _in_worker_thread(main: Main, cfg: Any, ctx: RunContext) -> dict:
+    """main(cfg, ctx) in a worker thread while the main thread waits, so that a signal is handled at once.
+
+    (A Python signal handler runs only between bytecodes of the main thread, never inside a compiled XLA
+    call that may last minutes.) Outside the main thread it is a plain call.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return main(cfg, ctx)
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["results"] = main(cfg, ctx)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=work, name=f"gradlab-{ctx.log.name}", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(timeout=0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["results"]
+
+
+def _supervise(record: _Record, run: Callable[[], int]) -> int:
+    """Run `run` in a forked child; record `crashed` (with the signal or exit code) if it dies unrecorded.
+
+    SIGINT and SIGTERM sent to this process are passed on to the child. Either stops a sweep: the jobs not yet
+    started are recorded as not run.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: run, then leave without unwinding the parent's state (Hydra, launchers)
+        code = EXIT_FAILED
+        try:
+            code = run()
+        except SystemExit as err:
+            code = err.code if isinstance(err.code, int) else EXIT_FAILED
+        finally:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        _SWEEP_STOP.set(signum)
+        os.kill(pid, signum)  # the child ignores a second one (from the terminal, to the whole process group)
+
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
+    try:
+        while True:
+            try:
+                _, wait_status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    child = read_record(record.path.parent) or {}
+    if child.get("status") not in (None, "running"):
+        return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else EXIT_FAILED
+    if os.WIFSIGNALED(wait_status):
+        how = f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
+    else:
+        how = f"exited with code {os.waitstatus_to_exitcode(wait_status)} without a record"
+    print(f"gradlab: {record.name} crashed: the run's process was {how}", file=sys.stderr)
+    record.meta.update({k: v for k, v in (child.get("meta") or {}).items() if k not in record.meta})
+    results = {k: v for k, v in child.items() if k not in ("status", "experiment", "meta", "phase", "error")}
+    record.write("crashed", f"the run's process was {how}", results, signal=how)
+    return EXIT_FAILED
+
+
+class _SweepStop:
+    """Set when SIGINT/SIGTERM arrives during a sweep: the jobs not started yet are recorded as not run."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def set(self, signum: int) -> None:
+        self.signum = self.signum or signum
+
+    def is_set(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def reason(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+
+_SWEEP_STOP = _SweepStop()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -388,6 +435,12 @@ def record_exit_code(code: int) -> None:
     _exit_codes.append(code)
 
 
+def exit_code() -> int:
+    """The process exit code for all runs so far: an interruption (130/143) first, then the worst."""
+    signalled = [c for c in _exit_codes if c in EXIT_SIGNAL.values()]
+    return signalled[0] if signalled else max(_exit_codes, default=EXIT_OK)
+
+
 def experiment_module(name: str) -> ModuleType:
     """The experiment `gradlab.experiments.<name>`: its schema `Config` and its `main(cfg, ctx)`."""
     return importlib.import_module(f"gradlab.experiments.{name}")
@@ -397,7 +450,8 @@ def launch(name: str) -> None:
     """Run the experiment `name` as the Hydra app `configs/<name>.yaml`; exit non-zero if any run failed.
 
     The task function names the experiment module by its import path, so process-based launchers (joblib,
-    submitit) import it by reference in their workers.
+    submitit) import it by reference in their workers. Hydra's own errors (an unknown key, a bad override)
+    become one line and exit code 2.
     """
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -406,9 +460,31 @@ def launch(name: str) -> None:
     def app(cfg: DictConfig) -> int:
         logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
         experiment = experiment_module(name)
-        code = execute(name, experiment.Config, experiment.main, cfg, Path(HydraConfig.get().runtime.output_dir))
+        code = execute(name, experiment.Config, experiment.main, cfg, Path(HydraConfig.get().runtime.output_dir),
+                       module=experiment, isolate=True)
         record_exit_code(code)
         return code
 
-    app()
-    sys.exit(max(_exit_codes, default=EXIT_OK))
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; we print one line
+    try:
+        app()
+    except Exception as err:  # noqa: BLE001 - Hydra's composition and override errors
+        print(f"gradlab: {hydra_error_line(err, name)}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    sys.exit(exit_code())
+
+
+def hydra_error_line(err: Exception, name: str) -> str:
+    """One line for a Hydra error: the key and value the user typed and what is allowed."""
+    import re
+
+    text = str(err)
+    override = re.search(r"Could not override '([^']+)'", text)
+    if override:
+        key = override.group(1)
+        typed = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.split("=", 1)[0] == key), "?")
+        return (f"config error: {key}={typed!r} is not allowed: not a key of configs/{name}.yaml "
+                f"(to add a new key, write +{key}={typed})")
+    first = next((line for line in text.splitlines() if line.strip()), type(err).__name__)
+    cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
+    return f"config error: {first}" + (f" ({cause})" if cause and cause not in first else "")

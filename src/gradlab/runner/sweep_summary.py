@@ -15,29 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.runner import run
-
-try:
-    from hydra.experimental.callback import Callback
-except ImportError:  # pragma: no cover
-    Callback = object  # type: ignore[assignment,misc]
+from gradlab.runner.records import lookup, read_record, status_of
 
 SUMMARY_CSV, SUMMARY_PNG = "summary.csv", "summary.png"
-
-
-def lookup(metrics: dict, dotted: str) -> Any:
-    """metrics["a"]["b"] for "a.b" (a number indexes a list: "points.4.x"); None where absent."""
-    value: Any = metrics
-    for part in dotted.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
 
 
 def _parse(text: str) -> Any:
@@ -58,8 +42,7 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
         for item in overrides or []:
             key, _, value = str(item).partition("=")
             swept[key.lstrip("+~")] = _parse(value)
-        metrics_file = job_dir / run.METRICS_FILE
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else None
+        metrics = read_record(job_dir)
         jobs.append({"job": int(job_dir.name), "overrides": swept, "metrics": metrics})
     return jobs
 
@@ -69,16 +52,20 @@ def write_summary(sweep_dir: Path, metric_keys: list[str], plot_metric: str | No
     jobs = collect_jobs(sweep_dir)
     override_keys = list(dict.fromkeys(k for job in jobs for k in job["overrides"]))
     varying = [k for k in override_keys if len({json.dumps(j["overrides"].get(k)) for j in jobs}) > 1]
-    header = ["job", *override_keys, "status", *metric_keys, "error"]
+    header = ["job", *override_keys, "status", *metric_keys, "warnings", "error"]
     rows = []
     for job in jobs:
-        metrics = job["metrics"] or {"status": "missing", "error": "no metrics.json (the job did not start)"}
+        metrics = job["metrics"] or {"error": "no metrics.json (the job did not start)"}
+        status = status_of(job["metrics"])
+        error = metrics.get("error", "") or ("the job's process is gone; its record says running"
+                                             if status == "crashed" else "")
         rows.append({
             "job": job["job"],
             **{k: job["overrides"].get(k) for k in override_keys},
-            "status": metrics.get("status"),
+            "status": status,
             **{k: lookup(metrics, k) for k in metric_keys},
-            "error": metrics.get("error", ""),
+            "warnings": "; ".join(metrics.get("warnings") or []),
+            "error": error,
         })
     target = sweep_dir / SUMMARY_CSV
     with open(target, "w", newline="") as handle:

@@ -1,0 +1,148 @@
+"""What every run records about itself: versions, platform, device, precision, seeds, commit, compile time.
+
+Also the two process-wide JAX settings a run applies before any array exists: the precision and the persistent
+compilation cache.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gradlab.runner.records import process_start_time
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _seeds(cfg: dict, prefix: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            found.update(_seeds(value, f"{prefix}{key}."))
+        elif key == "seed" or key.endswith("_seed"):
+            found[f"{prefix}{key}"] = value
+    return found
+
+
+def static_metadata(cfg: dict) -> dict:
+    """What can be recorded before any JAX work: versions, platform, precision, seed, commit."""
+    seeds = _seeds(cfg)
+    return {
+        "python": platform.python_version(),
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
+        "optax": _version("optax"),
+        "hydra": _version("hydra-core"),
+        "numpy": _version("numpy"),
+        "platform": platform.platform(),
+        "precision": cfg.get("precision"),
+        "seed": next(iter(seeds.values())) if len(seeds) == 1 else (seeds or None),
+        "git_commit": _git_commit(),
+        "started_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "argv": sys.argv[1:],
+        **process_identity(),
+    }
+
+
+def process_identity() -> dict:
+    """host, pid and the process start time: enough for any reader to tell a crashed run from a running one."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_started": process_start_time(os.getpid())}
+
+
+def device_metadata() -> dict:
+    import jax
+
+    devices = jax.devices()
+    return {
+        "backend": jax.default_backend(),
+        "device": str(devices[0]),
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+        "x64_enabled": bool(jax.config.jax_enable_x64),
+    }
+
+
+class _CompileClock:
+    """Sums JAX's tracing, lowering and XLA compilation time reported through jax.monitoring."""
+
+    EVENTS = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._installed = False
+
+    def install(self) -> None:
+        if not self._installed:
+            import jax
+
+            jax.monitoring.register_event_duration_secs_listener(self._listen)
+            self._installed = True
+
+    def _listen(self, event: str, duration: float, **kwargs: Any) -> None:
+        if event in self.EVENTS:
+            self.seconds += duration
+
+
+COMPILE_CLOCK = _CompileClock()
+
+
+def set_precision(precision: str) -> None:
+    """float64 enables jax_enable_x64; float32 disables it. Call before creating any array."""
+    import jax
+
+    jax.config.update("jax_enable_x64", precision == "float64")
+
+
+def set_compile_cache(directory: str | None) -> str | None:
+    """Use JAX's persistent compilation cache in `directory` (`~` expanded; None disables it); return the path.
+
+    A second run of the same experiment then loads its XLA executables instead of compiling them again.
+    """
+    import jax
+
+    if directory is None:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return None
+    path = Path(directory).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return str(path)

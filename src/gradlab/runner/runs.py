@@ -1,0 +1,394 @@
+"""Many runs at once: find every run under a directory, list them as a table, compare them side by side.
+
+A run is a directory holding `metrics.json` (see `gradlab.runner.records`), wherever Hydra put it: single runs
+in outputs/<experiment>/<date>/<time>/, sweep jobs in outputs/<experiment>/multirun/<date>/<time>/<job>/,
+run_all's children in outputs/run_all/<date>/<time>/<run id>/. So runs are found by walking for metrics.json.
+
+    gradlab runs [ROOT] --experiment logreg --status ok --override optimizer.lr=0.1 [--json | --csv]
+    gradlab compare DIR DIR [DIR ...]
+
+A run's key metrics are the ones its experiment summarises after a sweep (`hydra.callbacks.sweep_summary.metrics`
+in the run's .hydra/hydra.yaml, else in configs/<experiment>.yaml), or its first few numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gradlab.runner.records import METRICS_FILE, lookup, read_record, status_of
+
+# the parts of metrics.json that are not results: the record's own fields, the run's config and its figures
+NOT_METRICS = ("status", "experiment", "error", "phase", "meta", "config", "plots", "plot_errors")
+# the parts of `meta` that differ between any two runs; the rest (versions, platform, device, precision, seed,
+# commit, host) says what a run ran on
+VOLATILE_META = ("started_at", "wall_time_s", "compile_time_s", "argv", "pid", "pid_started")
+DEFAULT_KEY_METRICS = 3  # numbers shown for an experiment that names no summary metrics
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()  # the value of a key that one of the compared runs lacks
+
+
+class RunError(Exception):
+    """A path that is not what a command needs; reported as one line `<path>: <problem>`, exit code 2."""
+
+    def __init__(self, path: Path | str, problem: str):
+        super().__init__(f"{path}: {problem}")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reading one run
+
+
+def parse_value(text: str) -> Any:
+    """An override's value as Hydra reads it ("0.1" -> 0.1, "[1,2]" -> [1, 2]); the text itself if not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def read_overrides(run_dir: Path) -> list[str]:
+    """The overrides the run was started with (.hydra/overrides.yaml); [] if it has none or no .hydra."""
+    overrides = read_yaml(Path(run_dir) / ".hydra" / "overrides.yaml")
+    return [str(item) for item in overrides] if isinstance(overrides, list) else []
+
+
+def override_map(overrides: Iterable[str]) -> dict[str, Any]:
+    """{"optimizer.lr": 0.1} for ["optimizer.lr=0.1"] (the +/++/~ prefixes dropped)."""
+    pairs = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        pairs[key.lstrip("+~")] = parse_value(value)
+    return pairs
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{"fit.loss": 0.1, ...} for {"fit": {"loss": 0.1}}: dotted keys, lists kept whole."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def metrics_of(record: dict) -> dict[str, Any]:
+    """A run's results as dotted keys: metrics.json less the status, meta, config and figure list."""
+    return flatten({key: value for key, value in record.items() if key not in NOT_METRICS})
+
+
+def versions_of(record: dict) -> dict[str, Any]:
+    """What a run ran on (`meta` less its times, argv and pid): python, jax, jaxlib, numpy, platform, commit..."""
+    return {key: value for key, value in (record.get("meta") or {}).items() if key not in VOLATILE_META}
+
+
+@functools.cache
+def _configured_key_metrics(experiment: str) -> tuple[str, ...] | None:
+    from gradlab.runner.run import CONFIG_DIR
+
+    return _summary_metrics(read_yaml(CONFIG_DIR / f"{experiment}.yaml"))
+
+
+def _summary_metrics(cfg: Any) -> tuple[str, ...] | None:
+    names = lookup(cfg, "hydra.callbacks.sweep_summary.metrics") if isinstance(cfg, dict) else None
+    return tuple(str(name) for name in names) if isinstance(names, list) and names else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def key_metrics(run_dir: Path, record: dict) -> dict[str, Any]:
+    """The run's summary metrics with their values (see the module docstring for which)."""
+    names = _summary_metrics(read_yaml(Path(run_dir) / ".hydra" / "hydra.yaml"))
+    if names is None and record.get("experiment"):
+        names = _configured_key_metrics(str(record["experiment"]))
+    if names is None:
+        numbers = [key for key, value in metrics_of(record).items() if _is_number(value)]
+        names = tuple(numbers[:DEFAULT_KEY_METRICS])
+    return {name: lookup(record, name) for name in names}
+
+
+@dataclasses.dataclass
+class Run:
+    """One row of `gradlab runs`."""
+
+    path: Path
+    experiment: str
+    status: str
+    started_at: str | None
+    wall_time_s: float | None
+    overrides: list[str]
+    metrics: dict[str, Any]
+    git_commit: str | None
+    error: str | None
+    record: dict = dataclasses.field(repr=False)
+
+    def as_json(self) -> dict:
+        row = dataclasses.asdict(self)
+        row.pop("record")
+        row["path"] = str(self.path)
+        return row
+
+
+def load_run(run_dir: Path) -> Run:
+    """The run in `run_dir`; RunError if there is no readable metrics.json."""
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    if record is None:
+        problem = "no metrics.json (not a run directory)" if not (run_dir / METRICS_FILE).exists() else \
+            "metrics.json cannot be read"
+        raise RunError(run_dir, problem)
+    meta = record.get("meta") or {}
+    return Run(
+        path=run_dir,
+        experiment=str(record.get("experiment", "?")),
+        status=status_of(record),
+        started_at=meta.get("started_at"),
+        wall_time_s=meta.get("wall_time_s"),
+        overrides=read_overrides(run_dir),
+        metrics=key_metrics(run_dir, record),
+        git_commit=meta.get("git_commit"),
+        error=record.get("error"),
+        record=record,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Finding and filtering runs
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Every run under `root` (itself included), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunError(root, "no such directory")
+    runs = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))  # .hydra holds no runs
+        if METRICS_FILE in files:
+            try:
+                runs.append(load_run(Path(directory)))
+            except RunError:
+                continue  # a metrics.json being replaced right now, or unreadable: not a run to list
+    return sorted(runs, key=lambda r: (r.started_at or "", str(r.path)))
+
+
+def has_value(run: Run, key: str, value: Any) -> bool:
+    """Whether the run's `key` is `value`: as overridden, or else in the config it ran with."""
+    overridden = override_map(run.overrides)
+    actual = overridden[key] if key in overridden else lookup(run.record.get("config") or {}, key)
+    return actual == value
+
+
+def select(runs: Iterable[Run], experiments: Sequence[str] = (), statuses: Sequence[str] = (),
+           values: Sequence[str] = ()) -> list[Run]:
+    """The runs of any of `experiments`, with any of `statuses`, and every `key=value` of `values`."""
+    wanted = []
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RunError(item, "an override filter is key=value, e.g. optimizer.lr=0.1")
+        wanted.append((key.lstrip("+~"), parse_value(value)))
+    return [
+        run for run in runs
+        if (not experiments or run.experiment in experiments)
+        and (not statuses or run.status in statuses)
+        and all(has_value(run, key, value) for key, value in wanted)
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Showing runs: a text table, JSON, CSV
+
+
+def fmt(value: Any, width: int = 40) -> str:
+    """A value for a table cell: numbers to 4 significant digits, lists as compact JSON (shortened)."""
+    if value is None:
+        return "-"
+    if value is ABSENT:
+        return "(absent)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart, a rule under the header."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [header, ["-" * w for w in widths], *rows]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory where it lies below it, else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _started(run: Run) -> str:
+    return (run.started_at or "-").replace("T", " ")[:19]
+
+
+def _wall(run: Run) -> str:
+    return f"{run.wall_time_s:.1f} s" if _is_number(run.wall_time_s) else "-"
+
+
+def _commit(run: Run) -> str:
+    if not run.git_commit:
+        return "-"
+    commit, dirty = run.git_commit.removesuffix("-dirty"), run.git_commit.endswith("-dirty")
+    return commit[:8] + ("-dirty" if dirty else "")
+
+
+def runs_table(runs: Sequence[Run]) -> str:
+    header = ["experiment", "started", "status", "wall", "overrides", "key metrics", "commit", "path"]
+    rows = [
+        [run.experiment, _started(run), run.status, _wall(run), " ".join(run.overrides) or "-",
+         " ".join(f"{k}={fmt(v)}" for k, v in run.metrics.items()) or "-", _commit(run), display_path(run.path)]
+        for run in runs
+    ]
+    return render_table(header, rows)
+
+
+def runs_json(runs: Sequence[Run]) -> str:
+    return json.dumps([run.as_json() for run in runs], indent=2)
+
+
+def runs_csv(runs: Sequence[Run]) -> str:
+    """One row per run; one column per key metric (the union over the runs), the overrides space-separated."""
+    metric_names = list(dict.fromkeys(name for run in runs for name in run.metrics))
+    header = ["experiment", "started_at", "status", "wall_time_s", "overrides", *metric_names, "git_commit", "path"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for run in runs:
+        writer.writerow([run.experiment, run.started_at, run.status, run.wall_time_s, " ".join(run.overrides),
+                         *(json.dumps(run.metrics[m]) if isinstance(run.metrics.get(m), list) else run.metrics.get(m)
+                           for m in metric_names),
+                         run.git_commit, str(run.path)])
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Comparing runs: only what differs, side by side
+
+
+def _same(values: Sequence[Any]) -> bool:
+    """Equal bit for bit (JSON floats print their shortest exact repr, so equal text is equal bits)."""
+    texts = {repr(v) if v is ABSENT else json.dumps(v, sort_keys=True) for v in values}
+    return len(texts) == 1
+
+
+def differing(trees: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """[(key, [value in each tree])] for the keys whose values are not all equal; `ABSENT` where a tree lacks it."""
+    keys = list(dict.fromkeys(key for tree in trees for key in tree))
+    rows = []
+    for key in keys:
+        values = [tree.get(key, ABSENT) for tree in trees]
+        if not _same(values):
+            rows.append((key, values))
+    return rows
+
+
+def fmt_exact(values: Sequence[Any]) -> list[str]:
+    """Cells for values that differ: 4 significant digits, or every digit where 4 would hide the difference."""
+    cells = [fmt(v) for v in values]
+    if len(set(cells)) < len({repr(v) for v in values}):
+        cells = [fmt(repr(v) if isinstance(v, float) else v, 60) for v in values]
+    return cells
+
+
+def labels(paths: Sequence[Path]) -> list[str]:
+    """Short names for runs: their paths below the deepest common directory."""
+    resolved = [Path(p).resolve() for p in paths]
+    common = Path(os.path.commonpath(resolved)) if len(resolved) > 1 else resolved[0].parent
+    names = [str(p.relative_to(common)) if p != common else p.name for p in resolved]
+    return names if len(set(names)) == len(names) else [str(p) for p in paths]
+
+
+def section(title: str, rows: list[tuple[str, list[Any]]], names: Sequence[str], total: int) -> str:
+    if not rows:
+        return f"{title}: identical ({total} keys)"
+    table = render_table(["key", *names], [[key, *fmt_exact(values)] for key, values in rows])
+    return f"{title}: {len(rows)} of {total} keys differ\n" + "\n".join("  " + line for line in table.splitlines())
+
+
+def compare(run_dirs: Sequence[Path]) -> str:
+    """The run, config, metric and version differences of two or more runs, side by side."""
+    runs = [load_run(Path(d)) for d in run_dirs]
+    names = labels([run.path for run in runs])
+    common = os.path.commonpath([str(run.path.resolve()) for run in runs])
+    lines = [f"compare {len(runs)} runs under {display_path(Path(common))}:"]
+    for name, run in zip(names, runs, strict=True):
+        lines.append(f"  {name}: {run.experiment}, {run.status}, started {_started(run)}"
+                     + (f", overrides: {' '.join(run.overrides)}" if run.overrides else ""))
+    parts = {
+        "run": [{"experiment": r.experiment, "status": r.status, "error": r.error} for r in runs],
+        "config": [flatten(r.record.get("config") or {}) for r in runs],
+        "metrics": [metrics_of(r.record) for r in runs],
+        "versions": [versions_of(r.record) for r in runs],
+    }
+    for title, trees in parts.items():
+        rows = differing(trees)
+        if title == "run" and not rows:
+            continue
+        lines.append(section(title, rows, names, len({k for tree in trees for k in tree})))
+    return "\n".join(lines)
+
+
+def as_float(value: Any) -> float | None:
+    """A metric as a float: numbers, and the 'NaN' / 'Infinity' strings metrics.json writes for them."""
+    if _is_number(value):
+        return float(value)
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return float(value.replace("Infinity", "inf"))
+    return None
+
+
+def max_differences(old: Any, new: Any) -> tuple[float, float] | None:
+    """(max |new - old|, max |new - old| / |old|) over a number or equally shaped lists of numbers; else None."""
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            return None
+        pairs = [max_differences(a, b) for a, b in zip(old, new, strict=True)]
+        if any(p is None for p in pairs):
+            return None
+        return max((p[0] for p in pairs), default=0.0), max((p[1] for p in pairs), default=0.0)  # type: ignore[index]
+    a, b = as_float(old), as_float(new)
+    if a is None or b is None:
+        return None
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0, 0.0
+    absolute = abs(b - a)
+    relative = absolute / abs(a) if a != 0 else math.inf
+    return absolute, relative

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
-import subprocess
-import sys
 
 import chex
 import jax
@@ -13,17 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import REPO, experiment_module
+from conftest import validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradlab.problems import regularization as reg
-from gradlab.runner.config import ConfigError, validate
 from gradlab.problems.linreg import least_squares_loss
 from gradlab.problems.linreg import sample_data as sample_linear_data
 from gradlab.problems.logistic import bce_loss, sample_data
-
-jax.config.update("jax_enable_x64", True)
+from gradlab.runner.config import ConfigError
 
 STEPS = 60
 X_LOGISTIC, Y_LOGISTIC = sample_data(jax.random.PRNGKey(0), 10, -1.0, 1.0, 1.0)
@@ -140,70 +135,48 @@ def test_optax_weight_decay_mapping_shrinks_by_one_minus_lambda(alpha, lam):
 
 
 # --------------------------------------------------------------------------------------------------------
-# Config and CLI
-
-
-def _schema():
-    return experiment_module("weight_decay").Config
+# Config
 
 
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ({"alpha": 0.0}, "alpha"),
-        ({"alpha": -0.1}, "alpha"),
-        ({"lam": 1.0}, "lam"),
-        ({"lam": -0.01}, "lam"),
-        ({"steps": 0}, "steps"),
-        ({"model": "mlp"}, "model"),
-        ({"init": [1.0]}, "init"),
-        ({"momentum": 1.0}, "momentum"),
-        ({"adam": {"b2": 1.0}}, "adam.b2"),
+        ("alpha=0.0", "alpha"),
+        ("alpha=-0.1", "alpha"),
+        ("lam=1.0", "lam"),
+        ("lam=-0.01", "lam"),
+        ("steps=0", "steps"),
+        ("model=mlp", "model"),
+        ("init=[1.0]", "init"),
+        ("momentum=1.0", "momentum"),
+        ("adam.b2=1.0", "adam.b2"),
+        ("newton.tol=0.0", "newton.tol"),
+        ("least_squares.x_range=[1.0,-1.0]", "least_squares.x_range"),
     ],
 )
-def test_schema_rejects_bad_values_naming_the_key(override, key):
+def test_config_rejects_bad_values_naming_the_key(override, key):
     with pytest.raises(ConfigError) as err:
-        validate(override, _schema())
+        validated_config("weight_decay", override)
     assert err.value.key == key
+    assert "\n" not in str(err.value) and "not allowed" in str(err.value)
 
 
-def test_yaml_defaults_equal_schema_defaults():
-    from omegaconf import OmegaConf
-
-    from gradlab.runner.config import to_dict
-
-    raw = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "weight_decay.yaml"))
-    raw.pop("defaults")
-    assert to_dict(validate(raw, _schema())) == to_dict(_schema()())
+def test_config_reads_the_shared_data_blocks():
+    cfg = validated_config("weight_decay")
+    assert (cfg.logistic.n_per_class, cfg.logistic.mean0, cfg.logistic.seed) == (10, -1.0, 0)
+    assert (cfg.least_squares.n_points, cfg.least_squares.slope, cfg.least_squares.seed) == (20, 1.5, 1)
+    assert (cfg.newton.tol, cfg.newton.max_iter) == (1e-12, 100)
 
 
-def test_cli_bad_config_is_one_line_and_exit_2(cli):
-    proc, metrics = cli("weight_decay", "lam=1.5")
-    assert proc.returncode == 2
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "lam" in lines[0] and "not allowed" in lines[0], proc.stderr
-    assert metrics["status"] == "failed" and "lam" in metrics["error"]
-
+# --------------------------------------------------------------------------------------------------------
+# The experiment, in-process
 
 SMALL = ("steps=40", "contour_grid=20", "lam=0.01")
-COMPARED = ("sgd", "momentum", "adam", "minimizer_l2", "penalty_grad_max_abs_err", "optax_weight_decay")
 
 
-@pytest.fixture(scope="module")
-def default_model_run(tmp_path_factory):
-    """One CLI run of the default (logistic) model, shared by the end-to-end and reproducibility tests."""
-    from conftest import read_metrics, run_cli
-
-    out_dir = tmp_path_factory.mktemp("weight_decay") / "run"
-    proc = run_cli("weight_decay", out_dir, *SMALL, "alpha=0.01")
-    return proc, read_metrics(out_dir), out_dir
-
-
-@pytest.mark.slow
-def test_cli_end_to_end(default_model_run):
-    proc, metrics, out_dir = default_model_run
-    assert proc.returncode == 0, proc.stderr
-    assert metrics["status"] == "ok" and metrics["meta"]["x64_enabled"]
+def test_run_sgd_decay_is_l2_adamw_is_not(run_experiment):
+    code, metrics, run_dir = run_experiment("weight_decay", *SMALL, "alpha=0.01")
+    assert code == 0 and metrics["status"] == "ok" and metrics["meta"]["x64_enabled"]
     assert metrics["config"]["model"] == "logistic"
     assert metrics["sgd"]["max_abs_diff_manual_vs_l2"] <= metrics["roundoff_tolerance"] < 1e-11
     assert metrics["sgd"]["max_abs_diff_optax_decay_vs_l2"] <= metrics["roundoff_tolerance"]
@@ -217,33 +190,18 @@ def test_cli_end_to_end(default_model_run):
     assert set(metrics["sgd"]["final_params"]) == {"manual", "l2", "optax_decay"}
     assert metrics["minimizer_l2"]["converged"]
     assert set(metrics["plots"]) == {"trajectories_over_loss.png", "per_step_difference.png"}
-    assert all((out_dir / name).stat().st_size > 0 for name in metrics["plots"])
+    assert all((run_dir / name).stat().st_size > 0 for name in metrics["plots"])
 
 
-@pytest.mark.slow
-def test_cli_sweep_over_alpha_and_lambda_reproduces_the_single_run(default_model_run, tmp_path):
-    _, single, _ = default_model_run
-    sweep_dir = tmp_path / "sweep"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "weight_decay.py"),
-            "-m",
-            f"hydra.sweep.dir={sweep_dir}",
-            *SMALL,
-            "alpha=0.01,0.005",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    runs = [json.loads((sweep_dir / str(job) / "metrics.json").read_text()) for job in range(2)]
-    assert [run["config"]["alpha"] for run in runs] == [0.01, 0.005]
-    assert [run["optax_weight_decay"] for run in runs] == pytest.approx([1.0, 2.0])
-    assert all(run["sgd"]["within_roundoff_manual_vs_l2"] for run in runs)
-    # same config in another process: the same numbers
-    for section in COMPARED:
-        assert runs[0][section] == single[section], section
-    assert runs[1]["sgd"] != single["sgd"]
+def test_run_least_squares_model(run_experiment):
+    code, metrics, _ = run_experiment("weight_decay", *SMALL, "model=least_squares", "alpha=0.005")
+    assert code == 0, metrics.get("error")
+    assert metrics["sgd"]["within_roundoff_manual_vs_l2"] and metrics["sgd"]["within_roundoff_optax_decay_vs_l2"]
+    assert metrics["momentum"]["within_roundoff_decay_vs_l2"]
+    assert metrics["minimizer_l2"]["converged"]
+
+
+def test_run_that_diverges_fails_naming_the_run_and_alpha(run_experiment):
+    code, metrics, _ = run_experiment("weight_decay", "steps=200", "model=least_squares", "alpha=0.9")
+    assert code == 1 and metrics["status"] == "failed"
+    assert "diverged" in metrics["error"] and "alpha=0.9" in metrics["error"]

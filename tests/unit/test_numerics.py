@@ -1,0 +1,35 @@
+"""The shared error measures and finite check (problems/numerics.py)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gradlab.problems.numerics import all_finite, max_abs_error, max_rel_error
+
+
+def test_max_rel_error_flags_spurious_and_wrong_entries():
+    reference = jnp.array([1e-300, 0.0, 2.0])
+    assert float(max_rel_error(reference, reference)) == 0.0
+    assert float(max_rel_error(jnp.array([1e-300, 1.0, 2.0]), reference)) == np.inf
+    assert float(max_rel_error(jnp.array([2e-300, 0.0, 2.0]), reference)) == pytest.approx(1.0)
+
+
+def test_max_rel_error_takes_lists_numpy_and_float32():
+    assert float(max_rel_error([1, 2], [1, 4])) == pytest.approx(0.5)
+    assert float(max_rel_error(np.array([3.0]), np.array([2.0]))) == pytest.approx(0.5)
+    assert max_rel_error(np.float32([1.0]), np.float32([1.5])).dtype == np.float32
+    assert float(max_abs_error([1.0, 5.0], [2.0, 2.0])) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("values", "finite"),
+    [
+        (3.0, True), ([[1, 2], [3, 4]], True), ({"a": jnp.ones(2), "b": {"c": jnp.array(True)}}, True),
+        ([1.0, float("nan")], False), ({"a": jnp.ones(2), "b": jnp.array([np.inf])}, False),
+        ([[1, 2], [3]], False), (None, False), ("a", False), (["a", "b"], False),
+    ],
+)
+def test_all_finite(values, finite):
+    assert all_finite(values) is finite

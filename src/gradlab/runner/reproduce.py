@@ -164,7 +164,7 @@ def rerun(run_dir: Path, out: Path | None = None, ignore: Sequence[str] = ()) ->
 
     Exit code 0 if every metric is identical bit for bit (and the status is the same), 1 otherwise.
     """
-    from gradlab.runner.run import unique_dir
+    from gradlab.runner.dirs import unique_dir
 
     run_dir = Path(run_dir)
     old = _record(run_dir)

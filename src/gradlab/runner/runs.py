@@ -28,11 +28,13 @@ import yaml
 
 from gradlab.runner.records import METRICS_FILE, lookup, read_record, status_of
 
-# the parts of metrics.json that are not results: the record's own fields, the run's config and its figures
-NOT_METRICS = ("status", "experiment", "error", "phase", "meta", "config", "plots", "plot_errors")
+# the parts of metrics.json that are not results: how the run went, its config and its figures
+NOT_METRICS = ("status", "experiment", "error", "signal", "warnings", "phase", "meta", "config", "plots",
+               "plot_errors")
 # the parts of `meta` that differ between any two runs; the rest (versions, platform, device, precision, seed,
 # commit, host) says what a run ran on
-VOLATILE_META = ("started_at", "wall_time_s", "compile_time_s", "argv", "pid", "pid_started")
+VOLATILE_META = ("started_at", "wall_time_s", "compile_time_s", "argv", "pid", "pid_started", "worker_pid",
+                 "compile_cache")
 DEFAULT_KEY_METRICS = 3  # numbers shown for an experiment that names no summary metrics
 
 
@@ -353,7 +355,8 @@ def compare(run_dirs: Sequence[Path]) -> str:
         lines.append(f"  {name}: {run.experiment}, {run.status}, started {_started(run)}"
                      + (f", overrides: {' '.join(run.overrides)}" if run.overrides else ""))
     parts = {
-        "run": [{"experiment": r.experiment, "status": r.status, "error": r.error} for r in runs],
+        "run": [{"experiment": r.experiment, "status": r.status, "error": r.error, "signal": r.record.get("signal"),
+                 "warnings": r.record.get("warnings") or None} for r in runs],
         "config": [flatten(r.record.get("config") or {}) for r in runs],
         "metrics": [metrics_of(r.record) for r in runs],
         "versions": [versions_of(r.record) for r in runs],

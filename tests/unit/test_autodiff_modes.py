@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradlab.figures.autodiff_modes import layered_layout
 from gradlab.problems import autodiff_graph as graph
-
-jax.config.update("jax_enable_x64", True)
+from gradlab.runner.config import ConfigError
 
 # Up to x = 3 every entry of both tables is finite in float64 (f4 overflows past x = 3.26).
 xs_float64 = st.floats(min_value=-8.0, max_value=3.0, allow_nan=False)
@@ -94,15 +94,55 @@ def test_no_overflow_inside_default_range():
         assert graph.first_overflow(float(x), jnp.float64) is None
 
 
-# ------------------------------------------------------------------------------------------------------
-# End to end through the CLI
+def test_table_orders_follow_the_graph():
+    """Problem 10 lists the tangents f1 .. y, Problem 9 the adjoints from f5 back to x."""
+    assert graph.TANGENT_ORDER == ("df1_dx", "df2_dx", "df3_dx", "df4_dx", "df5_dx", "dy_dx")
+    assert graph.ADJOINT_ORDER == ("dy_df5", "dy_df4", "dy_df3", "dy_df2", "dy_df1", "dy_dx")
+    assert {parent for parent, _, _ in graph.EDGES} | {child for _, child, _ in graph.EDGES} == {
+        graph.INPUT, *graph.NODES
+    }
 
 
-def test_cli_tables_agree_to_round_off_and_reproduce(cli):
-    overrides = ("x=[-2.0,0.0,0.5,1.5]", "plot_points=50")
-    proc, metrics = cli("autodiff_modes", *overrides)
-    assert proc.returncode == 0, proc.stderr
-    assert metrics["status"] == "ok"
+def test_graph_layout_points_every_edge_rightwards_and_clear_of_other_nodes():
+    nodes = (graph.INPUT, *graph.NODES)
+    parents, children = [p for p, _, _ in graph.EDGES], [c for _, c, _ in graph.EDGES]
+    position = layered_layout(nodes, parents, children)
+    # every arrow points rightwards, so "above the arrow" is its left side (where the edge labels go)
+    assert all(position[c][0] > position[p][0] for p, c in zip(parents, children, strict=True))
+    # f2 sits off the straight edge f1 -> f3, the two children of f3 above and below it
+    assert position["f1"][1] == position["f3"][1] == 0.0 and position["f2"][1] > 0
+    assert position["f4"][1] > 0 > position["f5"][1]
+    assert len(set(position.values())) == len(nodes)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Config
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("fd_step=0", "fd_step"),
+        ("plot_range=[1.0,-1.0]", "plot_range"),
+        ("x=[]", "x"),
+        ("plot_points=1", "plot_points"),
+        ("annotate_x=.nan", "annotate_x"),
+    ],
+)
+def test_config_errors_name_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        validated_config("autodiff_modes", override)
+    assert err.value.key == key
+    assert "\n" not in str(err.value) and "not allowed" in str(err.value)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The experiment, in-process
+
+
+def test_run_tables_agree_to_round_off(run_experiment):
+    code, metrics, run_dir = run_experiment("autodiff_modes", "x=[-2.0,0.0,0.5,1.5]", "plot_points=50")
+    assert code == 0 and metrics["status"] == "ok"
     errors = metrics["max_errors"]
     for key in (
         "forward_vs_jax_jvp",
@@ -118,38 +158,22 @@ def test_cli_tables_agree_to_round_off_and_reproduce(cli):
     assert list(point["reverse"]) == list(graph.ADJOINT_ORDER)
     assert math.isclose(point["jax_grad"], point["closed_form"], rel_tol=1e-14)
     assert set(metrics["plots"]) == {"y_and_derivative.png", "computational_graph.png"}
-    out_dir = Path(proc.args[2].split("=", 1)[1])
-    jaxpr = (out_dir / "jaxpr_y.txt").read_text()
+    assert all((run_dir / name).stat().st_size > 0 for name in metrics["plots"])
+    jaxpr = (run_dir / "jaxpr_y.txt").read_text()
     assert "exp" in jaxpr and "sin" in jaxpr
-    _, again = cli("autodiff_modes", *overrides)
-    assert again["points"] == metrics["points"] and again["max_errors"] == metrics["max_errors"]
 
 
-def test_cli_overflow_names_x_and_node(cli):
-    proc, metrics = cli("autodiff_modes", "x=[0.0,3.5]", "plot_points=20")
-    assert proc.returncode == 1
+def test_run_overflow_names_x_and_node(run_experiment, capsys):
+    code, metrics, _ = run_experiment("autodiff_modes", "x=[0.0,3.5]", "plot_points=20")
+    assert code == 1
     assert metrics["status"] == "failed"
     assert "x=3.5" in metrics["error"] and "f4" in metrics["error"]
-    assert "x=3.5" in proc.stderr
+    assert "x=3.5" in capsys.readouterr().err
 
 
-def test_cli_overflow_in_float32_is_reached_earlier(cli):
-    proc, metrics = cli("autodiff_modes", "x=[2.2]", "annotate_x=0.0", "precision=float32", "plot_points=20")
-    assert proc.returncode == 1
+def test_run_overflow_in_float32_is_reached_earlier(run_experiment):
+    code, metrics, _ = run_experiment(
+        "autodiff_modes", "x=[2.2]", "annotate_x=0.0", "precision=float32", "plot_points=20"
+    )
+    assert code == 1
     assert "float32" in metrics["error"] and "x=2.2" in metrics["error"]
-
-
-@pytest.mark.parametrize(
-    ("override", "key"),
-    [
-        ("fd_step=0", "fd_step"),
-        ("plot_range=[1.0,-1.0]", "plot_range"),
-        ("x=[]", "x"),
-        ("plot_points=1", "plot_points"),
-    ],
-)
-def test_cli_config_errors(cli, override, key):
-    proc, _ = cli("autodiff_modes", override)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and key in lines[0]

@@ -1,14 +1,13 @@
 """Problems 4-6: analytic receptive fields against the measured support of d unit / d input."""
 
+from __future__ import annotations
 
-import jax
 import numpy as np
 import pytest
-from conftest import experiment_module
+from conftest import validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab.runner.config import ConfigError, validate
 from gradlab.problems.receptive_field import (
     ConvSpec,
     input_gradients,
@@ -16,10 +15,7 @@ from gradlab.problems.receptive_field import (
     receptive_field_analytic,
     receptive_field_measured,
 )
-from gradlab.runner.run import RunFailed
-
-jax.config.update("jax_enable_x64", True)
-
+from gradlab.runner.config import ConfigError
 
 # worked by hand from r_l = r_{l-1} + (k_eff - 1) j_{l-1}, j_l = j_{l-1} s_l (Problem 6: j = 2 after H1,
 # so H2 adds (3 - 1) * 2 = 4 and H3, with k_eff = 2 * (5 - 1) + 1 = 9, adds (9 - 1) * 2 = 16)
@@ -33,10 +29,15 @@ PRESETS = {
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_presets_analytic_and_measured(preset):
     stack, expected = PRESETS[preset]
+    assert [layer.spec() for layer in validated_config("receptive_field", f"preset={preset}").layers] == stack
     assert receptive_field_analytic(stack)[0] == expected
     measured = receptive_field_measured(stack)
     assert measured.fields == expected
     assert measured.interior
+
+
+def test_problem6_is_the_default_stack():
+    assert [layer.spec() for layer in validated_config("receptive_field").layers] == PRESETS["problem6"][0]
 
 
 conv_layers = st.builds(ConvSpec, st.integers(1, 5), st.integers(1, 3), st.integers(1, 3))
@@ -72,56 +73,45 @@ def test_gradient_counts_paths():
     np.testing.assert_array_equal(row[row > 0], [1, 2, 3, 2, 1])
 
 
-def test_cli_preset_and_reproducible(cli):
-    proc, first = cli("receptive_field", "preset=problem4")
-    assert proc.returncode == 0, proc.stderr
-    assert first["config"]["layers"] == [{"kernel": 3, "stride": 1, "dilation": 1}] * 3
-    assert first["receptive_field"]["analytic"] == [3, 5, 7]
-    assert first["receptive_field"]["measured"] == [3, 5, 7]
-    assert first["match"] is True
-    assert "receptive_field.png" in first["plots"]
-    proc, second = cli("receptive_field", "preset=problem4")
-    assert proc.returncode == 0, proc.stderr
-    assert second["receptive_field"] == first["receptive_field"]
+def test_preset_run_in_process(run_experiment):
+    code, metrics, run_dir = run_experiment("receptive_field", "preset=problem4")
+    assert code == 0, metrics.get("error")
+    assert metrics["config"]["layers"] == [{"kernel": 3, "stride": 1, "dilation": 1}] * 3
+    assert metrics["receptive_field"]["analytic"] == [3, 5, 7]
+    assert metrics["receptive_field"]["measured"] == [3, 5, 7]
+    assert metrics["match"] is True and metrics["stack"] == "k3s1d1 -> k3s1d1 -> k3s1d1"
+    assert "receptive_field.png" in metrics["plots"] and (run_dir / "receptive_field.png").is_file()
 
 
-def test_cli_custom_layers(cli):
-    proc, metrics = cli("receptive_field", "layers=[{kernel:2,stride:1,dilation:3},{kernel:3}]")
-    assert proc.returncode == 0, proc.stderr
-    # layer 2 has the schema's stride and dilation defaults (1, 1): r = 4 + (3 - 1) * 1 = 6
+def test_custom_layers_in_process(run_experiment):
+    code, metrics, _ = run_experiment("receptive_field", "layers=[{kernel:2,stride:1,dilation:3},{kernel:3}]")
+    assert code == 0, metrics.get("error")
+    # layer 2 leaves out stride and dilation, which are 1: r = 4 + (3 - 1) * 1 = 6
     assert metrics["receptive_field"]["analytic"] == [4, 6]
     assert metrics["receptive_field"]["measured"] == [4, 6]
     assert metrics["receptive_field"]["nonzero_positions"] == [2, 6]
 
 
-def test_cli_config_error_is_one_line_exit_2(cli):
-    proc, _ = cli("receptive_field", "layers.0.kernel=0")
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "layers[0].kernel" in lines[0], proc.stderr
-
-
 @pytest.mark.parametrize(
     ("layers", "key"),
     [
-        ([], "layers"),
-        ([{"kernel": 0}], "kernel"),
-        ([{"kernel": 3, "stride": 0}], "stride"),
-        ([{"kernel": 3, "dilation": -1}], "dilation"),
-        ([{"kernel": 2.5}], "kernel"),
-        ([{"kernel": 3, "stride": "two"}], "stride"),
-        ([{"kernel": 3, "padding": 1}], "padding"),
+        ("[]", "layers"),
+        ("[{kernel:0}]", "layers[0].kernel"),
+        ("[{kernel:3,stride:0}]", "layers[0].stride"),
+        ("[{kernel:3,dilation:-1}]", "layers[0].dilation"),
+        ("[{kernel:2.5}]", "layers[0].kernel"),
+        ("[{kernel:3,stride:two}]", "layers[0].stride"),
+        ("[{kernel:3,padding:1}]", "layers[0].padding"),
+        ("[{kernel:3},{stride:2}]", "layers[1].kernel"),
     ],
 )
 def test_bad_layers_are_config_errors(layers, key):
-    schema = experiment_module("receptive_field").Config
     with pytest.raises(ConfigError) as err:
-        validate({"layers": layers}, schema)
+        validated_config("receptive_field", f"layers={layers}")
     assert key in str(err.value) and "\n" not in str(err.value)
 
 
-def test_too_large_a_stack_fails_cleanly():
-    experiment = experiment_module("receptive_field")
-    cfg = validate({"max_input_length": 50}, experiment.Config)
-    with pytest.raises(RunFailed, match="max_input_length"):
-        experiment.main(cfg, ctx=None)
+def test_too_large_a_stack_fails_cleanly(run_experiment):
+    code, metrics, _ = run_experiment("receptive_field", "max_input_length=50")
+    assert code == 1 and metrics["status"] == "failed"
+    assert "max_input_length=50" in metrics["error"]

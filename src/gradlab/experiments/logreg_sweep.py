@@ -2,6 +2,7 @@
 
     python experiments/logreg_sweep.py                          # 10,000 configurations x 1,000 steps
     python experiments/logreg_sweep.py steps=200 lr.num=20 optimizer=adam
+    python experiments/logreg_sweep.py seeds.first=5 seeds.count=3      # data seeds 5, 6, 7
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python experiments/logreg_sweep.py   # sharded on 2
 """
 
@@ -15,54 +16,58 @@ import jax
 import numpy as np
 
 from gradlab.bench import timing
+from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
 from gradlab.problems import vectorised_sweep
-from gradlab.runner.config import at_least, each, finite, in_range, one_of, positive
-from gradlab.runner.plotting import figure
-from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.problems.training import OPTIMIZERS
-
-
-@dataclass
-class SweepDataConfig:
-    n_per_class: int = at_least(1, 10)
-    mean0: float = finite(-1.0)
-    mean1: float = finite(1.0)
-    std: float = positive(1.0)
+from gradlab.runner.config import ConfigError, at_least, each, in_range, one_of, positive
+from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 
 
 @dataclass
 class SeedsConfig:
-    first: int = at_least(0, 0)
-    count: int = at_least(1, 10)
+    first: int = at_least(0)
+    count: int = at_least(1)
 
 
 @dataclass
 class LearningRateConfig:
-    low: float = positive(0.001)
-    high: float = positive(1.0)
-    num: int = at_least(1, 100)
+    low: float = positive()
+    high: float = positive()
+    num: int = at_least(1)
 
 
 @dataclass
 class Config(BaseConfig):
-    data: SweepDataConfig = dataclasses.field(default_factory=SweepDataConfig)
-    seeds: SeedsConfig = dataclasses.field(default_factory=SeedsConfig)
-    lr: LearningRateConfig = dataclasses.field(default_factory=LearningRateConfig)
-    momenta: list[float] = each(lambda m: 0 <= m < 1, "in [0, 1)", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-    optimizer: str = one_of(*OPTIMIZERS, default="momentum")
-    steps: int = at_least(1, 1000)
-    timing_repeats: int = at_least(1, 3)
-    curves: int = in_range(0, 50, 5, include_high=True)
+    data: LogisticDataConfig
+    seeds: SeedsConfig
+    lr: LearningRateConfig
+    momenta: list[float] = each(lambda m: 0 <= m < 1, "in [0, 1)")
+    optimizer: str = one_of(*OPTIMIZERS)
+    steps: int = at_least(1)
+    timing_repeats: int = at_least(1)
+    curves: int = in_range(0, 50, include_high=True)
+    converged_gap: float = positive()
+    newton: NewtonConfig
+
+
+def check_seeds(cfg: Config) -> None:
+    """The sweep draws data set s for each seed s in seeds.first, ..., seeds.first + count - 1 (data.seed follows
+    seeds.first in the YAML); a data.seed that differs would be recorded as the run's seed but never used."""
+    if cfg.data.seed != cfg.seeds.first:
+        raise ConfigError("data.seed", cfg.data.seed, f"the sweep's first data seed, seeds.first={cfg.seeds.first} "
+                          "(set seeds.first instead)")
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
+    check_seeds(cfg)
     seeds = np.arange(cfg.seeds.first, cfg.seeds.first + cfg.seeds.count)
     lrs = np.geomspace(cfg.lr.low, cfg.lr.high, cfg.lr.num)
     grid = vectorised_sweep.full_grid(seeds, lrs, np.asarray(cfg.momenta))
     devices = jax.devices()
     batch, rows = vectorised_sweep.shard_batch(grid, devices)
 
-    sweep = vectorised_sweep.make_sweep(dataclasses.asdict(cfg.data), cfg.optimizer, cfg.steps)
+    data = dataclasses.asdict(cfg.data)
+    sweep = vectorised_sweep.make_sweep(data, cfg.optimizer, cfg.steps)
     compiled, compile_s = timing.compile_timed(sweep, *batch)
     stats = timing.time_call(compiled, *batch, repeats=cfg.timing_repeats, warmup=1)
     result = jax.tree.map(lambda a: np.asarray(a)[:rows], compiled(*batch))
@@ -71,15 +76,17 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         raise RunFailed(f"configuration {bad} (seed {grid.seeds[bad]}, lr {grid.lrs[bad]:g}, momentum "
                         f"{grid.momenta[bad]:g}) ended with a non-finite loss")
 
-    optimum = np.asarray(vectorised_sweep.optimum_losses(dataclasses.asdict(cfg.data), seeds))
+    optimum = np.asarray(vectorised_sweep.optimum_losses(data, seeds, cfg.newton.tol, cfg.newton.max_iter))
     gap = result.final_loss - optimum[grid.seeds - cfg.seeds.first]
-    write_table(ctx, grid, result, gap)
-    shape = (len(seeds), len(lrs), len(cfg.momenta))
-    plot_gap_against_lr(ctx, lrs, cfg.momenta, gap.reshape(shape), cfg.optimizer)
-    plot_convergence(ctx, lrs, result.losses.reshape(*shape, -1), optimum, cfg.curves)
+    write_table(ctx.path("sweep.csv"), grid, result, gap)
 
+    shape = (len(seeds), len(lrs), len(cfg.momenta))
     gap_median = np.median(gap.reshape(shape), axis=0)  # (lr, momentum) over seeds
     best_lr, best_m = np.unravel_index(int(np.argmin(gap_median)), gap_median.shape)
+    # convergence curves of the first seed at the first momentum, for `curves` learning rates spread over the range
+    picks = np.unique(np.linspace(0, len(lrs) - 1, cfg.curves).round().astype(int))
+    ctx.keep(lrs=lrs, momenta=np.asarray(cfg.momenta), gap=gap.reshape(shape), optimum=optimum,
+             curve_lrs=lrs[picks], curve_losses=result.losses.reshape(*shape, -1)[0, picks, 0])
     config_steps = rows * cfg.steps
     return {
         "configurations": rows,
@@ -92,47 +99,18 @@ def main(cfg: Config, ctx: RunContext) -> dict:
             "compile_time_s": compile_s,
         },
         "best": {"lr": lrs[best_lr], "momentum": cfg.momenta[best_m], "final_gap_median": gap_median[best_lr, best_m]},
-        "converged_fraction": float(np.mean(gap < 1e-6)),
+        "converged_fraction": float(np.mean(gap < cfg.converged_gap)),
     }
 
 
-def write_table(ctx: RunContext, grid, result, gap) -> None:
-    with open(ctx.path("sweep.csv"), "w", newline="") as handle:
+def write_table(path, grid, result, gap) -> None:
+    """sweep.csv: one row per configuration, floats written with repr (exact round trip)."""
+    with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["seed", "lr", "momentum", "phi0", "phi1", "final_loss", "gap_to_optimum", "grad_norm"])
         for row in zip(grid.seeds, grid.lrs, grid.momenta, result.phi[:, 0], result.phi[:, 1], result.final_loss,
                        gap, result.grad_norm, strict=True):
             writer.writerow([int(row[0]), *(repr(float(v)) for v in row[1:])])
-
-
-def plot_gap_against_lr(ctx: RunContext, lrs, momenta, gap, optimizer: str) -> None:
-    fig, ax = figure()
-    floor = 1e-16
-    for index, momentum in enumerate(momenta):
-        per_seed = np.maximum(gap[:, :, index], floor)
-        label = f"momentum {momentum:g}" if optimizer == "momentum" else optimizer
-        (line,) = ax.loglog(lrs, np.median(per_seed, axis=0), label=label)
-        ax.fill_between(lrs, per_seed.min(axis=0), per_seed.max(axis=0), color=line.get_color(), alpha=0.15)
-        if optimizer != "momentum":
-            break
-    ax.set(xlabel="learning rate", ylabel="final loss - optimum (median, band = min..max over seeds)",
-           title="Final loss gap against learning rate, across seeds")
-    ax.legend(ncols=2)
-    ctx.save_figure(fig, "final_gap_vs_lr.png", "Vectorised sweep: the final loss minus each seed's Newton optimum "
-                    "against the learning rate (median over seeds, band min..max), one line per momentum.")
-
-
-def plot_convergence(ctx: RunContext, lrs, losses, optimum, curves: int) -> None:
-    if curves == 0:
-        return
-    fig, ax = figure()
-    picks = np.unique(np.linspace(0, len(lrs) - 1, curves).round().astype(int))
-    for index in picks:
-        ax.semilogy(np.maximum(losses[0, index, 0] - optimum[0], 1e-16), label=f"lr {lrs[index]:.3g}")
-    ax.set(xlabel="step", ylabel="loss - optimum", title="Convergence curves (first seed, first momentum)")
-    ax.legend()
-    ctx.save_figure(fig, "convergence_curves.png", "Vectorised sweep: loss minus optimum against step for several "
-                    "learning rates (first seed, first momentum).")
 
 
 if __name__ == "__main__":

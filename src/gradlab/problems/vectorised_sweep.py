@@ -38,25 +38,29 @@ class SweepResult(NamedTuple):
     grad_norm: jax.Array  # (B,)
 
 
+def sample_data(data: dict, seed) -> tuple[jax.Array, jax.Array]:
+    """Problem 8 (iv)'s data set number `seed` (an int or a traced integer), drawn as the logreg experiment draws
+    it: `data` holds n_per_class, mean0, mean1 and std (configs/data/logistic.yaml)."""
+    return logistic.sample_data(jax.random.key(seed), data["n_per_class"], data["mean0"], data["mean1"], data["std"])
+
+
 def make_sweep(data: dict, optimizer: str, steps: int):
     """Return sweep(seeds, lrs, momenta) -> SweepResult, one vmapped training per configuration (not jitted)."""
     train = make_train(logistic.bce_loss, optimizer, steps, keep_path=False)
 
     def one(seed, lr, momentum):
-        x, y = logistic.sample_data(jax.random.key(seed), data["n_per_class"], data["mean0"], data["mean1"],
-                                    data["std"])
+        x, y = sample_data(data, seed)
         result = train(jnp.zeros(2, x.dtype), lr, momentum, x, y)
         return SweepResult(result.phi, result.losses, logistic.bce_loss(result.phi, x, y), result.grad_norm)
 
     return jax.vmap(one)
 
 
-def optimum_losses(data: dict, seeds, tol: float = 1e-12, max_iter: int = 100) -> jax.Array:
-    """The minimum loss for each seed's data set, by Newton's method (vmapped)."""
+def optimum_losses(data: dict, seeds, tol: float, max_iter: int) -> jax.Array:
+    """The minimum loss for each seed's data set, by Newton's method (vmapped) stopped at |grad| < tol."""
 
     def one(seed):
-        x, y = logistic.sample_data(jax.random.key(seed), data["n_per_class"], data["mean0"], data["mean1"],
-                                    data["std"])
+        x, y = sample_data(data, seed)
         result = logistic.newton(jnp.zeros(2, x.dtype), x, y, tol, max_iter)
         return logistic.bce_loss(result.phi, x, y)
 

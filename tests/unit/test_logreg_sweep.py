@@ -1,0 +1,104 @@
+"""The vectorised Problem 8 sweep: same numbers as single runs, seed s is logreg's data.seed=s, its run in-process."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import validated_config
+from omegaconf import OmegaConf
+
+from gradlab.figures import logreg_sweep as figures
+from gradlab.problems import logistic, vectorised_sweep
+from gradlab.problems.training import make_train
+from gradlab.runner.config import ConfigError
+
+DATA = {"n_per_class": 10, "mean0": -1.0, "mean1": 1.0, "std": 1.0}
+SMALL = ("seeds.count=2", "lr.num=3", "momenta=[0.0,0.9]", "steps=200", "timing_repeats=1", "curves=2")
+
+
+def test_vectorised_sweep_equals_individual_runs():
+    grid = vectorised_sweep.full_grid([0, 5], [0.01, 0.3], [0.0, 0.8])
+    sweep = jax.jit(vectorised_sweep.make_sweep(DATA, "momentum", 150))
+    result = sweep(jnp.asarray(grid.seeds, jnp.uint32), jnp.asarray(grid.lrs), jnp.asarray(grid.momenta))
+    train = jax.jit(make_train(logistic.bce_loss, "momentum", 150))
+    for row, (seed, lr, momentum) in enumerate(zip(*grid, strict=True)):
+        x, y = logistic.sample_data(jax.random.key(int(seed)), 10, -1.0, 1.0, 1.0)
+        single = train(jnp.zeros(2), lr, momentum, x, y)
+        chex.assert_trees_all_close(result.phi[row], single.phi, rtol=1e-12, atol=1e-12)
+        chex.assert_trees_all_close(result.losses[row], single.losses, rtol=1e-12, atol=1e-12)
+
+
+def test_optimum_losses_match_newton_per_seed():
+    optimum = vectorised_sweep.optimum_losses(DATA, [3], 1e-12, 100)
+    x, y = logistic.sample_data(jax.random.key(3), 10, -1.0, 1.0, 1.0)
+    phi = logistic.newton(jnp.zeros(2), x, y, 1e-12, 100).phi
+    assert float(optimum[0]) == pytest.approx(float(logistic.bce_loss(phi, x, y)), rel=1e-13)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_sweep_seed_s_draws_the_data_of_logreg_with_data_seed_s(seed):
+    sweep_cfg = validated_config("logreg_sweep", f"seeds.first={seed}")
+    assert sweep_cfg.data.seed == seed  # data.seed follows seeds.first
+    expected = validated_config("logreg", f"data.seed={seed}").data.sample()
+    # inside the sweep the seed is a traced uint32, one per row of the batch
+    sampled = jax.vmap(lambda s: vectorised_sweep.sample_data(dataclasses.asdict(sweep_cfg.data), s))(
+        jnp.asarray([seed], jnp.uint32))
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[0], sampled), expected)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("momenta=[0.5,1.0]", "momenta"), ("lr.num=0", "lr.num"), ("curves=51", "curves"),
+     ("optimizer=lbfgs", "optimizer"), ("data.std=0", "data.std"), ("newton.tol=-1", "newton.tol")],
+)
+def test_config_errors_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=rf"^config error: {key}="):
+        validated_config("logreg_sweep", override)
+
+
+def test_a_data_seed_other_than_the_first_sweep_seed_is_a_config_error(run_experiment):
+    code, metrics, _ = run_experiment("logreg_sweep", *SMALL, "data.seed=3")
+    assert code == 2 and metrics["status"] == "failed"
+    assert metrics["error"].startswith("config error: data.seed=3 is not allowed") and "seeds.first" in metrics["error"]
+
+
+def test_small_sweep_in_process(run_experiment):
+    code, metrics, run_dir = run_experiment("logreg_sweep", *SMALL)
+    assert code == 0, metrics.get("error")
+    assert metrics["configurations"] == 12 and metrics["devices"]["count"] == 1 and metrics["steps"] == 200
+    assert set(metrics["plots"]) == {"final_gap_vs_lr.png", "convergence_curves.png"}
+    assert all((run_dir / name).is_file() for name in metrics["plots"])
+    with open(run_dir / "sweep.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12 and {r["seed"] for r in rows} == {"0", "1"}
+    gaps = np.array([float(r["gap_to_optimum"]) for r in rows])
+    assert np.all(gaps > -1e-9)  # no configuration beats Newton's optimum beyond round-off
+    assert metrics["converged_fraction"] == pytest.approx(np.mean(gaps < 1e-6))
+    assert metrics["best"]["final_gap_median"] == pytest.approx(
+        np.min(np.median(gaps.reshape(2, 3, 2), axis=0)), abs=1e-15)
+    assert metrics["throughput"]["config_steps_per_s"] > 0
+    with np.load(run_dir / "plot_data.npz") as data:
+        np.testing.assert_array_equal(data["gap"].ravel(), gaps)
+        assert data["curve_losses"].shape == (2, 200)
+
+
+def test_no_convergence_curves_when_none_asked(run_experiment):
+    code, metrics, run_dir = run_experiment("logreg_sweep", *SMALL, "curves=0", "optimizer=adam", "momenta=[0.0]")
+    assert code == 0, metrics.get("error")
+    assert set(metrics["plots"]) == {"final_gap_vs_lr.png"} and not (run_dir / "convergence_curves.png").exists()
+
+
+def test_heatmap_draws_a_single_learning_rate_and_momentum():
+    gap = np.array([[[1e-3]], [[2e-3]]])  # 2 seeds x 1 lr x 1 momentum
+    data = {"lrs": np.array([0.1]), "momenta": np.array([0.5]), "gap": gap}
+    fig = figures.final_gap_vs_lr(data, OmegaConf.create({"optimizer": "momentum", "steps": 10}))
+    heat = fig.axes[0]
+    assert heat.get_xlim()[0] < 0.1 < heat.get_xlim()[1]
+    edges = figures.log_edges(np.array([1e-3, 1e-2, 1e-1]))
+    np.testing.assert_allclose(edges, [10**-3.5, 10**-2.5, 10**-1.5, 10**-0.5])

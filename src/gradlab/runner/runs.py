@@ -57,12 +57,25 @@ class RunError(Exception):
 # Reading one run
 
 
-def parse_value(text: str) -> Any:
-    """An override's value as Hydra reads it ("0.1" -> 0.1, "[1,2]" -> [1, 2]); the text itself if not YAML."""
+@functools.cache
+def _override_parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """(key, value) of an override as Hydra reads it: "optimizer.lr=1e1" -> ("optimizer.lr", 10.0)."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+        override = _override_parser().parse_override(item)
+    except Exception:  # noqa: BLE001 - not Hydra's grammar: the text after "=" as YAML, else as it is
+        key, _, text = item.partition("=")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        return key.lstrip("+~"), value
+    return override.key_or_group, override.value()
 
 
 def read_yaml(path: Path) -> Any:
@@ -80,11 +93,7 @@ def read_overrides(run_dir: Path) -> list[str]:
 
 def override_map(overrides: Iterable[str]) -> dict[str, Any]:
     """{"optimizer.lr": 0.1} for ["optimizer.lr=0.1"] (the +/++/~ prefixes dropped)."""
-    pairs = {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        pairs[key.lstrip("+~")] = parse_value(value)
-    return pairs
+    return dict(parse_override(item) for item in overrides)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -212,10 +221,9 @@ def select(runs: Iterable[Run], experiments: Sequence[str] = (), statuses: Seque
     """The runs of any of `experiments`, with any of `statuses`, and every `key=value` of `values`."""
     wanted = []
     for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
+        if "=" not in item or item.startswith("="):
             raise RunError(item, "an override filter is key=value, e.g. optimizer.lr=0.1")
-        wanted.append((key.lstrip("+~"), parse_value(value)))
+        wanted.append(parse_override(item))
     return [
         run for run in runs
         if (not experiments or run.experiment in experiments)

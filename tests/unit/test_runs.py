@@ -1,0 +1,295 @@
+"""`gradlab runs`, `compare`, the rerun verdict and every refusal, on hand-written run records (no JAX work)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gradlab import cli
+from gradlab.runner import reproduce, runs
+from gradlab.runner.records import process_start_time
+
+LOGREG_KEY_METRICS = ["fit.loss", "fit.grad_norm", "newton.iterations", "gradient.max_abs_err", "hessian.max_abs_err"]
+VERSIONS = {"python": "3.11.7", "jax": "0.10.2", "jaxlib": "0.10.2", "numpy": "2.4.6", "platform": "Linux",
+            "git_commit": "abc1234", "host": "elsewhere"}
+
+
+def dead_pid() -> int:
+    """The pid of a process that has finished (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def write_run(directory: Path, *, status: str = "ok", experiment: str = "logreg", overrides: list[str] | None = None,
+              config: dict | None = None, results: dict | None = None, meta: dict | None = None,
+              key_metrics: list[str] | None = None, started_at: str = "2026-01-01T10:00:00+00:00",
+              **extra) -> Path:
+    """A run directory as the run layer leaves it: metrics.json and, when overrides are given, .hydra/."""
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {"status": status, "experiment": experiment, **extra,
+              "meta": {**VERSIONS, "started_at": started_at, "wall_time_s": 1.5, **(meta or {})},
+              "config": config or {"optimizer": {"lr": 0.05}}, **(results or {"fit": {"loss": 0.25}})}
+    (directory / "metrics.json").write_text(json.dumps(record))
+    if overrides is not None:
+        (directory / ".hydra").mkdir()
+        (directory / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if key_metrics is not None:
+        hydra = {"hydra": {"callbacks": {"sweep_summary": {"metrics": key_metrics}}, "runtime": {"cwd": "/nowhere"}}}
+        (directory / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    return directory
+
+
+@pytest.fixture
+def three_runs(tmp_path):
+    """An ok, a failed and a crashed logreg run, and one still running (this process), under tmp_path/outputs."""
+    root = tmp_path / "outputs"
+    write_run(root / "logreg/2026-01-01/10-00-00", overrides=["optimizer.lr=0.1"], config={"optimizer": {"lr": 0.1}},
+              results={"fit": {"loss": 0.25, "grad_norm": 1e-9}}, key_metrics=["fit.loss", "fit.grad_norm"])
+    write_run(root / "logreg/2026-01-01/11-00-00", status="failed", overrides=["optimizer.lr=10"],
+              config={"optimizer": {"lr": 10.0}}, error="RunFailed: non-finite loss at step 3",
+              started_at="2026-01-01T11:00:00+00:00")
+    write_run(root / "logreg/multirun/2026-01-01/12-00-00/0", status="running", overrides=[],
+              meta={"host": socket.gethostname(), "pid": dead_pid(), "pid_started": None},
+              started_at="2026-01-01T12:00:00+00:00")
+    write_run(root / "map_l2/2026-01-01/13-00-00", status="running", experiment="map_l2",
+              meta={"host": socket.gethostname(), "pid": os.getpid(), "pid_started": process_start_time(os.getpid())},
+              results={"mle": {"nll": 3.5, "phi": [1, 2]}, "map": {"nll": 4.0}, "sigma": 2.0, "ok": True},
+              started_at="2026-01-01T13:00:00+00:00")
+    return root
+
+
+def gradlab(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def by_path(listing: list[dict], root: Path) -> dict[str, dict]:
+    return {str(Path(row["path"]).relative_to(root)): row for row in listing}
+
+
+def test_runs_lists_ok_failed_crashed_and_running(three_runs, capsys):
+    code, out, _ = gradlab(capsys, "runs", three_runs, "--json")
+    assert code == 0
+    rows = by_path(json.loads(out), three_runs)
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "logreg/2026-01-01/10-00-00": "ok",
+        "logreg/2026-01-01/11-00-00": "failed",
+        "logreg/multirun/2026-01-01/12-00-00/0": "crashed",  # says running; its process is gone
+        "map_l2/2026-01-01/13-00-00": "running",  # says running; its process (this one) is alive
+    }
+    assert list(rows) == sorted(rows, key=lambda k: rows[k]["started_at"])  # oldest first
+    ok, failed = rows["logreg/2026-01-01/10-00-00"], rows["logreg/2026-01-01/11-00-00"]
+    assert ok["overrides"] == ["optimizer.lr=0.1"] and ok["wall_time_s"] == 1.5 and ok["git_commit"] == "abc1234"
+    assert ok["metrics"] == {"fit.loss": 0.25, "fit.grad_norm": 1e-9}  # the run's own hydra.yaml names them
+    assert failed["error"] == "RunFailed: non-finite loss at step 3"
+    # without .hydra/hydra.yaml: the experiment's summary metrics from configs/logreg.yaml
+    assert list(failed["metrics"]) == LOGREG_KEY_METRICS and failed["metrics"]["fit.loss"] == 0.25
+    # an experiment that names no summary metrics: its first numbers
+    assert rows["map_l2/2026-01-01/13-00-00"]["metrics"] == {"mle.nll": 3.5, "map.nll": 4.0, "sigma": 2.0}
+
+
+def test_runs_table_and_csv(three_runs, capsys, monkeypatch):
+    monkeypatch.chdir(three_runs.parent)
+    code, out, _ = gradlab(capsys, "runs", "outputs")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:4] == ["experiment", "started", "status", "wall"]
+    crashed = next(line for line in lines if "multirun" in line)
+    assert "crashed" in crashed and crashed.split()[-1] == "outputs/logreg/multirun/2026-01-01/12-00-00/0"
+    ok = next(line for line in lines if "10-00-00" in line)
+    assert "optimizer.lr=0.1" in ok and "fit.loss=0.25" in ok and "fit.grad_norm=1e-09" in ok and "1.5 s" in ok
+
+    code, out, _ = gradlab(capsys, "runs", "outputs", "--csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(table) == 4
+    assert {"fit.loss", "fit.grad_norm", "mle.nll"} <= set(table[0]) and table[0]["fit.grad_norm"] == "1e-09"
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    (["--status", "crashed"], ["logreg/multirun/2026-01-01/12-00-00/0"]),
+    (["--status", "ok", "--status", "failed"], ["logreg/2026-01-01/10-00-00", "logreg/2026-01-01/11-00-00"]),
+    (["--experiment", "map_l2"], ["map_l2/2026-01-01/13-00-00"]),
+    (["--override", "optimizer.lr=0.1"], ["logreg/2026-01-01/10-00-00"]),
+    (["--override", "optimizer.lr=1e1"], ["logreg/2026-01-01/11-00-00"]),  # values compared as numbers
+    # not overridden, but the config it ran with has it
+    (["--override", "optimizer.lr=0.05"], ["logreg/multirun/2026-01-01/12-00-00/0", "map_l2/2026-01-01/13-00-00"]),
+    (["--experiment", "logreg", "--status", "running"], []),
+])
+def test_runs_filters(three_runs, capsys, filters, expected):
+    code, out, _ = gradlab(capsys, "runs", three_runs, "--json", *filters)
+    assert code == 0 and list(by_path(json.loads(out), three_runs)) == expected
+
+
+def test_runs_refusals(tmp_path, capsys):
+    code, out, _ = gradlab(capsys, "runs", tmp_path)
+    assert code == 0 and out.strip() == f"no runs under {tmp_path}"
+    code, _, err = gradlab(capsys, "runs", tmp_path / "missing")
+    assert code == 2 and err == f"gradlab: error: {tmp_path / 'missing'}: no such directory\n"
+    code, _, err = gradlab(capsys, "runs", tmp_path, "--override", "optimizer.lr")
+    assert code == 2 and err.count("\n") == 1 and "key=value" in err
+
+
+def test_compare_shows_only_what_differs(tmp_path, capsys):
+    base = {"optimizer": {"lr": 0.05, "name": "adam"}, "train": {"steps": 100}}
+    write_run(tmp_path / "a", overrides=[], config=base, results={"fit": {"loss": 0.25, "steps": 100}, "same": 1.0})
+    write_run(tmp_path / "b", overrides=["optimizer.lr=0.1"], config={**base, "optimizer": {"lr": 0.1, "name": "adam"}},
+              results={"fit": {"loss": 0.125, "steps": 100}, "same": 1.0, "extra": [1, 2]})
+    # differs from a only in the 17th digit: shown in full, or the two cells would read alike
+    write_run(tmp_path / "c", overrides=[], config=base, results={"fit": {"loss": 0.25000000000000006, "steps": 100},
+                                                                   "same": 1.0}, meta={"jax": "0.10.3"})
+    code, out, _ = gradlab(capsys, "compare", tmp_path / "a", tmp_path / "b", tmp_path / "c")
+    assert code == 0
+    sections = {line.split(":")[0]: line for line in out.splitlines() if not line.startswith(" ")}
+    assert sections["config"] == "config: 1 of 3 keys differ"
+    assert sections["metrics"] == "metrics: 2 of 4 keys differ"
+    assert sections["versions"] == "versions: 1 of 7 keys differ"
+    table = [line.split() for line in out.splitlines() if line.startswith("  ") and ":" not in line]
+    cells = {row[0]: row[1:] for row in table}
+    assert cells["optimizer.lr"] == ["0.05", "0.1", "0.05"]
+    assert cells["fit.loss"] == ["0.25", "0.125", "0.25000000000000006"]
+    assert cells["extra"] == ["(absent)", "[1,2]", "(absent)"]
+    assert cells["jax"] == ["0.10.2", "0.10.2", "0.10.3"]
+    assert not {"optimizer.name", "train.steps", "fit.steps", "same", "python"} & set(cells)
+    assert "  b: logreg, ok, started 2026-01-01 10:00:00, overrides: optimizer.lr=0.1" in out.splitlines()
+
+
+def test_compare_refusals(tmp_path, capsys):
+    write_run(tmp_path / "a")
+    (tmp_path / "empty").mkdir()
+    code, _, err = gradlab(capsys, "compare", tmp_path / "a")
+    assert code == 2 and err == f"gradlab: error: {tmp_path / 'a'}: compare needs two or more run directories\n"
+    code, _, err = gradlab(capsys, "compare", tmp_path / "a", tmp_path / "empty")
+    assert code == 2 and err == f"gradlab: error: {tmp_path / 'empty'}: no metrics.json (not a run directory)\n"
+
+
+def record(results: dict, **meta) -> dict:
+    return {"status": "ok", "experiment": "logreg", "meta": {**VERSIONS, "started_at": "x", "wall_time_s": 1.0, **meta},
+            "config": {"optimizer": {"lr": 0.05}}, **results}
+
+
+def test_rerun_verdict():
+    old = record({"fit": {"loss": 0.1, "path": [1.0, 2.0]}, "bad": "NaN", "timing": {"seconds": 1.0}})
+    same = record({"fit": {"loss": 0.1, "path": [1.0, 2.0]}, "bad": "NaN", "timing": {"seconds": 2.0}},
+                  started_at="y", wall_time_s=2.0, pid=7)
+    assert reproduce.compare_metrics(old, same, ignore=["timing.*"]) == (3, [], ["timing.seconds"])
+    lines, reproduced = reproduce.rerun_report(old, same, ignore=["timing.*"])
+    assert reproduced and "metrics: all 3 identical bit for bit" in lines
+    assert "config: identical" in lines and lines[-1].startswith("versions: identical (python 3.11.7, jax 0.10.2")
+
+    one_ulp = 0.1 + 2**-56  # the next float after 0.1
+    moved = record({"fit": {"loss": one_ulp, "path": [1.0, 2.5]}, "bad": "NaN", "timing": {"seconds": 1.0}},
+                   jax="0.10.3")
+    identical, diffs, _ = reproduce.compare_metrics(old, moved)
+    assert identical == 2 and [d.key for d in diffs] == ["fit.loss", "fit.path"]
+    assert diffs[0].abs_diff == pytest.approx(2**-56) and diffs[0].rel_diff == pytest.approx(2**-56 / 0.1)
+    assert (diffs[1].abs_diff, diffs[1].rel_diff) == (0.5, 0.25)
+    lines, reproduced = reproduce.rerun_report(old, moved)
+    assert not reproduced and "metrics: 2 of 4 differ (2 identical bit for bit):" in lines
+    assert any(line.split()[:3] == ["jax", "0.10.2", "0.10.3"] for line in lines)
+
+    failed = {**old, "status": "failed"}
+    assert not reproduce.rerun_report(old, failed)[1]  # same numbers, but the rerun failed
+
+
+def test_rerun_refusals(tmp_path, capsys):
+    run = write_run(tmp_path / "run")  # no .hydra: its overrides are unknown
+    code, _, err = gradlab(capsys, "rerun", run)
+    assert code == 2 and err == (f"gradlab: error: {run / '.hydra' / 'overrides.yaml'}: missing: the run was not "
+                                 "started by Hydra, so its overrides are unknown\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no rerun directory made
+
+    odd = write_run(tmp_path / "odd", experiment="no_such_experiment", overrides=[])
+    code, _, err = gradlab(capsys, "rerun", odd)
+    assert code == 2 and "'no_such_experiment' is not a module of gradlab.experiments" in err
+
+    rerunnable, taken = write_run(tmp_path / "ok", overrides=[]), write_run(tmp_path / "taken")
+    code, _, err = gradlab(capsys, "rerun", rerunnable, "--out", taken)
+    assert code == 2
+    assert err == f"gradlab: error: {taken}: exists and is not empty; rerun never overwrites, pick a new --out\n"
+
+
+def test_replot_refusals(tmp_path, capsys):
+    code, _, err = gradlab(capsys, "replot", tmp_path)
+    assert code == 2 and err == f"gradlab: error: {tmp_path}: no metrics.json (not a run directory)\n"
+
+    run = write_run(tmp_path / "run", overrides=[])
+    code, _, err = gradlab(capsys, "replot", run)
+    assert code == 2
+    assert err == f"gradlab: error: {run / 'plot_data.npz'}: missing: the run saved no arrays for its figures\n"
+
+    (run / "plot_data.npz").write_bytes(b"")
+    (run / "replot").mkdir()
+    (run / "replot" / "mine.png").write_bytes(b"a figure the user restyled")
+    code, _, err = gradlab(capsys, "replot", run, "--out", run / "replot")
+    assert code == 2 and err == (f"gradlab: error: {run / 'replot'}: exists and is not empty; replot never "
+                                 "overwrites, pick a new --out\n")
+    code, _, err = gradlab(capsys, "replot", run, "--out", run)  # the run's own directory
+    assert code == 2 and "exists and is not empty" in err
+
+    other = write_run(tmp_path / "other", experiment="no_such_experiment")
+    (other / "plot_data.npz").write_bytes(b"")
+    code, _, err = gradlab(capsys, "replot", other)
+    assert code == 2 and "'no_such_experiment' has no figures (no gradlab.figures.no_such_experiment)" in err
+    assert not (other / "replot").exists()
+
+
+def test_help_lists_commands_and_experiments(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    for command in ("runs", "compare", "rerun", "replot", "run-all", "logreg ", "softmax_jacobian"):
+        assert f"\n  {command}" in out or f"\n    {command}" in out, command
+    assert "schemas" not in out  # a module of gradlab.experiments without a configs/<name>.yaml
+    assert cli.main([]) == 2
+
+
+def test_unknown_command(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["no_such_command"])
+    assert done.value.code == 2 and "invalid choice: 'no_such_command'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def hydra_in_process(monkeypatch, tmp_path):
+    """Hydra apps run here: in tmp_path, Hydra's global state and the environment restored afterwards."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    yield
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize(("argv", "printed"), [
+    (["logreg", "--cfg", "job", "optimizer.lr=0.3"], "  lr: 0.3"),
+    (["run-all", "--cfg", "job", "timeout_s=5"], "timeout_s: 5"),
+])
+def test_experiment_commands_are_the_hydra_apps(hydra_in_process, capsys, argv, printed):
+    code, out, _ = gradlab(capsys, *argv)
+    assert code == 0 and printed in out.splitlines()
+    assert sys.argv[0] != "gradlab logreg"  # restored
+
+
+def test_experiment_command_errors_are_hydra_errors(hydra_in_process, capsys):
+    code, _, err = gradlab(capsys, "logreg", "--cfg", "job", "optimizer.nope=1")
+    assert code == 2 and err.startswith("gradlab: config error: optimizer.nope=") and err.count("\n") == 1
+
+
+def test_runs_module_helpers():
+    assert runs.override_map(["+a.b=1", "~c", "d=[1, 2]", "e='x,y'", "f=1e1"]) == {
+        "a.b": 1, "c": None, "d": [1, 2], "e": "x,y", "f": 10.0}
+    assert runs.flatten({"a": {"b": 1, "c": {}}, "d": [1]}) == {"a.b": 1, "a.c": {}, "d": [1]}
+    assert runs.max_differences([1.0, "NaN"], [1.0, "NaN"]) == (0.0, 0.0)
+    assert runs.max_differences(0.0, 1e-300) == (1e-300, float("inf"))
+    assert runs.max_differences([1.0], [1.0, 2.0]) is None and runs.max_differences("a", "b") is None

@@ -1,22 +1,25 @@
 """Problem 7: the least-squares Hessian against jax.hessian, its eigenvalues, and the degenerate case."""
 
+from __future__ import annotations
+
 from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import experiment_module, read_metrics
+from conftest import validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from omegaconf import OmegaConf
 
+from gradlab.figures.linreg_hessian import FIGURES
 from gradlab.problems import linreg
-from gradlab.runner.config import ConfigError, validate
-from gradlab.runner.run import execute
-
-jax.config.update("jax_enable_x64", True)
+from gradlab.runner.config import ConfigError
+from gradlab.runner.plotting import load_plot_data
 
 N_POINTS = 12  # one shape for every example: each new shape costs a compilation
+SMALL = "surface_grid_points=21"
 
 
 def exact_determinant(x) -> Fraction:
@@ -40,19 +43,13 @@ def test_hessian_matches_autodiff_and_eigenvalues(data):
     x, y = jnp.asarray(xs), jnp.asarray(ys)
     report = linreg.convexity_report(x, y, jnp.asarray(phi), 1e-12)
     analytic = np.asarray(report["hessian"]["analytic"])
-    np.testing.assert_allclose(
-        analytic, jax.hessian(linreg.least_squares_loss)(jnp.asarray(phi), x, y), rtol=1e-12
-    )
+    np.testing.assert_allclose(analytic, jax.hessian(linreg.least_squares_loss)(jnp.asarray(phi), x, y), rtol=1e-12)
     exact = exact_determinant(xs)
     assert float(report["det"]) >= 0 and exact >= 0  # Cauchy-Schwarz
-    assert float(report["det"]) == pytest.approx(
-        float(exact), rel=1e-10, abs=1e-9 * float(analytic[1, 1]) ** 2
-    )
+    assert float(report["det"]) == pytest.approx(float(exact), rel=1e-10, abs=1e-9 * float(analytic[1, 1]) ** 2)
     assert float(report["trace"]) == pytest.approx(2 * (N_POINTS + sum(v * v for v in xs)), rel=1e-13)
     eigenvalues = np.asarray(report["eigenvalues"])
-    np.testing.assert_allclose(
-        eigenvalues, np.linalg.eigvalsh(analytic), rtol=1e-10, atol=1e-10 * eigenvalues[-1]
-    )
+    np.testing.assert_allclose(eigenvalues, np.linalg.eigvalsh(analytic), rtol=1e-10, atol=1e-10 * eigenvalues[-1])
     assert float(report["min_eigenvalue_closed_form"]) == pytest.approx(
         eigenvalues[0], rel=1e-8, abs=1e-12 * eigenvalues[-1]
     )
@@ -80,9 +77,7 @@ def test_all_x_equal_is_degenerate(value, ys):
     assert abs(flat[0] + value * flat[1]) <= 1e-12 * (1 + abs(value))
     # the loss is constant along the line of minima, and every point on it fits mean y
     center = np.asarray(report["minimizer"])
-    losses = [
-        float(linreg.least_squares_loss(jnp.asarray(center + t * flat), x, y)) for t in (-3.0, 0.0, 5.0)
-    ]
+    losses = [float(linreg.least_squares_loss(jnp.asarray(center + t * flat), x, y)) for t in (-3.0, 0.0, 5.0)]
     np.testing.assert_allclose(losses, losses[1], rtol=1e-9, atol=1e-9)
     assert center[0] + center[1] * value == pytest.approx(float(np.mean(ys)), rel=1e-9, abs=1e-9)
 
@@ -103,55 +98,63 @@ def test_two_distinct_points_are_strictly_convex():
     np.testing.assert_allclose(report["eigenvalues"], [3 - np.sqrt(5), 3 + np.sqrt(5)], rtol=1e-14)
 
 
-def test_cli_default_run_and_reproducible(cli):
-    proc, first = cli("linreg_hessian", "surface_grid_points=21")
-    assert proc.returncode == 0, proc.stderr
-    assert first["status"] == "ok"
-    assert first["hessian"]["max_abs_err"] < 1e-12
-    assert first["strictly_convex"] is True and first["det"] > 0
-    assert min(first["eigenvalues"]) > 0
-    degenerate = first["degenerate"]
+def test_default_run_in_process_and_its_figure(run_experiment):
+    code, metrics, run_dir = run_experiment("linreg_hessian", SMALL)
+    assert code == 0 and metrics["status"] == "ok"
+    assert metrics["hessian"]["max_abs_err"] < 1e-12
+    assert metrics["strictly_convex"] is True and metrics["det"] > 0
+    assert min(metrics["eigenvalues"]) > 0
+    degenerate = metrics["degenerate"]
     assert degenerate["det"] == 0.0 and degenerate["strictly_convex"] is False
     assert abs(degenerate["eigenvalues"][0]) < 1e-12 * degenerate["trace"]
     assert degenerate["hessian"]["max_abs_err"] < 1e-12
-    assert len(first["data"]["x"]) == 20
-    assert "loss_surface.png" in first["plots"]
-    proc, second = cli("linreg_hessian", "surface_grid_points=21")
-    assert proc.returncode == 0, proc.stderr
-    assert second["data"] == first["data"] and second["hessian"] == first["hessian"]
+    assert len(metrics["data"]["x"]) == 20  # the homework's linear data, configs/data/linear.yaml
+    assert "loss_surface.png" in metrics["plots"] and (run_dir / "loss_surface.png").is_file()
+    # one unit of phi0 as long as one of phi1 on both panels: the orthogonal eigenvectors look orthogonal
+    (draw,) = [f.draw for f in FIGURES.figures if f.name == "loss_surface.png"]
+    fig = draw(load_plot_data(run_dir / "plot_data.npz"), OmegaConf.create(metrics["config"]))
+    panels = [ax for ax in fig.axes if ax.get_xlabel().startswith("phi0")]
+    assert len(panels) == 2 and all(ax.get_aspect() == 1.0 for ax in panels)
 
 
-def test_given_data_in_process(tmp_path):
-    experiment = experiment_module("linreg_hessian")
-    raw = {"x": [0, 1], "y": [0, 1], "surface_grid_points": 11}
-    assert execute("linreg_hessian", experiment.Config, experiment.main, raw, tmp_path) == 0
-    metrics = read_metrics(tmp_path)
+def test_given_data_in_process(run_experiment):
+    code, metrics, _ = run_experiment("linreg_hessian", "data.x=[0,1]", "data.y=[0,1]", SMALL)
+    assert code == 0, metrics.get("error")
     assert metrics["hessian"]["analytic"] == [[4.0, 2.0], [2.0, 2.0]]
     assert metrics["degenerate"]["strictly_convex"] is False
 
 
-def test_cli_length_mismatch_is_a_config_error(cli):
-    proc, _ = cli("linreg_hessian", "x=[0,1,2]", "y=[0,1]")
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "y=" in lines[0], proc.stderr
+def test_x_alone_gets_y_from_the_model_and_y_alone_gets_x_drawn():
+    data = validated_config("linreg_hessian", "data.x=[0,1,2]", "data.noise_sigma=1e-300").data
+    x, y = data.load()
+    np.testing.assert_allclose(y, data.intercept + data.slope * np.array([0.0, 1.0, 2.0]))
+    data = validated_config("linreg_hessian", "data.y=[4,5,6,7]").data
+    x, y = data.load()
+    assert x.shape == (4,) and np.all((data.x_range[0] <= x) & (x <= data.x_range[1]))
+    np.testing.assert_array_equal(y, [4, 5, 6, 7])
+
+
+def test_length_mismatch_is_a_config_error():
+    expected = r"^config error: data\.y=\[0\.0, 1\.0\] is not allowed: a list as long as data\.x \(3 values\)$"
+    with pytest.raises(ConfigError, match=expected):
+        validated_config("linreg_hessian", "data.x=[0,1,2]", "data.y=[0,1]")
 
 
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ({"x": []}, "x"),
-        ({"y": [1.0, float("inf")]}, "y"),
-        ({"x_range": [1.0, -1.0]}, "x_range"),
-        ({"noise_std": -0.1}, "noise_std"),
-        ({"hessian_point": [1.0]}, "hessian_point"),
-        ({"convexity_rtol": 0.0}, "convexity_rtol"),
-        ({"num_points": 0}, "num_points"),
-        ({"degenerate_x": float("nan")}, "degenerate_x"),
+        ("data.x=[]", "data.x"),
+        ("data.y=[1.0,inf]", "data.y"),
+        ("data.x_range=[1.0,-1.0]", "data.x_range"),
+        ("data.noise_sigma=-0.1", "data.noise_sigma"),
+        ("hessian_point=[1.0]", "hessian_point"),
+        ("convexity_rtol=0.0", "convexity_rtol"),
+        ("data.n_points=0", "data.n_points"),
+        ("degenerate_x=nan", "degenerate_x"),
+        ("surface_grid_points=4", "surface_grid_points"),
     ],
 )
 def test_config_errors_name_the_key(override, key):
-    schema = experiment_module("linreg_hessian").Config
     with pytest.raises(ConfigError) as err:
-        validate(override, schema)
+        validated_config("linreg_hessian", override)
     assert err.value.key == key and "\n" not in str(err.value)

@@ -28,18 +28,17 @@ class Config(BaseConfig):
 
 
 def answers_path(value: str) -> Path:
-    """The answers file: `value` as given, or relative to the repository root if it is not there."""
-    path = Path(value).expanduser()
-    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
-        return REPO_ROOT / path
-    return path
+    """The answers file as an absolute path: `value` from the current directory, or else from the repository."""
+    path = Path(value).expanduser().absolute()
+    in_repo = REPO_ROOT / Path(value).expanduser()
+    return in_repo if not path.exists() and in_repo.exists() else path
 
 
 def read_answers(value: str) -> tuple[Path, object]:
     """The resolved path and the parsed YAML document; a missing, unreadable or non-YAML file is a ConfigError."""
     path = answers_path(value)
     if not path.is_file():
-        where = "" if path.is_absolute() else f" in {Path.cwd()} or {REPO_ROOT}"
+        where = "" if Path(value).expanduser().is_absolute() else f" in {Path.cwd()} or {REPO_ROOT}"
         raise ConfigError("answers", value, f"an existing YAML answers file (file not found{where})")
     try:
         text = path.read_text(encoding="utf-8")

@@ -1,0 +1,96 @@
+"""The answers checker: grades the shipped example (one deliberate mistake) and rejects malformed files."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO, experiment_module
+
+from gradlab.runner.config import ConfigError
+from gradlab.verify import answers
+
+EXAMPLE = REPO / "configs" / "examples" / "answers.yaml"
+
+
+def test_example_answers_are_graded_and_the_one_mistake_caught(run_experiment):
+    code, metrics, _ = run_experiment("check_answers")  # the default: configs/examples/answers.yaml
+    assert code == 0, metrics.get("error")
+    assert metrics["answers_file"] == str(EXAMPLE)
+    wrong = [row for row in metrics["graded"] if not row["correct"]]
+    assert metrics["summary"] == {"total": 9, "correct": 8, "wrong": 1}
+    assert (wrong[0]["section"], wrong[0]["index"], wrong[0]["quantity"]) == ("receptive_field", 2, "fields")
+    assert wrong[0]["computed"] == [5, 9, 25] and wrong[0]["max_abs_error"] == 10
+
+
+def test_a_correct_answer_within_tolerance_and_a_wrong_one_outside():
+    entries = answers.parse({"autodiff": [{"x": 0.0, "forward": [1, 2, 3, 22.1671683, -1.2484405, 20.9187278]}]}, "f")
+    assert answers.grade(entries, rtol=1e-6, atol=1e-6)[0]["correct"]
+    entries = answers.parse({"linreg_hessian": [{"x": [0.0, 1.0], "hessian": [[4, 2], [2, 3]]}]}, "f")
+    row = answers.grade(entries, rtol=1e-6, atol=1e-6)[0]
+    assert not row["correct"] and row["computed"] == [[4, 2], [2, 2]] and row["max_abs_error"] == 1
+
+
+def test_a_layer_leaves_out_stride_and_dilation_and_a_wrong_shape_is_wrong():
+    entries = answers.parse({"receptive_field": [{"layers": [{"kernel": 3}, {"kernel": 3, "stride": 2},
+                                                             {"kernel": 5, "dilation": 2}], "fields": [3, 5, 21]}],
+                             "softmax_jacobian": [{"logits": [0.0, 0.0], "jacobian": [[0.25, -0.25]]}]}, "f")
+    fields, jacobian = answers.grade(entries, rtol=1e-6, atol=1e-6)
+    assert fields["correct"] and not jacobian["correct"] and jacobian["max_abs_error"] is None
+
+
+@pytest.mark.parametrize(
+    ("document", "names"),
+    [
+        ({"softmax": [{"logits": [0.0]}]}, "softmax"),
+        ({"receptive_field": [{"layers": [{"kernel": 0, "stride": 1, "dilation": 1}], "fields": [1]}]},
+         "receptive_field[0].layers[0].kernel"),
+        ({"receptive_field": [{"layers": [{"kernel": 2.5}], "fields": [1]}]}, "receptive_field[0].layers[0].kernel"),
+        ({"linreg_hessian": [{"x": [1.0, 2.0]}]}, "linreg_hessian[0]"),
+        ({"linreg_hessian": [{"x": [1.0], "hessian": [[2, 2], [2, 2]], "colour": 1}]}, "linreg_hessian[0].colour"),
+        ({"linreg_hessian": [{"hessian": [[2, 2], [2, 2]]}]}, "linreg_hessian[0].x='<missing>'"),
+        ({"softmax_jacobian": [{"logits": [0, 1], "jacobian": [[1, "a"], [0, 1]]}]}, "softmax_jacobian[0].jacobian"),
+        ({"autodiff": "x=0"}, "autodiff"),
+        ([1, 2], "answers"),
+    ],
+)
+def test_malformed_entries_name_the_entry(document, names):
+    with pytest.raises(ConfigError) as info:
+        answers.parse(document, "f.yaml")
+    assert names in str(info.value) and "\n" not in str(info.value)
+
+
+def test_malformed_file_is_a_config_error_naming_the_entry(run_experiment, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("receptive_field:\n  - layers: [{kernel: 3, stride: 0, dilation: 1}]\n    fields: [3]\n")
+    code, metrics, _ = run_experiment("check_answers", f"answers={bad}")
+    assert code == 2 and metrics["status"] == "failed"
+    assert "bad.yaml:receptive_field[0].layers[0].stride" in metrics["error"]
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, "file not found"),
+        (b"softmax_jacobian:\n  - logits: [0.0, \xff\xfe]\n", "a UTF-8 text YAML file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a UTF-8 text YAML file"),
+        (b"softmax_jacobian: [\n", "valid YAML"),
+    ],
+)
+def test_absent_binary_or_broken_files_are_config_errors_naming_the_file(run_experiment, tmp_path, content, words):
+    path = tmp_path / "answers.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    code, metrics, _ = run_experiment("check_answers", f"answers={path}")
+    assert code == 2 and metrics["status"] == "failed"
+    assert metrics["error"].startswith(f"config error: answers='{path}' is not allowed: ") and words in metrics["error"]
+
+
+def test_a_relative_path_is_read_from_the_current_directory_first_then_the_repository(tmp_path, monkeypatch):
+    answers_path = experiment_module("check_answers").answers_path
+    monkeypatch.chdir(tmp_path)
+    assert answers_path("configs/examples/answers.yaml") == EXAMPLE
+    own = tmp_path / "configs" / "examples" / "answers.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text("autodiff: [{x: 0.0, forward: [1, 2, 3, 22.16716829, -1.24844051, 20.91872778]}]\n")
+    assert answers_path("configs/examples/answers.yaml") == own
+    assert answers_path("absent.yaml") == tmp_path / "absent.yaml"

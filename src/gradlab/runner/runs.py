@@ -284,7 +284,8 @@ def runs_table(runs: Sequence[Run]) -> str:
     header = ["experiment", "started", "status", "wall", "overrides", "key metrics", "commit", "path"]
     rows = [
         [run.experiment, _started(run), run.status, _wall(run), " ".join(run.overrides) or "-",
-         " ".join(f"{k}={fmt(v)}" for k, v in run.metrics.items() if v is not None) or "-", _commit(run), display_path(run.path)]
+         " ".join(f"{k}={fmt(v)}" for k, v in run.metrics.items() if v is not None) or "-",
+         _commit(run), display_path(run.path)]
         for run in runs
     ]
     return render_table(header, rows)

@@ -11,10 +11,12 @@ import pytest
 from conftest import validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from omegaconf import OmegaConf
 
-from gradlab.figures.autodiff_modes import layered_layout
+from gradlab.figures.autodiff_modes import computational_graph, layered_layout
 from gradlab.problems import autodiff_graph as graph
 from gradlab.runner.config import ConfigError
+from gradlab.runner.plotting import load_plot_data
 
 # Up to x = 3 every entry of both tables is finite in float64 (f4 overflows past x = 3.26).
 xs_float64 = st.floats(min_value=-8.0, max_value=3.0, allow_nan=False)
@@ -140,8 +142,27 @@ def test_config_errors_name_the_key(override, key):
 # The experiment, in-process
 
 
+def _arrow_pixels_covered(fig) -> int:
+    """How many pixels of the graph's arrows (grey 0.4) the edge labels paint over."""
+
+    def pixels(labels_visible: bool) -> np.ndarray:
+        for text in fig.axes[0].texts:
+            if text.get_text().startswith("∂"):
+                text.set_visible(labels_visible)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+
+    bare, labelled = pixels(False), pixels(True)
+    arrows = np.all(np.abs(bare - 102) <= 12, axis=-1)
+    assert arrows.sum() > 500  # the arrows are there to be covered
+    return int(np.any(labelled[arrows] != bare[arrows], axis=-1).sum())
+
+
 def test_run_tables_agree_to_round_off(run_experiment):
-    code, metrics, run_dir = run_experiment("autodiff_modes", "x=[-2.0,0.0,0.5,1.5]", "plot_points=50")
+    # annotate_x = 2.5: values of 1e72 make the widest node boxes, the shortest visible arrows
+    code, metrics, run_dir = run_experiment(
+        "autodiff_modes", "x=[-2.0,0.0,0.5,1.5]", "plot_points=50", "annotate_x=2.5"
+    )
     assert code == 0 and metrics["status"] == "ok"
     errors = metrics["max_errors"]
     for key in (
@@ -161,6 +182,10 @@ def test_run_tables_agree_to_round_off(run_experiment):
     assert all((run_dir / name).stat().st_size > 0 for name in metrics["plots"])
     jaxpr = (run_dir / "jaxpr_y.txt").read_text()
     assert "exp" in jaxpr and "sin" in jaxpr
+    # every arrow of the computational graph stays visible: no edge label is drawn over it
+    data = load_plot_data(run_dir / "plot_data.npz")
+    fig = computational_graph(data, OmegaConf.create(metrics["config"]))
+    assert _arrow_pixels_covered(fig) == 0
 
 
 def test_run_overflow_names_x_and_node(run_experiment, capsys):

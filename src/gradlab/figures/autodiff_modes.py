@@ -46,36 +46,53 @@ def layered_layout(nodes, parents, children, dx: float = 2.2, dy: float = 1.3) -
     return positions
 
 
+def _slab(p0: np.ndarray, p1: np.ndarray, box) -> tuple[float, float]:
+    """The parameters t at which the segment p0 + t (p1 - p0) enters and leaves an axis-aligned box."""
+    low, high = -np.inf, np.inf
+    for d, (lo, hi) in enumerate(((box.x0, box.x1), (box.y0, box.y1))):
+        if p1[d] != p0[d]:
+            t_lo, t_hi = (lo - p0[d]) / (p1[d] - p0[d]), (hi - p0[d]) / (p1[d] - p0[d])
+            low, high = max(low, min(t_lo, t_hi)), min(high, max(t_lo, t_hi))
+    return low, high
+
+
 @FIGURES.add("computational_graph.png", "the graph x -> f1..f5 -> y at annotate_x, each node with its value, forward "
              "tangent df/dx and reverse adjoint dy/df; dy/dx at x equals dy/dx at y")
 def computational_graph(data, cfg):
     nodes = [str(n) for n in data["graph_nodes"]]
     parents, children = [str(p) for p in data["edge_parents"]], [str(c) for c in data["edge_children"]]
     position = layered_layout(nodes, parents, children)
-    fig, ax = figure(width=12.0, height=5.2)
+    fig, ax = figure(width=13.5, height=5.2)
     xs, ys = zip(*position.values(), strict=True)
     ax.set(xlim=(min(xs) - 0.9, max(xs) + 0.9), ylim=(min(ys) - 0.7, max(ys) + 0.7), xticks=[], yticks=[])
     ax.grid(False)
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
-    for parent, child, partial in zip(parents, children, data["edge_partials"], strict=True):
-        start, end = np.array(position[parent]), np.array(position[child])
-        ax.annotate("", xy=end, xytext=start,
-                    arrowprops={"arrowstyle": "-|>", "color": "0.4", "shrinkA": 36, "shrinkB": 36})
-        # the label runs along the arrow, a few points to its left (above it, as every edge points rightwards),
-        # so that it never covers the arrow; angle and offset are taken on screen, where the axes are not square
-        (x0, y0), (x1, y1) = ax.transData.transform([start, end])
-        angle = np.degrees(np.arctan2(y1 - y0, x1 - x0))
-        normal = np.array([-(y1 - y0), x1 - x0]) / np.hypot(x1 - x0, y1 - y0)
-        ax.annotate(f"∂{child}/∂{parent} = {partial}", xy=(start + end) / 2, xytext=3 * normal,
-                    textcoords="offset points", rotation=angle, rotation_mode="anchor", ha="center", va="bottom",
-                    fontsize=7, color="tab:purple")
+    boxes = {}
     for node, formula, value, tangent, adjoint in zip(nodes, data["graph_formulas"], data["graph_values"],
                                                       data["graph_tangents"], data["graph_adjoints"], strict=True):
         head = f"{node} ({formula})" if node == nodes[0] else f"{node} = {formula}"
         label = f"{head}\nvalue = {value:.5g}\nd{node}/dx = {tangent:.5g}\ndy/d{node} = {adjoint:.5g}"
-        ax.text(*position[node], label, ha="center", va="center", fontsize=7.5,
-                bbox={"boxstyle": "round", "fc": "white", "ec": "tab:blue"})
+        boxes[node] = ax.text(*position[node], label, ha="center", va="center", fontsize=7.5,
+                              bbox={"boxstyle": "round", "fc": "white", "ec": "tab:blue"})
+    fig.canvas.draw()  # places the boxes, whose extents clip the arrows and centre the labels
+    renderer = fig.canvas.get_renderer()
+    for parent, child, partial in zip(parents, children, data["edge_partials"], strict=True):
+        start, end = boxes[parent].get_bbox_patch(), boxes[child].get_bbox_patch()
+        ax.annotate("", xy=position[child], xytext=position[parent],
+                    arrowprops={"arrowstyle": "-|>", "color": "0.4", "patchA": start, "patchB": end,
+                                "shrinkA": 2, "shrinkB": 2})
+        # The label goes at the middle of the arrow's visible part (between the two boxes), along the arrow and
+        # a few points to its left: above it, as every edge points rightwards. Angle and offset are taken on
+        # screen, where the axes are not square, so the label never covers its arrow.
+        p0, p1 = ax.transData.transform([position[parent], position[child]])
+        leave = _slab(p0, p1, start.get_window_extent(renderer))[1]
+        enter = _slab(p0, p1, end.get_window_extent(renderer))[0]
+        middle = ax.transData.inverted().transform(p0 + (leave + enter) / 2 * (p1 - p0))
+        (dx, dy) = p1 - p0
+        ax.annotate(f"∂{child}/∂{parent} = {partial}", xy=middle, xytext=3 * np.array([-dy, dx]) / np.hypot(dx, dy),
+                    textcoords="offset points", rotation=np.degrees(np.arctan2(dy, dx)), rotation_mode="anchor",
+                    ha="center", va="bottom", fontsize=7, color="tab:purple")
     x, dy_dx = cfg.annotate_x, data["graph_tangents"][-1]
     ax.set_title(f"Problems 9/10 at x = {x:g}: forward tangents (left to right) and reverse adjoints (right to left) "
                  f"both give dy/dx = {dy_dx:.6g}")

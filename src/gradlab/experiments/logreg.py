@@ -13,12 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
 from gradlab.problems import logistic
+from gradlab.problems.training import OPTIMIZERS, first_non_finite_step, make_train
 from gradlab.runner.config import at_least, checked, finite_list, in_range, increasing_pair, one_of, positive
 from gradlab.runner.data_io import load_xy_csv, save_xy_csv
+from gradlab.runner.plotting import thinned_steps
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
-from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
-from gradlab.problems.training import OPTIMIZERS, first_non_finite_step, make_train
 
 
 @dataclass
@@ -92,9 +93,25 @@ def loss_stability(logit_values: list[float]) -> dict:
     return {"max_abs_logit": max(abs(z) for z in logit_values), "max_rel_err": worst, "finite": True}
 
 
+def memory_estimate(cfg: Config) -> dict[str, float]:
+    """Bytes of the largest arrays, by the config key that sizes them (checked before any array exists)."""
+    word = 8 if cfg.precision == "float64" else 4
+    n = 2 * cfg.data.n_per_class if cfg.data.path is None else 0  # a CSV is read before it is sized
+    return {
+        "grid.resolution": cfg.grid.resolution**2 * max(n, 1) * word * 6,  # vmapped loss/grad/Hessian over the data
+        "train.steps": cfg.train.steps * 3 * word * 3,  # path and losses, on device, on host and in plot_data.npz
+        "newton.max_iter": cfg.newton.max_iter * 2 * word,
+        "data.n_per_class": n * word * 16,
+    }
+
+
 def main(cfg: Config, ctx: RunContext) -> dict:
     x, y = load_data(cfg.data)
     save_xy_csv(ctx.path("data.csv"), x, y)
+    no_optimum = logistic.separation(x, y)
+    if no_optimum:
+        ctx.warn(f"maximum-likelihood estimate does not exist: {no_optimum}; the fits stop where the "
+                 "gradient falls below tolerance, not at an optimum")
 
     # (iv, v) loss, gradients and Hessians at every grid point, each in one jit-compiled vmap call
     phi0s = jnp.linspace(*cfg.grid.phi0_range, cfg.grid.resolution)
@@ -129,14 +146,20 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     newton = solve(init, x, y, cfg.newton.tol, max_iter=cfg.newton.max_iter)
     if not bool(jnp.all(jnp.isfinite(newton.phi))):
         raise RunFailed(f"Newton's method produced NaN/inf within {int(newton.iterations)} iterations")
+    converged = bool(newton.grad_norm < cfg.newton.tol) and no_optimum is None
+    if not bool(newton.grad_norm < cfg.newton.tol):
+        ctx.warn(f"Newton's method did not converge: |grad| = {float(newton.grad_norm):.3g} >= newton.tol = "
+                 f"{cfg.newton.tol:g} after {int(newton.iterations)} iterations ({cfg.precision})")
 
     spacing = [float(phi0s[1] - phi0s[0]), float(phi1s[1] - phi1s[0])]
     eig_tolerance = 100 * float(jnp.finfo(x.dtype).eps) * float(jnp.max(jnp.abs(min_eig_map)))
     min_eig = float(jnp.min(min_eig_map))
 
+    steps = thinned_steps(cfg.train.steps)  # a curve over millions of steps is drawn from a few thousand
     ctx.keep(x=x, y=y, fit_phi=fit.phi, newton_phi=newton.phi, loss_map=loss_map, grid_argmin=grid_argmin,
-             fit_path=fit.path, newton_path=newton.path[: int(newton.iterations) + 1], min_eig_map=min_eig_map,
-             losses=fit.losses, newton_loss=logistic.bce_loss(newton.phi, x, y))
+             fit_path=np.asarray(fit.path)[np.append(steps, cfg.train.steps)],
+             newton_path=newton.path[: int(newton.iterations) + 1], min_eig_map=min_eig_map, steps=steps,
+             losses=np.asarray(fit.losses)[steps], newton_loss=logistic.bce_loss(newton.phi, x, y))
     ctx.log.info("fit %s, newton %s in %d iterations", fit.phi, newton.phi, int(newton.iterations))
     return {
         "data": {"n": int(x.shape[0]), "source": cfg.data.path or "sampled"},
@@ -148,7 +171,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         },
         "newton": {
             "phi0": newton.phi[0], "phi1": newton.phi[1], "iterations": newton.iterations,
-            "grad_norm": newton.grad_norm, "converged": bool(newton.grad_norm < cfg.newton.tol),
+            "grad_norm": newton.grad_norm, "converged": converged,
             "loss": logistic.bce_loss(newton.phi, x, y),
             "distance_to_heatmap_min": jnp.linalg.norm(newton.phi - grid_argmin),
         },

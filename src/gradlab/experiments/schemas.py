@@ -10,18 +10,18 @@ from dataclasses import dataclass
 import jax
 
 from gradlab.problems import linreg, logistic
-from gradlab.runner.config import at_least, finite, increasing_pair, positive
+from gradlab.runner.config import at_least, finite, increasing_pair, positive, seed
 
 
 @dataclass
 class LogisticDataConfig:
-    """Problem 8 (iv): n_per_class points from N(mean0, std^2) labelled 0 and as many from N(mean1, std^2) labelled 1."""
+    """Problem 8 (iv): n_per_class points from N(mean0, std^2) labelled 0, as many from N(mean1, std^2) labelled 1."""
 
     n_per_class: int = at_least(1)
     mean0: float = finite()
     mean1: float = finite()
     std: float = positive()
-    seed: int = at_least(0)
+    seed: int = seed()
 
     def sample(self) -> tuple[jax.Array, jax.Array]:
         return logistic.sample_data(jax.random.key(self.seed), self.n_per_class, self.mean0, self.mean1, self.std)
@@ -36,7 +36,7 @@ class LinearDataConfig:
     slope: float = finite()
     noise_sigma: float = positive()
     x_range: list[float] = increasing_pair()
-    seed: int = at_least(0)
+    seed: int = seed()
 
     def sample(self) -> tuple[jax.Array, jax.Array]:
         return linreg.sample_data(jax.random.key(self.seed), self.n_points, self.intercept, self.slope,

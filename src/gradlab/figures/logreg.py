@@ -80,7 +80,8 @@ def min_eigenvalue_map(data, cfg):
 @FIGURES.add("loss_curve.png", "Training (a): the optax loss curve, measured as the gap to the Newton optimum.")
 def loss_curve(data, cfg):
     fig, ax = figure()
-    ax.semilogy(data["losses"] - data["newton_loss"] + 1e-16, label=f"{cfg.optimizer.name}: L(step) - L(Newton)")
+    ax.semilogy(data["steps"], data["losses"] - data["newton_loss"] + 1e-16,
+                label=f"{cfg.optimizer.name}: L(step) - L(Newton)")
     ax.set(xlabel="step", ylabel="loss above the Newton optimum", title="Training converges to Newton's optimum")
     ax.legend()
     return fig

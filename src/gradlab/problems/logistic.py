@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 
@@ -49,6 +50,31 @@ def bce_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     """Binary cross-entropy summed over the data (Problem 8 ii), in a numerically stable form (`bce_terms`):
     finite and accurate for |phi0 + phi1 x| up to 1e3 and beyond."""
     return jnp.sum(bce_terms(logits(phi, x), y))
+
+
+def bce_value_and_grad(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The summed loss L(phi) (Problem 8 ii) and its gradient (iii) from one pass with one exp per point.
+
+    With z = phi0 + phi1 x and e = exp(-|z|) (never overflows):
+
+        loss_i = log1p(e) + max((1 - y) z, -y z)          (= max(z, 0) - y z + log1p(e), as in `bce_terms`)
+        r_i    = (1 if z >= 0 else e) / (1 + e) - y       (= sig(z) - y)
+        L = sum_i loss_i,   grad L = [sum_i r_i, sum_i r_i x_i]
+
+    The same numbers as `jax.value_and_grad(bce_loss)` to round-off, but autodiff evaluates the sigmoid with a
+    second transcendental pass; here exp(-|z|) serves both log1p and the sigmoid. The max is written without a
+    constant (z - y z against -y z) so that XLA's CPU reductions read no broadcast array.
+    """
+    z = logits(phi, x)
+    e = jnp.exp(-jnp.abs(z))
+    yz = y * z
+    loss = jnp.sum(jnp.log1p(e) + jnp.maximum(z - yz, -yz))
+    residual = jnp.where(z >= 0, 1, e) / (1 + e) - y
+    return loss, jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])
+
+
+# make_train picks a loss's fused loss-and-gradient up from here (see problems/training.py)
+bce_loss.value_and_grad = bce_value_and_grad
 
 
 def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -141,3 +167,20 @@ def bce_reference(z: float, y: float) -> float:
         return math.log1p(math.exp(-t)) if t >= 0 else -t + math.log1p(math.exp(t))
 
     return y * minus_log_sigmoid(z) + (1.0 - y) * minus_log_sigmoid(-z)
+
+
+def separation(x, y) -> str | None:
+    """Why the maximum-likelihood (phi0, phi1) does not exist for 1D data, or None if it does.
+
+    The summed BCE has a finite minimiser only if the classes overlap. If one class is empty, or a threshold
+    on x puts every y=0 on one side and every y=1 on the other (max x|y=0 <= min x|y=1, or the reverse), the
+    loss keeps falling as |phi1| grows: gradient methods and Newton run off to infinity (Problem 8).
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    zeros, ones = x[y == 0], x[y == 1]
+    if zeros.size == 0 or ones.size == 0:
+        return f"all {x.size} points have label {int(y[0])}: no finite optimum (the loss decreases without bound)"
+    if zeros.max() <= ones.min() or ones.max() <= zeros.min():
+        return ("the classes are separable by a threshold on x: no finite optimum (the loss decreases towards 0 "
+                "as |phi1| grows)")
+    return None

@@ -109,6 +109,11 @@ def each(predicate: Callable[[Any], bool], allowed: str) -> Any:
     return _field(Check(ok, f"a non-empty list, each element {allowed}"))
 
 
+def seed() -> Any:
+    """A random seed: an integer in [0, 2**32) (what jax.random.key takes in float32 and float64 alike)."""
+    return _field(Check(lambda x: isinstance(x, int) and 0 <= x < 2**32, "an integer in [0, 2**32)"))
+
+
 def checked(predicate: Callable[[Any], bool], allowed: str) -> Any:
     """Any other rule, stated as a predicate and the words for what it allows."""
     return _field(Check(predicate, allowed))
@@ -173,10 +178,17 @@ def _one_line(err: OmegaConfBaseException, prefix: str = "") -> ConfigError:
     return ConfigError(key, err.value, f"wrong type ({first_line})")
 
 
+INT_LIMIT = 2**63  # integers beyond int64 overflow in NumPy and JAX
+
+
 def _check_fields(obj: Any, prefix: str) -> None:
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         key = f"{prefix}{f.name}"
+        items = value if isinstance(value, list) else [value]
+        too_big = [v for v in items if isinstance(v, int) and abs(v) >= INT_LIMIT]
+        if too_big:
+            raise ConfigError(key, _plain(value), "integers below 2**63 (larger ones overflow in NumPy and JAX)")
         check: Check | None = f.metadata.get("check")
         if check is not None:
             try:

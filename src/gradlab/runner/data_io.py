@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -28,25 +29,30 @@ def load_xy_csv(path: str, *, key: str, binary_labels: bool) -> tuple[np.ndarray
     file = Path(path)
     if not file.is_file():
         raise ConfigError(key, path, "an existing CSV file with columns x,y (file not found)")
-    with open(file, newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        if "x" not in columns or "y" not in columns:
-            raise ConfigError(key, path, f"a CSV whose header has columns x and y (found {columns})")
-        reader.fieldnames = columns
-        xs, ys = [], []
-        for line, row in enumerate(reader, start=2):
-            for column, values in (("x", xs), ("y", ys)):
-                text = (row.get(column) or "").strip()
-                try:
-                    value = float(text)
-                except ValueError:
-                    raise ConfigError(key, path, f"numeric values (line {line}: {column}={text!r})") from None
-                if not math.isfinite(value):
-                    raise ConfigError(key, path, f"finite values (line {line}: {column}={text!r})")
-                values.append(value)
-            if binary_labels and ys[-1] not in (0.0, 1.0):
-                raise ConfigError(key, path, f"labels y in {{0, 1}} (line {line}: y={ys[-1]:g})")
+    try:
+        text = file.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (spreadsheet programs) is dropped
+    except UnicodeDecodeError as err:
+        raise ConfigError(key, path, f"a UTF-8 text CSV file (byte {err.start} is not UTF-8: binary?)") from None
+    except OSError as err:
+        raise ConfigError(key, path, f"a readable CSV file ({err.strerror})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    if "x" not in columns or "y" not in columns:
+        raise ConfigError(key, path, f"a CSV whose header has columns x and y (found {columns})")
+    reader.fieldnames = columns
+    xs, ys = [], []
+    for line, row in enumerate(reader, start=2):
+        for column, values in (("x", xs), ("y", ys)):
+            cell = (row.get(column) or "").strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ConfigError(key, path, f"numeric values (line {line}: {column}={cell!r})") from None
+            if not math.isfinite(value):
+                raise ConfigError(key, path, f"finite values (line {line}: {column}={cell!r})")
+            values.append(value)
+        if binary_labels and ys[-1] not in (0.0, 1.0):
+            raise ConfigError(key, path, f"labels y in {{0, 1}} (line {line}: y={ys[-1]:g})")
     if not xs:
         raise ConfigError(key, path, "at least one data row (the file has none)")
     return np.asarray(xs), np.asarray(ys)

@@ -114,3 +114,15 @@ def figures_of(experiment: str) -> Figures:
             raise
         return Figures()
     return module.FIGURES
+
+
+def thinned_steps(steps: int, max_points: int = 4000) -> np.ndarray:
+    """At most ~max_points step indices in [0, steps), dense at the start and log-spaced after, always with the last.
+
+    A curve over millions of steps draws the same from these, and stays within what Agg can render.
+    """
+    if steps <= max_points:
+        return np.arange(steps)
+    head = np.arange(max_points // 2)
+    tail = np.geomspace(max_points // 2, steps - 1, max_points // 2).astype(np.int64)
+    return np.unique(np.concatenate([head, tail, [steps - 1]]))

@@ -154,8 +154,9 @@ def check_memory(module: ModuleType, cfg: Any) -> None:
     total, budget = sum(parts.values()), memory_budget_bytes(cfg.memory_budget_gb)
     if total > budget:
         keys = [k for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 0.1 * total]
-        values = ", ".join(f"{k}={_value_at(cfg, k)!r}" for k in keys)
-        raise ConfigError(", ".join(keys), values, f"a config that fits the memory budget: it needs about "
+        values = [_value_at(cfg, k) for k in keys]
+        raise ConfigError(", ".join(keys), values[0] if len(values) == 1 else values, "a config within the memory "
+                          f"budget: it needs about "
                           f"{_gib(total)}, the budget is {_gib(budget)} (memory_budget_gb)")
 
 

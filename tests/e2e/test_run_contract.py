@@ -1,0 +1,137 @@
+"""How a run ends, as a user meets it: Ctrl-C, SIGTERM, a killed sweep job, a shared or foreign directory, a
+config too large for the machine. Every case ends with a true status in metrics.json and a one-line message."""
+
+from __future__ import annotations
+
+import csv
+import json
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CLI_ENV, REPO
+
+LONG = ("train.steps=10000000", "grid.resolution=11", "optimizer.name=sgd")  # ~15 s of training
+
+
+def _start(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(REPO / "experiments" / "logreg.py"), *args], cwd=cwd, env=CLI_ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_until_computing(metrics: Path, timeout: float = 60) -> int:
+    """The pid of the process computing the run, once its record says so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            record = json.loads(metrics.read_text())
+            if record["status"] == "running" and "worker_pid" in record["meta"]:
+                return record["meta"]["worker_pid"]
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{metrics} never said running")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_says_interrupted_in_one_line(tmp_path, signum, code):
+    run_dir = tmp_path / "run"
+    proc = _start(f"hydra.run.dir={run_dir}", *LONG, cwd=tmp_path)
+    _wait_until_computing(run_dir / "metrics.json")
+    time.sleep(0.5)
+    started = time.monotonic()
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 10  # at once, not after the XLA call ends
+    assert proc.returncode == code
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["signal"] == signum.name
+    assert record["config"]["train"]["steps"] == 10_000_000
+    assert [line for line in stderr.splitlines() if line.startswith("gradlab")] == [
+        f"gradlab: logreg interrupted by {signum.name}; partial results in {run_dir / 'metrics.json'}"]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
+def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
+    """Job 1 is killed with SIGKILL (as the OOM killer does); jobs 0 and 2 finish and the summary has all three."""
+    proc = _start("-m", f"hydra/launcher={launcher}", "train.steps=30,10000000,300", "grid.resolution=11",
+                  "optimizer.name=sgd", "optimizer.lr=0.01", cwd=tmp_path)
+    job1 = None
+    deadline = time.monotonic() + 120
+    while job1 is None and time.monotonic() < deadline:
+        job1 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/1/metrics.json")), None)
+        time.sleep(0.1)
+    assert job1 is not None, proc.stderr.read() if proc.poll() is not None else "job 1 never started"
+    import os
+
+    os.kill(_wait_until_computing(job1), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=300)
+    sweep_dir = job1.parent.parent
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert proc.returncode == 1, stderr
+    assert [row["status"] for row in rows] == ["ok", "crashed", "ok"]
+    assert "SIGKILL" in rows[1]["error"]
+    assert float(rows[2]["fit.grad_norm"]) < float(rows[0]["fit.grad_norm"])  # more steps, closer to the optimum
+    assert (sweep_dir / "summary.png").stat().st_size > 0
+    assert json.loads(job1.read_text())["status"] == "crashed"
+
+
+def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tmp_path):
+    proc = _start("-m", "train.steps=10000000,20,30", "grid.resolution=11", "optimizer.name=sgd", cwd=tmp_path)
+    job0 = None
+    while job0 is None:
+        job0 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/0/metrics.json")), None)
+        time.sleep(0.1)
+    _wait_until_computing(job0)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    rows = list(csv.DictReader((job0.parent.parent / "summary.csv").open()))
+    assert proc.returncode == 130
+    assert [row["status"] for row in rows] == ["interrupted"] * 3
+    assert all("not run" in row["error"] for row in rows[1:])
+
+
+def test_three_runs_claiming_one_directory_one_wins(tmp_path):
+    run_dir = tmp_path / "shared"
+    procs = [_start(f"hydra.run.dir={run_dir}", "grid.resolution=11", "train.steps=10", cwd=tmp_path) for _ in range(3)]
+    outcomes = sorted((p.wait(timeout=120), p.stderr.read()) for p in procs)
+    assert [code for code, _ in outcomes] == [0, 2, 2]
+    for _, stderr in outcomes[1:]:
+        assert [line for line in stderr.splitlines() if line.strip()] == [
+            f"gradlab: error: {str(run_dir)!r} is already used by another run; pick a new directory, earlier "
+            "outputs are never overwritten"]
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"
+
+
+def test_a_user_file_in_the_run_dir_survives_byte_for_byte(tmp_path):
+    run_dir = tmp_path / "mine"
+    run_dir.mkdir()
+    (run_dir / "data.csv").write_bytes(b"x,y\n1,0\n")
+    proc = _start(f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "holds files that are not this run's (data.csv)" in stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == ["data.csv"]
+    assert (run_dir / "data.csv").read_bytes() == b"x,y\n1,0\n"
+
+
+def test_a_sweep_whose_jobs_would_share_a_directory_is_refused(tmp_path):
+    proc = _start("-m", "hydra.sweep.subdir=same", "optimizer.lr=0.1,0.2", cwd=tmp_path)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "hydra.sweep.subdir='same' is not allowed" in stderr
+    assert not list((tmp_path / "outputs").rglob("metrics.json"))
+
+
+def test_a_config_too_large_is_refused_before_memory_is_spent(tmp_path):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = _start(f"hydra.run.dir={tmp_path / 'big'}", "grid.resolution=100000", cwd=tmp_path)
+    _, stderr = proc.communicate(timeout=120)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert proc.returncode == 2
+    assert stderr.startswith("gradlab: config error: grid.resolution=100000 is not allowed: a config within the "
+                             "memory budget") and len(stderr.strip().splitlines()) == 1
+    assert max(before, peak_kib) < 1_000_000  # the largest child stayed under 1 GB (the grid alone: 8,900 GiB)

@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO, experiment_module
 
 from gradlab.runner.config import ConfigError
-from gradlab.verify import answers
+from gradlab.experiments import answers
 
 EXAMPLE = REPO / "configs" / "examples" / "answers.yaml"
 

@@ -3,7 +3,7 @@
     python experiments/check_answers.py                                    # the example in configs/examples/
     python experiments/check_answers.py answers=my_answers.yaml rtol=1e-3
 
-The answers schema is documented in src/gradlab/verify/answers.py. A relative `answers` path is read from the
+The answers schema is documented in src/gradlab/experiments/answers.py. A relative `answers` path is read from the
 current directory, or else from the repository (so the default works from anywhere). A wrong answer is shown
 with the computed value and the error beside it; a malformed file stops with one line naming the entry.
 """
@@ -17,7 +17,7 @@ import yaml
 
 from gradlab.runner.config import ConfigError, at_least, checked
 from gradlab.runner.run import REPO_ROOT, BaseConfig, RunContext, launch
-from gradlab.verify import answers
+from gradlab.experiments import answers
 
 
 @dataclass

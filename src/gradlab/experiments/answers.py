@@ -1,4 +1,4 @@
-"""Grading a student's numeric answers to Homework 1 against what the library computes.
+"""The check_answers experiment's answers file: its schema, and grading it against what the library computes.
 
 The answers file is YAML with one optional section per problem; each section is a list of entries. An entry
 states the question's inputs (all required; a layer's stride and dilation are 1 unless given) and at least one

@@ -155,6 +155,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     eig_tolerance = 100 * float(jnp.finfo(x.dtype).eps) * float(jnp.max(jnp.abs(min_eig_map)))
     min_eig = float(jnp.min(min_eig_map))
 
+    ctx.curve("train/loss", fit.losses)
     steps = thinned_steps(cfg.train.steps)  # a curve over millions of steps is drawn from a few thousand
     ctx.keep(x=x, y=y, fit_phi=fit.phi, newton_phi=newton.phi, loss_map=loss_map, grid_argmin=grid_argmin,
              fit_path=np.asarray(fit.path)[np.append(steps, cfg.train.steps)],
@@ -166,6 +167,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         "fit": {
             "phi0": fit.phi[0], "phi1": fit.phi[1], "loss": fit.losses[-1],
             "final_loss": logistic.bce_loss(fit.phi, x, y), "grad_norm": fit.grad_norm,
+            "gap_to_newton": logistic.bce_loss(fit.phi, x, y) - logistic.bce_loss(newton.phi, x, y),
             "distance_to_heatmap_min": jnp.linalg.norm(fit.phi - grid_argmin),
             "distance_to_newton": jnp.linalg.norm(fit.phi - newton.phi),
         },

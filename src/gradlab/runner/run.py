@@ -55,7 +55,7 @@ from gradlab.runner.meta import (
     static_metadata,
 )
 from gradlab.runner.plotting import figures_of, save_plot_data
-from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, read_record, write_json_atomic
+from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, lookup, read_record, write_json_atomic
 
 CONFIG_DIR = REPO_ROOT / "configs"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -72,6 +72,7 @@ class BaseConfig:
     memory_budget_gb: float | None = checked(
         lambda x: x is None or (math.isfinite(x) and x > 0), "a number of GB > 0, or null (half the available memory)"
     )
+    objective: str | None  # the metric (dotted path) a run returns to a Hydra sweeper, e.g. Optuna minimising it
 
 
 class RunFailed(RuntimeError):
@@ -100,6 +101,7 @@ class RunContext:
     out_dir: Path
     log: logging.Logger
     plot_data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    curves: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     partial: dict[str, Any] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -109,6 +111,10 @@ class RunContext:
     def keep(self, **arrays: Any) -> None:
         """Keep arrays for the figures: saved to plot_data.npz, drawn by `gradlab.figures.<experiment>`."""
         self.plot_data.update({key: np.asarray(value) for key, value in arrays.items()})
+
+    def curve(self, tag: str, values: Any) -> None:
+        """A per-step scalar series (`train/loss`): written to TensorBoard when tracking is on."""
+        self.curves[tag] = np.asarray(values)
 
     def warn(self, message: str) -> None:
         """A result the user must know about (no convergence, an estimate that does not exist): log + metrics."""
@@ -442,6 +448,15 @@ def exit_code() -> int:
     return signalled[0] if signalled else max(_exit_codes, default=EXIT_OK)
 
 
+def objective_value(out_dir: Path, objective: str | None) -> float | None:
+    """The run's `objective` metric for a Hydra sweeper (NaN for a run that failed: a failed trial)."""
+    if objective is None:
+        return None
+    record = read_record(out_dir) or {}
+    value = lookup(record, objective) if record.get("status") == "ok" else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+
+
 def experiment_module(name: str) -> ModuleType:
     """The experiment `gradlab.experiments.<name>`: its schema `Config` and its `main(cfg, ctx)`."""
     return importlib.import_module(f"gradlab.experiments.{name}")
@@ -458,13 +473,13 @@ def launch(name: str) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=name)
-    def app(cfg: DictConfig) -> int:
+    def app(cfg: DictConfig) -> float | None:
         logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
         experiment = experiment_module(name)
-        code = execute(name, experiment.Config, experiment.main, cfg, Path(HydraConfig.get().runtime.output_dir),
-                       module=experiment, isolate=True)
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        code = execute(name, experiment.Config, experiment.main, cfg, out_dir, module=experiment, isolate=True)
         record_exit_code(code)
-        return code
+        return objective_value(out_dir, cfg.get("objective"))
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; we print one line
     try:

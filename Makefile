@@ -17,14 +17,15 @@ comma := ,
 
 setup: $(VENV)/.stamp-dev
 
-# the main job: every experiment, then report.md / report.html (the benchmark's optional PyTorch and
-# scikit-learn come with the `bench` extra)
-run: $(VENV)/.stamp-dev+bench
+# the main job: every experiment, then report.md / report.html; light: the benchmark's optional PyTorch and
+# scikit-learn comparisons are recorded as skipped (`make bench` installs them)
+run: $(VENV)/.stamp-dev
 	$(PY) experiments/run_all.py
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -n auto
 
+# the benchmark with its optional comparisons: the `bench` extra (PyTorch, scikit-learn)
 bench: $(VENV)/.stamp-dev+bench
 	$(PY) experiments/bench_logreg.py
 

@@ -20,8 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from gradlab.problems import autodiff_cost as cost
 from gradlab.bench.timing import compile_timed, time_call, xla_cost
+from gradlab.problems import autodiff_cost as cost
 
 # The field of a `sizes` row that holds each route's FLOPs (names as the issue lists them).
 FLOPS_KEY = {"f": "flops_f", "rev": "flops_rev", "fwd_batched": "flops_fwd", "fwd_sequential": "flops_fwd_sequential"}
@@ -161,17 +161,32 @@ def compare_gradients(problem: cost.ScalarLoss, outputs: dict, rtol: float) -> d
 # Summaries of a family's rows
 
 
-def slopes(rows: list[dict], fit_min_seconds: float) -> dict:
-    """Log-log slopes against P: FLOPs over every size, time over sizes whose time exceeds fit_min_seconds
-    (below it a call is dispatch overhead, flat in P)."""
+def slopes(rows: list[dict], fit_min_seconds: float, fit_min_sizes: int, confidence: float) -> dict:
+    """Log-log slopes against P of one family's rows.
+
+    FLOPs: over every size. Time: over the sizes whose median time is at least fit_min_seconds (below it a call
+    is dispatch overhead, flat in P), and only when there are at least fit_min_sizes of them; each time fit
+    carries its standard error and t interval (`time_fit`). `time_slope_difference` is the time slope of the
+    P jvps one after another minus that of the one vjp, with its interval: forward mode pays P jvps where reverse
+    mode pays one vjp, so the difference is about 1 (as `fwd_minus_rev_flops` is for FLOPs).
+    `time_slope_difference_batched` is the same for jacfwd, whose P tangents through every activation also
+    leave the cache sooner (its time slope can exceed its FLOP slope).
+    """
     P = [r["P"] for r in rows]
-    out = {"flops": {}, "time": {}, "time_fit_sizes": {}}
+    out: dict[str, Any] = {"flops": {}, "time": {}, "time_fit": {}, "time_fit_sizes": {}}
+    fits = {}
     for route in cost.ROUTES:
         out["flops"][route] = cost.loglog_slope(P, [r[FLOPS_KEY[route]] for r in rows])
         timed = [(r["P"], r[f"time_{route}"]) for r in rows if (r[f"time_{route}"] or 0.0) >= fit_min_seconds]
-        out["time"][route] = cost.loglog_slope([p for p, _ in timed], [t for _, t in timed])
+        fits[route] = cost.loglog_fit(*zip(*timed, strict=True), confidence) if len(timed) >= fit_min_sizes else None
+        out["time"][route] = None if fits[route] is None else fits[route].slope
+        out["time_fit"][route] = None if fits[route] is None else dataclasses.asdict(fits[route])
         out["time_fit_sizes"][route] = [p for p, _ in timed]
     out["fwd_minus_rev_flops"] = _difference(out["flops"]["fwd_batched"], out["flops"]["rev"])
+    for key, forward in (("time_slope_difference", "fwd_sequential"), ("time_slope_difference_batched", "fwd_batched")):
+        both = fits[forward] is not None and fits["rev"] is not None
+        difference = cost.slope_difference(fits[forward], fits["rev"], confidence) if both else None
+        out[key] = None if difference is None else {**difference, "forward_route": forward, "reverse_route": "rev"}
     return out
 
 

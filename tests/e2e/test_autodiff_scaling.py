@@ -1,0 +1,30 @@
+"""jvp vs vjp cost through the real CLI: a small run end to end (files, progress on stderr) and a bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+SMALL = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",
+         "mirror.sizes=[1,8]", "memory.depths=[]")  # fmt: skip
+
+
+def test_cli_small_run_end_to_end(cli, tmp_path):
+    proc, metrics = cli("autodiff_scaling", *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    assert metrics["status"] == "ok" and metrics["all_grads_match"] is True
+    assert [r["P"] for r in metrics["sizes"]["linear"]] == [10, 100]
+    assert set(metrics["plots"]) == {"cost_vs_parameters.png", "tall_wide_crossover.png"}
+    run_dir = tmp_path / "autodiff_scaling-0"
+    assert all((run_dir / name).is_file() for name in [*metrics["plots"], "plot_data.npz"])
+    assert "linear sizes" in proc.stderr  # the progress bar goes to stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("linear.P=[100,10]", "linear.P"), ("timing.repeats=3", "timing.repeats")],
+)
+def test_cli_config_errors(cli, override, key):
+    proc, _ = cli("autodiff_scaling", override)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from gradlab.experiments import answers
 from gradlab.runner.config import ConfigError, at_least, checked
 from gradlab.runner.run import REPO_ROOT, BaseConfig, RunContext, launch
-from gradlab.experiments import answers
 
 
 @dataclass

@@ -5,35 +5,43 @@
     python experiments/run_all.py "overrides={logreg: ['grid.resolution=41']}"
 
 Each experiment runs as its own process (fresh JAX state, its own precision), so one failure cannot stop or
-disturb the rest; a failed run's section says so, and the exit code is non-zero at the end.
+disturb the rest; a failed run's section says so, and the exit code is non-zero at the end. A run that passes
+`timeout_s` gets SIGTERM and records itself `interrupted`; Ctrl-C or SIGTERM to the main job stops the run in
+progress the same way, records the runs not started as not run, and still writes the report.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from gradlab.runner.config import ConfigError, at_least, checked
+from gradlab.runner.records import METRICS_FILE, read_record, status_of, write_json_atomic
+from gradlab.runner.run import BaseConfig, RunContext, RunFailed, experiment_module, launch
 from gradlab.verify.claims import CLAIMS
-from gradlab.runner.config import at_least, checked
 from gradlab.verify.report import build_report
-from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent  # gradlab/experiments: one module per experiment
+NOT_EXPERIMENTS = ("run_all", "check_answers")
 
 
 def _is_experiment(name: str) -> bool:
-    return (EXPERIMENTS_DIR / f"{name}.py").is_file() and name not in ("run_all", "check_answers")
+    if name in NOT_EXPERIMENTS:
+        return False
+    try:
+        experiment_module(name)
+    except ModuleNotFoundError:
+        return False
+    return True
 
 
 @dataclass
 class RunSpec:
-    id: str = ""
-    script: str | None = None
-    overrides: list[str] = dataclasses.field(default_factory=list)
+    id: str
+    script: str | None = None  # the experiment, when it differs from the id
+    overrides: list[str] | None = None
 
     @property
     def experiment(self) -> str:
@@ -43,18 +51,16 @@ class RunSpec:
 @dataclass
 class Config(BaseConfig):
     runs: list[RunSpec] = checked(
-        [], lambda runs: len(runs) > 0 and all(_is_experiment(r.experiment) for r in runs),
-        "a non-empty list of {id, script, overrides} whose script is an experiment in experiments/",
+        lambda runs: len(runs) > 0 and all(_is_experiment(r.experiment) for r in runs),
+        "a non-empty list of {id, script, overrides} whose script is an experiment in gradlab/experiments/",
     )
-    only: list[str] | None = None
-    overrides: dict[str, list[str]] | None = None
-    timeout_s: float = at_least(1, 900)
+    only: list[str] | None = checked(lambda x: x is None or len(x) > 0, "a non-empty list of run ids, or null (all)")
+    overrides: dict[str, list[str]] | None
+    timeout_s: float = at_least(1)
 
 
 def selected(cfg: Config) -> list[RunSpec]:
     ids = [r.id for r in cfg.runs]
-    from gradlab.runner.config import ConfigError
-
     for key, names in (("only", cfg.only or []), ("overrides", list(cfg.overrides or {}))):
         unknown = [n for n in names if n not in ids]
         if unknown:
@@ -62,33 +68,63 @@ def selected(cfg: Config) -> list[RunSpec]:
     return [r for r in cfg.runs if cfg.only is None or r.id in cfg.only]
 
 
+def run_experiment(command: list[str], timeout_s: float, ctx: RunContext) -> tuple[int, str, str | None]:
+    """Run one experiment's CLI; (exit code, last stderr line, why it was stopped or None).
+
+    On timeout or when the main job is interrupted, the experiment gets SIGTERM and records itself interrupted.
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout_s
+    stopped = None
+    while True:
+        try:
+            _, stderr = proc.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if stopped is None and (ctx.stop.is_set() or time.monotonic() > deadline):
+                stopped = "the main job was interrupted" if ctx.stop.is_set() else f"timed out after {timeout_s:g} s"
+                proc.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + 30  # then SIGKILL: a run that ignores SIGTERM is recorded crashed
+            elif stopped is not None and time.monotonic() > deadline:
+                proc.kill()
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("gradlab")]
+    return proc.returncode, (lines or stderr.strip().splitlines() or [""])[-1], stopped
+
+
 def main(cfg: Config, ctx: RunContext) -> dict:
+    ctx.cooperative = True  # on Ctrl-C/SIGTERM: stop the run in progress, then write the report
     runs = selected(cfg)
-    outcomes = {}
+    outcomes: dict[str, dict] = {}
     for index, spec in enumerate(runs, start=1):
+        if ctx.stop.is_set():
+            outcomes[spec.id] = {"exit_code": None, "seconds": 0.0, "stopped": "not run: the main job was interrupted"}
+            continue
         command = [sys.executable, "-m", f"gradlab.experiments.{spec.experiment}", f"hydra.run.dir={ctx.path(spec.id)}",
-                   *spec.overrides, *(cfg.overrides or {}).get(spec.id, [])]
+                   *(spec.overrides or []), *(cfg.overrides or {}).get(spec.id, [])]
         ctx.log.info("[%d/%d] %s ...", index, len(runs), spec.id)
         started = time.perf_counter()
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=cfg.timeout_s)
-            code, tail = proc.returncode, proc.stderr.strip().splitlines()[-1:] or [""]
-        except subprocess.TimeoutExpired:
-            code, tail = -1, [f"timed out after {cfg.timeout_s:g} s"]
+        code, last_line, stopped = run_experiment(command, cfg.timeout_s, ctx)
         seconds = time.perf_counter() - started
-        outcomes[spec.id] = {"exit_code": code, "seconds": seconds}
+        if stopped and read_record(ctx.path(spec.id)) is None:  # stopped before it could write its own record
+            ctx.path(spec.id).mkdir(parents=True, exist_ok=True)
+            write_json_atomic(ctx.path(spec.id) / METRICS_FILE, {
+                "status": "interrupted", "experiment": spec.experiment, "signal": "SIGTERM",
+                "error": f"{stopped} before the run started", "meta": {"wall_time_s": seconds}})
+        outcomes[spec.id] = {"exit_code": code, "seconds": seconds, **({"stopped": stopped} if stopped else {})}
         ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, "ok" if code == 0 else "FAILED",
-                     seconds, "" if code == 0 else f" ({tail[0]})")
+                     seconds, "" if code == 0 else f" ({stopped or last_line})")
 
-    rows, metrics = build_report(ctx.out_dir, [r.id for r in runs], CLAIMS)
+    rows, metrics = build_report(ctx.out_dir, [r.id for r in runs], CLAIMS, notes={
+        run_id: outcome["stopped"] for run_id, outcome in outcomes.items() if "stopped" in outcome})
     for spec in runs:
-        outcomes[spec.id]["status"] = (metrics[spec.id] or {}).get("status", "missing")
+        outcomes[spec.id]["status"] = status_of(read_record(ctx.path(spec.id))) if metrics[spec.id] else "not run"
     verdicts = [r.verdict for r in rows]
     summary = {"claims": len(rows), "passed": verdicts.count("pass"), "failed": len(rows) - verdicts.count("pass")}
     ctx.log.info("report: %s (%d of %d claims verified)", ctx.path("report.html"), summary["passed"], len(rows))
-    failed_runs = [k for k, v in outcomes.items() if v["status"] != "ok"]
     results = {"runs": outcomes, "claims": summary}
-    if failed_runs or summary["failed"]:
+    ctx.partial.update(results)  # what an interruption keeps
+    failed_runs = [k for k, v in outcomes.items() if v["status"] != "ok"]
+    if (failed_runs or summary["failed"]) and not ctx.stop.is_set():
         raise RunFailed(f"failed runs: {failed_runs or 'none'}; claims not verified: {summary['failed']} "
                         f"(see {ctx.path('report.md')})", results)
     return results

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradlab.figures._optional import OptionalFigures
-from gradlab.runner.plotting import figure
+from gradlab.runner.plotting import Figures, figure
 
-FIGURES = OptionalFigures()
+FIGURES = Figures()
 
 LABELS = {"f": "f alone", "rev": "reverse (grad)", "fwd_batched": "forward, batched (jacfwd)",
           "fwd_sequential": "forward, P jvps in a loop"}  # fmt: skip

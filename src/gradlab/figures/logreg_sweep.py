@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from gradlab.figures._optional import OptionalFigures
-from gradlab.runner.plotting import figure
+from gradlab.runner.plotting import Figures, figure
 
-FIGURES = OptionalFigures()
+FIGURES = Figures()
 
 GAP_FLOOR = 1e-16  # gaps at or below round-off are drawn at this value (a log axis has no zero)
 BAND_MOMENTA = 3  # the band panel shows the first, middle and last momentum

@@ -48,13 +48,20 @@ PlotData = Mapping[str, np.ndarray]
 Draw = Callable[[PlotData, Any], Any]  # (plot data, config) -> matplotlib Figure
 
 
+When = Callable[[PlotData, Any], bool]  # (plot data, config) -> whether this run has the figure
+
+
 @dataclasses.dataclass(frozen=True)
 class Figure:
-    """One PNG of a run: its file name, the claim it shows (recorded in metrics.json), and how to draw it."""
+    """One PNG of a run: its file name, the claim it shows (recorded in metrics.json), and how to draw it.
+
+    `when` (optional) leaves the figure out of a run whose config left that part empty.
+    """
 
     name: str
     caption: str
     draw: Draw
+    when: When | None = None
 
 
 class Figures:
@@ -72,9 +79,9 @@ class Figures:
     def __init__(self) -> None:
         self.figures: list[Figure] = []
 
-    def add(self, name: str, caption: str) -> Callable[[Draw], Draw]:
+    def add(self, name: str, caption: str, when: When | None = None) -> Callable[[Draw], Draw]:
         def register(draw: Draw) -> Draw:
-            self.figures.append(Figure(name, caption, draw))
+            self.figures.append(Figure(name, caption, draw, when))
             return draw
 
         return register
@@ -83,6 +90,8 @@ class Figures:
         """Draw and save every figure; return ({name: caption} saved, {name: error} for those that failed)."""
         saved, errors = {}, {}
         for fig_spec in self.figures:
+            if fig_spec.when is not None and not fig_spec.when(data, cfg):
+                continue
             try:
                 fig = fig_spec.draw(data, cfg)
                 try:

@@ -104,6 +104,8 @@ class RunContext:
     curves: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     partial: dict[str, Any] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)  # set on SIGINT/SIGTERM
+    cooperative: bool = False  # main watches `stop` and wraps up (run_all): the run layer waits for it
 
     def path(self, name: str) -> Path:
         return self.out_dir / name
@@ -344,17 +346,26 @@ def _in_worker_thread(main: Main, cfg: Any, ctx: RunContext) -> dict:
     if threading.current_thread() is not threading.main_thread():
         return main(cfg, ctx)
     outcome: dict[str, Any] = {}
+    done = threading.Event()  # waited on instead of Thread.join: a join interrupted by a signal marks the
+                              # thread stopped while it still runs (CPython bpo-45274)
 
     def work() -> None:
         try:
             outcome["results"] = main(cfg, ctx)
         except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
             outcome["error"] = err
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=work, name=f"gradlab-{ctx.log.name}", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(timeout=0.2)
+    threading.Thread(target=work, name=f"gradlab-{ctx.log.name}", daemon=True).start()
+    try:
+        while not done.wait(timeout=0.2):
+            pass
+    except Interrupted:
+        ctx.stop.set()
+        if ctx.cooperative:  # it stops what it runs and records what it has (in ctx.partial)
+            done.wait()
+        raise
     if "error" in outcome:
         raise outcome["error"]
     return outcome["results"]

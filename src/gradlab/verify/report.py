@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradlab.runner.records import lookup
+from gradlab.runner.records import lookup, read_record, status_of
 
 
 @dataclass(frozen=True)
@@ -122,20 +122,38 @@ def environment(metrics_by_experiment: dict[str, dict | None]) -> dict:
     return env
 
 
+def _markdown_table(table: list[list[str]]) -> list[str]:
+    escape = [[cell.replace("|", "\\|") for cell in row] for row in table]
+    return ["| " + " | ".join(escape[0]) + " |", "|" + "---|" * len(escape[0]),
+            *("| " + " | ".join(row) + " |" for row in escape[1:])]
+
+
+def _status_line(metrics: dict | None) -> str:
+    if metrics is None:
+        return "not run"
+    return metrics["status"] + (f" ({metrics['note']})" if metrics.get("note") else "")
+
+
+def _notes(metrics: dict | None) -> list[str]:
+    """Warnings, and comparisons a run skipped (with how to get them)."""
+    metrics = metrics or {}
+    skipped = metrics.get("skipped") or {}
+    return [f"warning: {w}" for w in metrics.get("warnings") or []] + [f"skipped {k}: {v}" for k, v in skipped.items()]
+
+
 def write_markdown(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], env: dict) -> None:
     lines = ["# gradlab verification report", ""]
     passed = sum(r.verdict == "pass" for r in rows)
     lines += [f"**{passed} of {len(rows)} claims verified.**", "", "## Claims", ""]
     table = table_rows(rows)
-    lines.append("| " + " | ".join(table[0]) + " |")
-    lines.append("|" + "---|" * len(table[0]))
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in table[1:]]
-    lines += ["", "## Experiments", ""]
+    lines += _markdown_table(table)
+    lines += ["", "## Run times", "", *_markdown_table(run_times(runs)), "", "## Experiments", ""]
     for name, metrics in runs.items():
-        status = metrics.get("status", "missing") if metrics else "missing"
-        lines.append(f"### {name}: {status}")
+        lines.append(f"### {name}: {_status_line(metrics)}")
         if metrics and metrics.get("error"):
             lines.append(f"\nError: `{metrics['error']}`")
+        for note in _notes(metrics):
+            lines.append(f"\n- {note}")
         for plot, caption in (metrics or {}).get("plots", {}).items():
             lines += ["", f"![{caption}]({name}/{plot})", "", f"*{caption}*"]
         lines.append("")
@@ -159,12 +177,18 @@ def write_html(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], 
     for r in table[1:]:
         cells = "".join(f"<td>{esc(c)}</td>" for c in r[:-1])
         parts.append(f"<tr>{cells}<td class='{esc(r[-1])}'>{esc(r[-1])}</td></tr>")
-    parts.append("</table><h2>Experiments</h2>")
+    parts.append("</table>")
+    times = run_times(runs)
+    parts.append("<h2>Run times</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in times[0]) + "</tr>"
+                 + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in times[1:])
+                 + "</table><h2>Experiments</h2>")
     for name, metrics in runs.items():
-        status = metrics.get("status", "missing") if metrics else "missing"
-        parts.append(f"<h3>{esc(name)}: <span class='{'pass' if status == 'ok' else 'FAIL'}'>{esc(status)}</span></h3>")
+        status = (metrics or {}).get("status")
+        parts.append(f"<h3>{esc(name)}: <span class='{'pass' if status == 'ok' else 'FAIL'}'>"
+                     f"{esc(_status_line(metrics))}</span></h3>")
         if metrics and metrics.get("error"):
             parts.append(f"<p>Error: <code>{esc(metrics['error'])}</code></p>")
+        parts += [f"<p>{esc(note)}</p>" for note in _notes(metrics)]
         for plot, caption in (metrics or {}).get("plots", {}).items():
             png = root / name / plot
             if png.exists():
@@ -176,12 +200,30 @@ def write_html(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], 
     target.write_text("\n".join(parts))
 
 
-def build_report(root: Path, experiments: Sequence[str], claims: Sequence[Claim]) -> tuple[list[Row], dict]:
-    """Read `<root>/<experiment>/metrics.json` for each experiment, judge the claims, write report.md/.html."""
-    runs: dict[str, dict | None] = {}
-    for name in experiments:
-        path = root / name / "metrics.json"
-        runs[name] = json.loads(path.read_text()) if path.exists() else None
+def run_times(runs: dict[str, dict | None]) -> list[list[str]]:
+    """Per run: wall time, the part spent tracing and compiling with XLA, and the rest (compute, I/O, plots)."""
+    rows = [["run", "status", "wall s", "compile s", "compute s"]]
+    for name, metrics in runs.items():
+        meta = (metrics or {}).get("meta") or {}
+        wall, compile_s = meta.get("wall_time_s"), meta.get("compile_time_s")
+        compute = wall - compile_s if _number(wall) and _number(compile_s) else None
+        rows.append([name, status_of(metrics) if metrics else "not run",
+                     *(f"{v:.1f}" if _number(v) else "" for v in (wall, compile_s, compute))])
+    return rows
+
+
+def build_report(root: Path, experiments: Sequence[str], claims: Sequence[Claim],
+                 notes: dict[str, str] | None = None) -> tuple[list[Row], dict]:
+    """Read `<root>/<experiment>/metrics.json` for each experiment, judge the claims, write report.md/.html.
+
+    `notes` add a word per run (why it was stopped); a record whose process is gone reads `crashed`.
+    """
+    runs: dict[str, dict | None] = {name: read_record(root / name) for name in experiments}
+    for name, metrics in runs.items():
+        if metrics is not None:
+            metrics["status"] = status_of(metrics)
+            if (notes or {}).get(name):
+                metrics["note"] = notes[name]
     rows = [evaluate(c, runs.get(c.experiment)) for c in claims if c.experiment in runs]
     env = environment(runs)
     write_markdown(root / "report.md", rows, runs, env)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
-from conftest import REPO
+from conftest import CLI_ENV, REPO
 
 from gradlab.verify.claims import CLAIMS
 
@@ -17,7 +19,7 @@ REDUCED = "overrides={logreg: ['grid.resolution=31', 'train.steps=300']}"
 def _run_all(out_dir, *overrides):
     return subprocess.run(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out_dir}", *overrides],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        cwd=REPO, capture_output=True, text=True, timeout=900, env=CLI_ENV,
     )
 
 
@@ -31,13 +33,15 @@ def test_run_all_reduced_end_to_end(tmp_path):
     expected_claims = [c for c in CLAIMS if c.experiment in SUBSET]
     assert metrics["claims"] == {"claims": len(expected_claims), "passed": len(expected_claims), "failed": 0}
     report = (out / "report.md").read_text()
-    table = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| problem")]
+    claims_section = report.split("## Claims")[1].split("## Run times")[0]
+    table = [line for line in claims_section.splitlines() if line.startswith("| ") and not line.startswith("| problem")]
     assert len(table) == len(expected_claims) and all(line.endswith("| pass |") for line in table)
     for claim in expected_claims:
         assert claim.quantity.replace("|", "\\|") in report
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 5 and "Environment" in page
     assert "jax" in report and "float64" in report
+    assert "## Run times" in report and "| logreg | ok |" in report
 
 
 def test_one_failing_experiment_does_not_stop_the_rest(tmp_path):
@@ -57,3 +61,44 @@ def test_one_failing_experiment_does_not_stop_the_rest(tmp_path):
 def test_unknown_run_id_is_a_config_error(tmp_path):
     proc = _run_all(tmp_path / "bad", "only=[logreg,nonsense]")
     assert proc.returncode == 2 and "nonsense" in proc.stderr and "only" in proc.stderr
+
+
+def test_only_an_empty_list_is_a_config_error(tmp_path):
+    proc = _run_all(tmp_path / "none", "only=[]")
+    assert proc.returncode == 2 and "only=[] is not allowed" in proc.stderr
+
+
+def test_a_run_past_its_timeout_is_interrupted_and_the_report_says_so(tmp_path):
+    out = tmp_path / "slow"
+    proc = _run_all(out, "only=[logreg,receptive_field_problem4]", "timeout_s=1",
+                    "overrides={logreg: ['train.steps=10000000', 'grid.resolution=11']}")
+    assert proc.returncode == 1
+    logreg = json.loads((out / "logreg" / "metrics.json").read_text())
+    assert logreg["status"] == "interrupted" and logreg["signal"] == "SIGTERM"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["runs"]["logreg"]["status"] == "interrupted"
+    assert "timed out after 1 s" in metrics["runs"]["logreg"]["stopped"]
+    assert "### logreg: interrupted (timed out after 1 s)" in (out / "report.md").read_text()
+
+
+def test_ctrl_c_stops_the_run_in_progress_and_still_writes_the_report(tmp_path):
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
+         "only=[logreg,logreg_sweep]", "overrides={logreg: ['train.steps=10000000', 'grid.resolution=11']}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        record = out / "logreg" / "metrics.json"
+        if record.exists() and "worker_pid" in json.loads(record.read_text())["meta"]:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted"
+    assert metrics["runs"]["logreg"]["status"] == "interrupted"
+    assert metrics["runs"]["logreg_sweep"]["status"] == "not run"
+    report = (out / "report.md").read_text()
+    assert "### logreg: interrupted" in report and "### logreg_sweep: not run" in report

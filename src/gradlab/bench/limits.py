@@ -1,4 +1,4 @@
-"""The machine's limits for the logistic-regression benchmark (issue 7), and the scanned loop on 2 devices.
+"""The machine's limits for the logistic-regression benchmark (Problem 8), and the library step against them.
 
 A GD step on n points must at least read x and y once (2 n itemsize bytes) and evaluate one exp and one
 log1p per point (the loss needs softplus, the gradient reuses exp for the sigmoid). The probes time exactly
@@ -19,47 +19,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import time
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from gradlab.bench import impls
+from gradlab.bench.timing import alternate, compile_timed, summarize, xla_cost
+from gradlab.problems import logistic
 
 
-def _median_seconds(fn, *args, repeats: int) -> list[float]:
-    import jax
-
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def probes(x, y, repeats: int) -> dict[str, Any]:
-    """Time the bandwidth and exp/log probes on (x, y); returns seconds (medians) and rates."""
-    import jax
-    import jax.numpy as jnp
-
-    from gradlab.bench.timing import summarize
-
+def _probe_calls(x, y) -> dict:
     read_both = jax.jit(lambda a, b: jnp.sum(a) + jnp.sum(b))
     exp_log = jax.jit(lambda a: jnp.sum(jnp.log1p(jnp.exp(-jnp.abs(a)))))
     x_np = np.asarray(x)
+    return {"read": lambda: read_both(x, y), "exp_log_xla": lambda: exp_log(x),
+            "exp_log_numpy": lambda: np.sum(np.log1p(np.exp(-np.abs(x_np))))}
 
-    def numpy_exp_log(a):
-        return np.sum(np.log1p(np.exp(-np.abs(a))))
 
-    read_times, xla_times, numpy_times = [], [], []
-    for _ in range(repeats):  # alternate, like the implementations
-        read_times += _median_seconds(read_both, x, y, repeats=1)
-        xla_times += _median_seconds(exp_log, x, repeats=1)
-        numpy_times += _median_seconds(numpy_exp_log, x_np, repeats=1)
+def _limits(stats: dict, x, y) -> dict[str, Any]:
     n, nbytes = int(x.shape[0]), int(x.nbytes + y.nbytes)
-    read, xla, numpy_ = summarize(read_times), summarize(xla_times), summarize(numpy_times)
+    read, xla, numpy_ = stats["read"], stats["exp_log_xla"], stats["exp_log_numpy"]
     best = min(xla["median"], numpy_["median"])
     return {
         "bytes_per_step": nbytes,
@@ -67,9 +52,49 @@ def probes(x, y, repeats: int) -> dict[str, Any]:
         "bandwidth_probe_spread": read["spread"],
         "bandwidth_bytes_per_s": nbytes / read["median"],
         "exp_log_probe_time_xla": xla["median"],
+        "exp_log_probe_spread_xla": xla["spread"],
         "exp_log_probe_time_numpy": numpy_["median"],
         "exp_log_probe_time": best,  # the faster of the two is the limit
         "exp_log_pairs_per_s": n / best,
+    }
+
+
+def probes(x, y, repeats: int) -> dict[str, Any]:
+    """Time the bandwidth and exp/log probes on (x, y), alternating; returns seconds (medians) and rates."""
+    record = alternate(_probe_calls(x, y), repeats, rewarm=False)
+    return _limits({name: summarize(r["times"]) for name, r in record.items()}, x, y)
+
+
+def step_anatomy(compiled: Any) -> dict[str, Any]:
+    """What XLA made of a compiled step: its fusions (kernels run one after another over the data) and the
+    temporary bytes it materialises. A step at the limit is one pass: one fusion reading x and y."""
+    text = compiled.as_text()
+    kinds = re.findall(r"= [a-z0-9\[\]{},]+ fusion\([^)]*\), kind=(\w+)", text)
+    custom = re.findall(r'"kind":"(__\w+)"', text)
+    cost = xla_cost(compiled)
+    return {"fusions": len(kinds), "loop_fusions": kinds.count("kLoop"), "library_fusions": len(custom),
+            "temp_bytes": cost["temp_bytes"], "bytes_accessed_per_step": cost["bytes_accessed"]}
+
+
+def step_against_limits(x, y, *, lr_mean: float, steps: int, repeats: int) -> dict[str, Any]:
+    """The library's GD step (scan of `steps` steps, and a Python loop over the jitted step) timed in turn with
+    the probes on the same (x, y): time per step, the fraction of the exp/log limit, scan against loop."""
+    phi_init, lr = jnp.zeros(2, x.dtype), jnp.asarray(lr_mean / x.shape[0], x.dtype)
+    scan = impls.jax_scan(phi_init, lr, x, y, steps)
+    loop = impls.jax_python_loop(phi_init, lr, x, y, steps)
+    record = alternate({**_probe_calls(x, y), "scan": scan.call, "loop": loop.call}, repeats)
+    stats = {name: summarize(r["times"]) for name, r in record.items()}
+    limits = _limits(stats, x, y)
+    scan_step, loop_step = stats["scan"]["median"] / steps, stats["loop"]["median"] / steps
+    one_step, _ = compile_timed(impls.fused_step, phi_init, lr, x, y)
+    return {
+        "dtype": str(x.dtype), "n": int(x.shape[0]), "steps_per_call": steps, **limits,
+        "scan_time_per_step": scan_step, "scan_spread_per_step": stats["scan"]["spread"] / steps,
+        "loop_time_per_step": loop_step, "loop_spread_per_step": stats["loop"]["spread"] / steps,
+        "fraction_of_exp_log_limit": limits["exp_log_probe_time"] / scan_step,
+        "fraction_of_bandwidth_limit": limits["bandwidth_probe_time"] / scan_step,
+        "loop_over_scan": loop_step / scan_step,
+        "step_anatomy": step_anatomy(one_step),
     }
 
 
@@ -77,44 +102,35 @@ def probes(x, y, repeats: int) -> dict[str, Any]:
 
 
 def _sharded_main(spec: dict) -> dict:
-    """In the child: the analytic scan on 1 device and on `devices` devices, timed alternately."""
-    import jax
-    import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
+    """In the child: the library scan on 1 device and on `devices` devices, timed alternately, per dtype."""
     jax.config.update("jax_enable_x64", True)
-    from gradlab.problems import logistic
-    from gradlab.bench.impls import make_analytic_train
-    from gradlab.bench.timing import compile_timed, summarize
-
-    dtype = jnp.dtype(spec["dtype"])
-    x, y = logistic.sample_data(jax.random.key(spec["seed"]), spec["n_per_class"], spec["mean0"],
-                                spec["mean1"], spec["std"])
-    x, y = x.astype(dtype), y.astype(dtype)
-    phi_init = jnp.zeros(2, dtype)
-    lr = jnp.asarray(spec["lr_mean"] / x.shape[0], dtype)
+    x64, y64 = logistic.sample_data(jax.random.key(spec["seed"]), spec["n_per_class"], spec["mean0"],
+                                    spec["mean1"], spec["std"])
     devices = jax.devices()[: spec["devices"]]
     mesh = Mesh(np.array(devices), ("data",))
     by_point = NamedSharding(mesh, PartitionSpec("data"))
-    x_sharded, y_sharded = jax.device_put(x, by_point), jax.device_put(y, by_point)
-    x_one, y_one = jax.device_put(x, devices[0]), jax.device_put(y, devices[0])
-    train = make_analytic_train(spec["steps"])
-    one, one_compile = compile_timed(train, phi_init, lr, x_one, y_one)
-    many, many_compile = compile_timed(train, phi_init, lr, x_sharded, y_sharded)
-    one_times, many_times = [], []
-    for _ in range(spec["repeats"]):
-        one_times += _median_seconds(one, phi_init, lr, x_one, y_one, repeats=1)
-        many_times += _median_seconds(many, phi_init, lr, x_sharded, y_sharded, repeats=1)
-    one_stats, many_stats = summarize(one_times), summarize(many_times)
-    phi_one = np.asarray(one(phi_init, lr, x_one, y_one)[0], np.float64)
-    phi_many = np.asarray(many(phi_init, lr, x_sharded, y_sharded)[0], np.float64)
-    return {
-        "devices": len(devices),
-        "single_device": {"time_per_call_median": one_stats["median"], "time_per_call_spread": one_stats["spread"],
-                          "compile_time": one_compile, "phi": phi_one.tolist()},
-        "sharded": {"time_per_call_median": many_stats["median"], "time_per_call_spread": many_stats["spread"],
-                    "compile_time": many_compile, "phi": phi_many.tolist()},
-    }
+    train, out = impls.library_train(spec["steps"]), {"devices": len(devices), "dtypes": {}}
+    for dtype_name in spec["dtypes"]:
+        dtype = jnp.dtype(dtype_name)
+        x, y = x64.astype(dtype), y64.astype(dtype)
+        phi_init, momentum = jnp.zeros(2, dtype), jnp.zeros((), dtype)
+        lr = jnp.asarray(spec["lr_mean"] / x.shape[0], dtype)
+        one_args = (phi_init, lr, momentum, jax.device_put(x, devices[0]), jax.device_put(y, devices[0]))
+        many_args = (phi_init, lr, momentum, jax.device_put(x, by_point), jax.device_put(y, by_point))
+        one, one_compile = compile_timed(train, *one_args)
+        many, many_compile = compile_timed(train, *many_args)
+        record = alternate({"one": lambda one=one, a=one_args: one(*a),
+                            "many": lambda many=many, a=many_args: many(*a)}, spec["repeats"])
+        result = {}
+        for name, compile_s in (("one", one_compile), ("many", many_compile)):
+            stats = summarize(record[name]["times"])
+            result[name] = {"time_per_call_median": stats["median"], "time_per_call_spread": stats["spread"],
+                            "compile_time": compile_s,
+                            "phi": np.asarray(record[name]["result"].phi, np.float64).tolist()}
+        ratios = [a / b for a, b in zip(record["one"]["times"], record["many"]["times"], strict=True)]
+        out["dtypes"][dtype_name] = {"single_device": result["one"], "sharded": result["many"],
+                                     "speedup_by_round": ratios}
+    return out
 
 
 def run_sharded(spec: dict, timeout: float = 600) -> dict:

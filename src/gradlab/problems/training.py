@@ -39,15 +39,19 @@ class Trajectory(NamedTuple):
     grad_norm: jax.Array  # gradient norm at the final parameters
 
 
-def make_train(loss_fn: Callable, optimizer: str, steps: int, keep_path: bool = True) -> Callable:
+def make_train(loss_fn: Callable, optimizer: str, steps: int, keep_path: bool = True,
+               value_and_grad: Callable | None = None) -> Callable:
     """Return train(phi_init, lr, momentum, *data) -> Trajectory: `steps` optax updates in one lax.scan.
 
-    keep_path=False keeps only the first and last parameters (a large vmapped sweep need not store them all).
+    Each step needs the loss (recorded) and its gradient: `value_and_grad(phi, *data) -> (loss, grad)` if given,
+    else the loss's own fused version `loss_fn.value_and_grad` when it has one (`logistic.bce_loss` does: one
+    pass over the data, one exp per point), else `jax.value_and_grad(loss_fn)`. keep_path=False keeps only the
+    first and last parameters (a large vmapped sweep need not store them all).
     """
+    value_and_grad = value_and_grad or getattr(loss_fn, "value_and_grad", None) or jax.value_and_grad(loss_fn)
 
     def train(phi_init: jax.Array, lr: Any, momentum: Any, *data: Any) -> Trajectory:
         opt = make_optimizer(optimizer, lr, momentum)
-        value_and_grad = jax.value_and_grad(loss_fn)
 
         def step(carry, _):
             phi, state = carry
@@ -58,7 +62,7 @@ def make_train(loss_fn: Callable, optimizer: str, steps: int, keep_path: bool = 
 
         (phi, _), (losses, path) = lax.scan(step, (phi_init, opt.init(phi_init)), length=steps)
         path = jnp.concatenate([path if keep_path else phi_init[None], phi[None]], axis=0)
-        grad_norm = jnp.linalg.norm(jax.grad(loss_fn)(phi, *data))
+        grad_norm = jnp.linalg.norm(value_and_grad(phi, *data)[1])
         return Trajectory(phi, losses, path, grad_norm)
 
     return train

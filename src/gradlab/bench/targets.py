@@ -1,0 +1,71 @@
+"""The logistic-regression benchmark's targets: each a measured value against a threshold, met or not.
+
+Every target reads `value >= target`; `met` is None when the value could not be measured (an optional
+package missing), with the reason beside it. No test asserts a time: the targets are data in metrics.json.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+
+def target(value: float | None, goal: float, met: bool | None = None, **detail: Any) -> dict:
+    """{value, target, met, ...}: met is value >= goal unless given, None when the value is missing."""
+    if value is None:
+        return {"value": None, "target": goal, "met": None, **detail}
+    return {"value": float(value), "target": goal, "met": bool(value >= goal if met is None else met), **detail}
+
+
+def ratios_by_round(slow: list[float], fast: list[float]) -> dict:
+    """slow / fast round by round (alternating rounds): median and interquartile spread of the ratio."""
+    ratios = sorted(a / b for a, b in zip(slow, fast, strict=True))
+    q1, q3 = (statistics.quantiles(ratios, n=4)[::2] if len(ratios) >= 4 else (ratios[0], ratios[-1]))
+    return {"median": statistics.median(ratios), "spread": q3 - q1, "rounds": len(ratios)}
+
+
+def no_slower(slow_step: float, slow_spread: float, fast_step: float, fast_spread: float, goal: float, **detail):
+    """`fast` is no slower than `slow`: value slow / fast; met when the fast median is above the slow one by
+    no more than the larger interquartile spread of the two (a difference within timing noise)."""
+    met = fast_step * goal <= slow_step + max(slow_spread, fast_spread)
+    return target(slow_step / fast_step, goal, met, **detail)
+
+
+def logreg_targets(sizes: dict, by_dtype: dict, sharding: dict | None, goals: Any, skipped: dict) -> dict:
+    """The targets of the benchmark from its measurements (see `gradlab.bench.logreg`)."""
+    small, large = sizes["small"], sizes["large"]
+    out = {}
+    for dtype, row in by_dtype.items():
+        out[f"large_step_vs_exp_log_limit_{dtype}"] = target(
+            row["fraction_of_exp_log_limit"], goals.exp_log_fraction,
+            note=f"exp/log probe time / library step time, n={row['n']:,}, {dtype}",
+            step_anatomy=row["step_anatomy"])
+        out[f"large_scan_vs_python_loop_{dtype}"] = no_slower(
+            row["loop_time_per_step"], row["loop_spread_per_step"], row["scan_time_per_step"],
+            row["scan_spread_per_step"], goals.scan_vs_loop,
+            note=f"Python loop time / scan time per step, n={row['n']:,}, {dtype}")
+    scan, loop = small["implementations"]["jax_scan"], small["implementations"]["jax_python_loop"]
+    out["small_scan_vs_python_loop"] = no_slower(
+        loop["time_per_step_median"], loop["time_per_step_spread"], scan["time_per_step_median"],
+        scan["time_per_step_spread"], goals.scan_vs_loop, note=f"Python loop time / scan time per step, n={small['n']}")
+    for dtype, row in (sharding or {}).get("dtypes", {}).items():
+        out[f"large_sharded_vs_single_device_{dtype}"] = target(
+            row["speedup"], goals.sharded_speedup, spread=row["speedup_spread"],
+            note=f"1-device / {sharding['devices']}-device scan time, median of alternating rounds, {dtype}")
+    out["small_library_vs_numpy_per_step"] = target(
+        small["speedup_vs_numpy"]["jax_scan"], goals.small_vs_numpy,
+        note=f"NumPy time / library scan time per step, n={small['n']}")
+    for label, size in sizes.items():
+        rounds = size["newton_vs_sklearn_rounds"]
+        out[f"{label}_newton_vs_sklearn"] = target(
+            rounds and rounds["median"], goals.newton_vs_sklearn, spread=rounds and rounds["spread"],
+            note=f"scikit-learn time / jit Newton time to the tolerance, median of alternating rounds, n={size['n']:,}",
+            **({"reason": skipped["sklearn_lbfgs"]} if "sklearn_lbfgs" in skipped else {}))
+    best = large["implementations"][large["best_jax_gd"]]["time_per_step_median"]
+    for other in ("numpy_loop", "torch_loop"):
+        row = large["implementations"].get(other)
+        out[f"large_best_jax_vs_{other.split('_')[0]}"] = target(
+            row and row["time_per_step_median"] / best, 1.0,
+            note=f"{other} time / fastest JAX GD time per step, n={large['n']:,}",
+            **({"reason": skipped[other]} if other in skipped else {}))
+    return out

@@ -1,0 +1,252 @@
+"""The logistic-regression benchmark in-process: every implementation computes the same thing; no test times anything.
+
+torch and scikit-learn are optional (the `bench` extra): their implementations are checked when installed and
+recorded as skipped, with the reason, when not; everything else is compared either way.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import validated_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlab.bench import agreement, impls, limits, targets, timing
+from gradlab.problems import logistic
+from gradlab.runner.config import ConfigError
+from gradlab.runner.tables import markdown_table
+
+HAS_TORCH, HAS_SKLEARN = impls.available("torch"), impls.available("sklearn")
+TINY = ("sizes.small.steps=20", "sizes.small.slow_steps=4", "sizes.large.n_per_class=1000", "sizes.large.steps=5",
+        "sizes.large.slow_steps=3", "timing.repeats=2", "timing.probe_repeats=2", "sweep.configs=8",
+        "sweep.steps=20")
+NO_OPTIONAL = {"torch_loop": False, "sklearn_lbfgs": False}
+
+
+def _data(seed: int = 0, n_per_class: int = 10, dtype=jnp.float64):
+    x, y = logistic.sample_data(jax.random.key(seed), n_per_class, -1.0, 1.0, 1.0)
+    return x.astype(dtype), y.astype(dtype)
+
+
+def _gd_reference(x, y, lr_mean: float, steps: int) -> np.ndarray:
+    """GD in plain Python floats, one point at a time, with the textbook sigmoid (an independent route)."""
+    import math
+
+    phi0 = phi1 = 0.0
+    lr = lr_mean / len(x)
+    for _ in range(steps):
+        g0 = g1 = 0.0
+        for xi, yi in zip(np.asarray(x).tolist(), np.asarray(y).tolist(), strict=True):
+            residual = 1.0 / (1.0 + math.exp(-(phi0 + phi1 * xi))) - yi
+            g0, g1 = g0 + residual, g1 + residual * xi
+        phi0, phi1 = phi0 - lr * g0, phi1 - lr * g1
+    return np.array([phi0, phi1])
+
+
+AUTODIFF = jax.jit(lambda phi, x, y: (jax.value_and_grad(logistic.bce_loss)(phi, x, y),
+                                      (logistic.bce_gradient(phi, x, y), jax.hessian(logistic.bce_loss)(phi, x, y))))
+ONE_PASS = jax.jit(impls.analytic_gradient_and_hessian)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), phi0=st.floats(-5, 5), phi1=st.floats(-5, 5))
+def test_numpy_loss_and_gradient_and_one_pass_hessian_match_autodiff(seed, phi0, phi1):
+    x, y = _data(seed)
+    phi = jnp.array([phi0, phi1])
+    value_and_grad, gradient_and_hessian = AUTODIFF(phi, x, y)
+    numpy_loss, numpy_grad = impls.numpy_loss_and_gradient(np.asarray(phi), np.asarray(x), np.asarray(y))
+    chex.assert_trees_all_close((jnp.asarray(numpy_loss), jnp.asarray(numpy_grad)), value_and_grad, rtol=1e-12,
+                                atol=1e-12)
+    chex.assert_trees_all_close(ONE_PASS(phi, x, y), gradient_and_hessian, rtol=1e-10, atol=1e-12)
+
+
+def test_every_implementation_reaches_the_same_parameters_float64():
+    x, y = _data(n_per_class=30)
+    tolerance = 1e-7
+    # torch and scikit-learn are compared in the in-process run below
+    line = impls.prepare(x, y, lr_mean=1.5, steps=10, slow_steps=4, tolerance=tolerance, newton_max_iter=50,
+                         sklearn_max_iter=1000, optional=NO_OPTIONAL)
+    assert set(line) == {"jax_scan", "jax_scan_autodiff", "jax_python_loop", "jax_no_jit", "numpy_loop",
+                         "jax_newton", "jax_newton_analytic"}
+    record = timing.alternate({name: impl.call for name, impl in line.items()}, repeats=1)
+    params = {name: impl.params(record[name]["result"]) for name, impl in line.items()}
+    for name, impl in line.items():
+        assert len(record[name]["times"]) == 1 and record[name]["times"][0] > 0
+        if impl.step_kind == impls.GD:
+            steps = impl.steps(record[name]["result"])
+            assert steps == (4 if name == "jax_no_jit" else 10)
+            np.testing.assert_allclose(params[name], _gd_reference(x, y, 1.5, steps), rtol=1e-12, err_msg=name)
+    checked = agreement.check(line, {k: r["result"] for k, r in record.items()}, x, y, lr_mean=1.5,
+                              tolerance=tolerance, gd_rtol=1e-12, optimum_iterations=30, optimum_slack=2.0)
+    assert checked["failures"] == [] and checked["gd_max_rel_diff"] < 1e-12
+    again = timing.alternate({name: impl.call for name, impl in line.items()}, repeats=1)  # same seed, same numbers
+    assert all(np.array_equal(impl.params(again[k]["result"]), params[k]) for k, impl in line.items())
+    np.testing.assert_allclose(checked["gd_params"], _gd_reference(x, y, 1.5, 10), rtol=1e-12)
+    # the tolerance solvers stop near the optimum, within tolerance / mu (mu: smallest Hessian eigenvalue)
+    phi_star, mu = agreement.optimum(x, y, iterations=30)
+    assert agreement.mean_gradient_norm(phi_star, x, y) < 1e-14 and mu > 0
+    assert set(checked["solvers"]) == {"jax_newton", "jax_newton_analytic"}
+    for name in checked["solvers"]:
+        assert agreement.mean_gradient_norm(params[name], x, y) < tolerance, name
+        assert np.linalg.norm(params[name] - phi_star) < 2 * tolerance / mu, name
+    # 10 GD steps are far from the optimum: the check above is not comparing converged to converged
+    assert np.linalg.norm(params["jax_scan"] - phi_star) > 100 * tolerance / mu
+    # a wrong result is caught: the check compares, it does not just pass
+    wrong = {**{k: r["result"] for k, r in record.items()}, "numpy_loop": params["numpy_loop"] * 1.01}
+    failed = agreement.check(line, wrong, x, y, lr_mean=1.5, tolerance=tolerance, gd_rtol=1e-12,
+                             optimum_iterations=30, optimum_slack=2.0)["failures"]
+    assert len(failed) == 1 and failed[0].startswith("numpy_loop")
+
+
+def test_float32_implementations_agree_to_float32_rounding():
+    x, y = _data(n_per_class=30, dtype=jnp.float32)
+    line = impls.prepare(x, y, lr_mean=1.0, steps=5, slow_steps=5, tolerance=1e-4, newton_max_iter=50,
+                         sklearn_max_iter=1000, optional=NO_OPTIONAL)
+    params = {name: impl.params(impl.call()) for name, impl in line.items() if impl.step_kind == impls.GD}
+    for name, phi in params.items():
+        np.testing.assert_allclose(phi, params["jax_scan"], rtol=1e-5, err_msg=name)
+
+
+def test_steps_to_tolerance_is_the_first_step_under_tolerance():
+    x, y = _data()
+    lr, tolerance = 1.0 / x.shape[0], 1e-6
+    steps, phi = agreement.gd_steps_to_tolerance(jnp.zeros(2), lr, x, y, tolerance, max_steps=10_000)
+    steps = int(steps)
+    assert 1 < steps < 10_000
+    np.testing.assert_allclose(np.asarray(phi), _gd_reference(x, y, 1.0, steps), rtol=1e-10)
+    assert agreement.mean_gradient_norm(_gd_reference(x, y, 1.0, steps), x, y) < tolerance
+    assert agreement.mean_gradient_norm(_gd_reference(x, y, 1.0, steps - 1), x, y) >= tolerance
+
+
+def test_probes_and_the_step_against_them_report_the_bytes_a_step_reads():
+    x, y = _data(n_per_class=500)
+    probed = limits.probes(x, y, repeats=2)
+    assert probed["bytes_per_step"] == 2 * 1000 * 8
+    assert probed["bandwidth_probe_time"] > 0 and probed["exp_log_probe_time"] > 0
+    assert probed["exp_log_probe_time"] == min(probed["exp_log_probe_time_xla"], probed["exp_log_probe_time_numpy"])
+    assert probed["bandwidth_bytes_per_s"] == pytest.approx(probed["bytes_per_step"] / probed["bandwidth_probe_time"])
+    row = limits.step_against_limits(x.astype(jnp.float32), y.astype(jnp.float32), lr_mean=1.0, steps=3, repeats=2)
+    assert row["dtype"] == "float32" and row["bytes_per_step"] == 2 * 1000 * 4 and row["n"] == 1000
+    assert row["fraction_of_exp_log_limit"] == pytest.approx(row["exp_log_probe_time"] / row["scan_time_per_step"])
+    assert row["loop_over_scan"] == pytest.approx(row["loop_time_per_step"] / row["scan_time_per_step"])
+    assert row["step_anatomy"]["fusions"] >= 1
+
+
+def test_alternate_times_every_call_in_round_order():
+    calls = []
+    record = timing.alternate({"a": lambda: calls.append("a") or 1, "b": lambda: calls.append("b") or 2}, 3)
+    assert calls[:2] == ["a", "b"]  # one warm-up each, then per round an untimed re-warm before each timed call
+    assert calls[2:] == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]
+    assert [len(record[k]["times"]) for k in "ab"] == [3, 3] and record["b"]["result"] == 2
+    assert timing.time_call(lambda v: v, 5, repeats=4)["repeats"] == 4
+
+
+def test_targets_met_missed_and_not_measured():
+    assert targets.target(31.0, 30.0) == {"value": 31.0, "target": 30.0, "met": True}
+    assert targets.target(29.0, 30.0)["met"] is False
+    assert targets.target(None, 20.0, reason="scikit-learn is not installed")["met"] is None
+    # no slower: within the larger spread counts as no slower, beyond it does not
+    assert targets.no_slower(1.00, 0.02, 1.01, 0.01, 1.0)["met"] is True
+    assert targets.no_slower(1.00, 0.02, 1.10, 0.01, 1.0)["met"] is False
+    rounds = targets.ratios_by_round([4.0, 6.0, 5.0, 9.0], [1.0, 2.0, 1.0, 1.0])
+    assert rounds["median"] == 4.5 and rounds["rounds"] == 4 and rounds["spread"] > 0
+
+
+def test_missing_optional_packages_are_skipped_with_how_to_get_them(monkeypatch):
+    monkeypatch.setattr(impls, "available", lambda module: False)
+    skipped = impls.skipped_optional({"torch_loop": True, "sklearn_lbfgs": True})
+    assert set(skipped) == {"torch_loop", "sklearn_lbfgs"}
+    assert all("not installed" in reason and "make bench" in reason for reason in skipped.values())
+    assert "optional.torch=false" in impls.skipped_optional({"torch_loop": False})["torch_loop"]
+
+
+def test_markdown_table_has_one_line_per_row():
+    text = markdown_table(["name", "time", "note"], [["a|b", 1.23456e-6, None], ["c", 2, "ok"]])
+    assert text.splitlines() == ["| name | time | note |", "|---|---|---|", "| a\\|b | 1.23e-06 | - |",
+                                 "| c | 2 | ok |"]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("timing_dtype=float16", "timing_dtype"), ("+sizes.huge.steps=3", "sizes.huge"),
+     ("limits.dtypes=[float16]", "limits.dtypes"), ("sizes.small.slow_steps=0", "sizes.small.slow_steps")],
+)
+def test_bad_config_is_a_one_line_error(override, key):
+    with pytest.raises(ConfigError, match=rf"^config error: {key}=.* is not allowed"):
+        validated_config("bench_logreg", override)
+
+
+@pytest.mark.parametrize(("override", "key"), [("precision=float32", "precision"),
+                                               ("sharding.devices=3", "sharding.devices")])
+def test_values_checked_before_any_timing_fail_with_exit_2(run_experiment, override, key):
+    code, metrics, _ = run_experiment("bench_logreg", override)
+    assert code == 2 and metrics["status"] == "failed"
+    assert metrics["error"].startswith(f"config error: {key}=") and "not allowed" in metrics["error"]
+
+
+def test_small_set_is_the_shared_homework_data():
+    cfg = validated_config("bench_logreg")
+    assert cfg.sizes.small.n_per_class == cfg.data.n_per_class == 10
+    assert validated_config("bench_logreg", "data.n_per_class=7").sizes.small.n_per_class == 7
+
+
+def _implementations(metrics: dict, size: str) -> dict:
+    return metrics["sizes"][size]["implementations"]
+
+
+def test_bench_in_process_compares_like_with_like(run_experiment):
+    code, metrics, run_dir = run_experiment("bench_logreg", *TINY)
+    assert code == 0, metrics.get("error")
+    assert metrics["status"] == "ok" and metrics["experiment"] == "bench_logreg"
+    expected = {"jax_scan", "jax_scan_autodiff", "jax_python_loop", "jax_no_jit", "numpy_loop", "jax_newton",
+                "jax_newton_analytic"}
+    expected |= {"torch_loop"} if HAS_TORCH else set()
+    expected |= {"sklearn_lbfgs"} if HAS_SKLEARN else set()
+    assert set(_implementations(metrics, "small")) == expected
+    assert set(_implementations(metrics, "large")) == expected | {"jax_scan_sharded"}
+    assert set(metrics["skipped"]) == {"torch_loop", "sklearn_lbfgs"} - expected
+    for size, n, steps in (("small", 20, 20), ("large", 2000, 5)):
+        section = metrics["sizes"][size]
+        assert section["n"] == n and section["steps_per_call"] == steps
+        agreement_ = section["agreement"]
+        assert set(agreement_["gd_rel_diff"]) == {k for k in expected if "newton" not in k and "sklearn" not in k}
+        assert agreement_["gd_max_rel_diff"] < 1e-12
+        for name, solver in agreement_["solvers"].items():
+            assert solver["grad_norm"] < metrics["config"]["train"]["tolerance"], name
+            assert solver["distance_to_optimum"] <= agreement_["optimum_bound"], name
+        for name, row in section["implementations"].items():
+            for key in ("time_per_step_median", "time_per_step_spread", "time_to_tolerance", "compile_time"):
+                assert row[key] is not None and row[key] >= 0, (size, name, key)
+            if size == "large":  # the limits are probed on the large set only
+                assert section["fraction_of_bandwidth_limit"][name] > 0
+        assert section["implementations"]["jax_no_jit"]["steps_per_call"] == (4 if size == "small" else 3)
+        assert section["speedup_vs_numpy"]["numpy_loop"] == pytest.approx(1.0)
+        assert (section["limits"] is None) == (size == "small")
+        assert (section["speedup_vs_torch"] is not None) == HAS_TORCH
+        assert (section["newton_vs_sklearn"] is not None) == HAS_SKLEARN
+    sharding = metrics["sizes"]["large"]["sharding"]
+    assert sharding["devices"] == 2 and sharding["speedup"] > 0
+    np.testing.assert_allclose(sharding["phi"], metrics["sizes"]["large"]["agreement"]["gd_params"], rtol=1e-12)
+    assert set(metrics["sharding"]["dtypes"]) == {"float64", "float32"}
+    assert set(metrics["limits_by_dtype"]) == {"float64", "float32"}
+    assert metrics["sweep"]["configs"] == 8 and metrics["sweep"]["throughput_config_steps_per_s"] > 0
+    assert metrics["sweep"]["max_abs_diff_vs_single_run"] < 1e-12
+    wanted = {f"large_{kind}_{dtype}" for kind in ("step_vs_exp_log_limit", "scan_vs_python_loop",
+                                                   "sharded_vs_single_device") for dtype in ("float64", "float32")}
+    wanted |= {"small_scan_vs_python_loop", "small_library_vs_numpy_per_step", "small_newton_vs_sklearn",
+               "large_newton_vs_sklearn", "large_best_jax_vs_numpy", "large_best_jax_vs_torch"}
+    assert set(metrics["targets"]) == wanted
+    for name, goal in metrics["targets"].items():
+        assert {"value", "target", "met"} <= set(goal), name
+        assert (goal["met"] is None) == (goal["value"] is None), name
+    newton = metrics["targets"]["large_newton_vs_sklearn"]
+    assert (newton["met"] is None) == (not HAS_SKLEARN) and ("make bench" in newton.get("reason", "")) == (
+        not HAS_SKLEARN)
+    assert len(metrics["table"]) == 2 * len(expected) + 1
+    assert (run_dir / "time_per_step_and_to_tolerance.png").stat().st_size > 10_000
+    assert (run_dir / "table.md").read_text().count("\n") == len(metrics["table"]) + 2
+    assert set(metrics["plots"]) == {"time_per_step_and_to_tolerance.png"}

@@ -7,6 +7,7 @@ compilation cache.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -28,22 +29,21 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, timeout=5)
+
+
 def _git_commit() -> str | None:
+    """HEAD, with `-dirty+<hash of the uncommitted diff>` when tracked files differ: two runs from the same dirty
+    tree name the same code only if the hashes match."""
     try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
+        head, diff = _git("rev-parse", "HEAD"), _git("diff", "HEAD")
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode != 0:
+    if head.returncode != 0:
         return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    commit = head.stdout.decode().strip()
+    return commit + (f"-dirty+{hashlib.sha256(diff.stdout).hexdigest()[:12]}" if diff.stdout.strip() else "")
 
 
 def _seeds(cfg: dict, prefix: str = "") -> dict[str, Any]:

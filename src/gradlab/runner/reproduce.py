@@ -152,9 +152,9 @@ def rerun_report(old: dict, new: dict, ignore: Sequence[str] = ()) -> tuple[list
         lines += ["  " + line for line in table.splitlines()]
     else:
         lines.append(f"versions: identical ({_versions_line(new_versions)})")
-    if str(old_versions.get("git_commit", "")).endswith("-dirty"):
-        lines.append("note: the original ran from a working tree with uncommitted changes: the same commit need not "
-                     "be the same code")
+    if "-dirty" in str(old_versions.get("git_commit", "")):
+        lines.append("note: the original ran from a working tree with uncommitted changes (its git_commit ends in "
+                     "the hash of that diff): the same hash is the same code")
     reproduced = not diffs and status_of(new) == status_of(old)
     return lines, reproduced
 

@@ -276,8 +276,8 @@ def _wall(run: Run) -> str:
 def _commit(run: Run) -> str:
     if not run.git_commit:
         return "-"
-    commit, dirty = run.git_commit.removesuffix("-dirty"), run.git_commit.endswith("-dirty")
-    return commit[:8] + ("-dirty" if dirty else "")
+    commit, dirty, diff = run.git_commit.partition("-dirty")
+    return commit[:8] + (dirty + diff[:7] if dirty else "")
 
 
 def runs_table(runs: Sequence[Run]) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from gradlab.runner.config import checked
+from gradlab.runner.records import to_jsonable
 
 EXTRA = "pip install -e '.[tracking]'"
 MAX_POINTS = 2000
@@ -87,9 +88,10 @@ def hparam_values(config: Mapping, experiment: str | None = None) -> dict[str, s
 def final_metrics(results: Mapping, objective: str | None = None) -> dict[str, float]:
     """Every numeric scalar of a run's results as {"metrics/<dotted name>": value}, plus `objective` if it is one.
 
-    Lists (per-layer values, arrays) are series, not final metrics, and are left out; booleans count as 0/1.
+    Lists (per-layer values, arrays) are series, not final metrics, and are left out; booleans count as 0/1;
+    NumPy and JAX scalars count as numbers.
     """
-    flat = flatten({k: v for k, v in results.items() if k not in NOT_METRICS})
+    flat = flatten(to_jsonable({k: v for k, v in results.items() if k not in NOT_METRICS}))
     metrics = {f"metrics/{k}": float(v) for k, v in flat.items() if isinstance(v, int | float)}
     if objective and isinstance(flat.get(objective), int | float):
         metrics["objective"] = float(flat[objective])

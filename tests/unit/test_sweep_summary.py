@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -180,5 +181,6 @@ def test_the_callback_adds_the_objective_and_plots_an_optuna_search(tmp_path, ca
     SweepSummary(metrics=["fit.loss"], plot_metric="fit.grad_norm").on_multirun_end(config)
     rows = read_csv(tmp_path / SUMMARY_CSV)
     assert [float(r["fit.gap_to_newton"]) for r in rows] == [1e-2, 1e-9, 3.0]
-    assert (tmp_path / SUMMARY_PNG).stat().st_size > 0
+    width, height = struct.unpack(">II", (tmp_path / SUMMARY_PNG).read_bytes()[16:24])
+    assert width > 2 * height  # the search's two panels, not the one-panel sweep plot
     assert "sweep summary" in capsys.readouterr().out

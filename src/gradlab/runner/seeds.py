@@ -69,7 +69,7 @@ def describe(values: Sequence[float]) -> dict[str, float | int]:
             "ci95_low": mean - half, "ci95_high": mean + half}
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """A finite float, or None (absent, text, bool, NaN or infinite)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         return None
@@ -103,7 +103,7 @@ def aggregate_over_seeds(rows: Sequence[dict], metrics: Sequence[str],
     for members in groups.values():
         ok = [row for row in members if row.get("status", "ok") == "ok"]
         for metric in metrics:
-            values = [v for v in (_number(row.get(metric)) for row in ok) if v is not None]
+            values = [v for v in (finite_number(row.get(metric)) for row in ok) if v is not None]
             aggregate.append({**{k: members[0].get(k) for k in group_keys}, "metric": metric,
                               "failed": len(members) - len(ok), "missing": len(ok) - len(values),
                               **describe(values)})

@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gradlab.bench import impls
-from gradlab.bench.timing import alternate, compile_timed, summarize, xla_cost
+from gradlab.bench.timing import alternate, compile_timed, cores_busy, summarize, xla_cost
 from gradlab.problems import logistic
 
 
@@ -95,6 +95,9 @@ def step_against_limits(x, y, *, lr_mean: float, steps: int, repeats: int) -> di
         "fraction_of_bandwidth_limit": limits["bandwidth_probe_time"] / scan_step,
         "loop_over_scan": loop_step / scan_step,
         "step_anatomy": step_anatomy(one_step),
+        # cores kept busy (CPU time / wall time): the probe's kernel runs on every core, a step inside
+        # lax.scan may run on one
+        "cores_busy": {name: cores_busy(record[name]) for name in ("exp_log_xla", "scan", "loop")},
     }
 
 
@@ -129,7 +132,8 @@ def _sharded_main(spec: dict) -> dict:
                             "phi": np.asarray(record[name]["result"].phi, np.float64).tolist()}
         ratios = [a / b for a, b in zip(record["one"]["times"], record["many"]["times"], strict=True)]
         out["dtypes"][dtype_name] = {"single_device": result["one"], "sharded": result["many"],
-                                     "speedup_by_round": ratios}
+                                     "speedup_by_round": ratios,
+                                     "cores_busy": {name: cores_busy(record[name]) for name in ("one", "many")}}
     return out
 
 

@@ -127,7 +127,8 @@ def sharded(cfg, size) -> dict | None:
             "single_device_time_per_step": one["time_per_call_median"] / size.steps,
             "sharded_time_per_step": many["time_per_call_median"] / size.steps,
             "sharded_spread_per_step": many["time_per_call_spread"] / size.steps,
-            "compile_time": many["compile_time"], "phi": many["phi"], "single_device_phi": one["phi"]}
+            "compile_time": many["compile_time"], "phi": many["phi"], "single_device_phi": one["phi"],
+            "cores_busy": {"single_device": row["cores_busy"]["one"], "sharded": row["cores_busy"]["many"]}}
     return {"devices": child["devices"], "dtypes": by_dtype}
 
 

@@ -39,7 +39,7 @@ def logreg_targets(sizes: dict, by_dtype: dict, sharding: dict | None, goals: An
         out[f"large_step_vs_exp_log_limit_{dtype}"] = target(
             row["fraction_of_exp_log_limit"], goals.exp_log_fraction,
             note=f"exp/log probe time / library step time, n={row['n']:,}, {dtype}",
-            step_anatomy=row["step_anatomy"])
+            step_anatomy=row["step_anatomy"], cores_busy=row["cores_busy"])
         out[f"large_scan_vs_python_loop_{dtype}"] = no_slower(
             row["loop_time_per_step"], row["loop_spread_per_step"], row["scan_time_per_step"],
             row["scan_spread_per_step"], goals.scan_vs_loop,
@@ -50,7 +50,7 @@ def logreg_targets(sizes: dict, by_dtype: dict, sharding: dict | None, goals: An
         scan["time_per_step_spread"], goals.scan_vs_loop, note=f"Python loop time / scan time per step, n={small['n']}")
     for dtype, row in (sharding or {}).get("dtypes", {}).items():
         out[f"large_sharded_vs_single_device_{dtype}"] = target(
-            row["speedup"], goals.sharded_speedup, spread=row["speedup_spread"],
+            row["speedup"], goals.sharded_speedup, spread=row["speedup_spread"], cores_busy=row["cores_busy"],
             note=f"1-device / {sharding['devices']}-device scan time, median of alternating rounds, {dtype}")
     out["small_library_vs_numpy_per_step"] = target(
         small["speedup_vs_numpy"]["jax_scan"], goals.small_vs_numpy,

@@ -59,11 +59,12 @@ def alternate(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1
     the same function: right after PyTorch or scikit-learn ran, a JAX call pays to wake its parked thread pool
     (the 20-point jitted scan measured 2.8 us per step cold against 1.0 us warm), which is not its cost.
 
-    Returns per name: `times` (seconds, in round order, so round k of two calls can be compared), `warmup`
-    (seconds of the first untimed call) and `result` (the last call's value, blocked on).
+    Returns per name: `times` (seconds, in round order, so round k of two calls can be compared),
+    `cpu_times` (this process's CPU seconds over the same calls: cpu / wall is how many cores a call kept
+    busy), `warmup` (seconds of the first untimed call) and `result` (the last call's value, blocked on).
     """
     names = list(calls)
-    record = {name: {"times": [], "warmup": 0.0, "result": None} for name in names}
+    record = {name: {"times": [], "cpu_times": [], "warmup": 0.0, "result": None} for name in names}
     for name in names:
         for index in range(warmup):
             start = time.perf_counter()
@@ -75,10 +76,16 @@ def alternate(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1
         for name in names[shift:] + names[:shift]:
             if rewarm:
                 block(calls[name]())
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             record[name]["result"] = block(calls[name]())
             record[name]["times"].append(time.perf_counter() - start)
+            record[name]["cpu_times"].append(time.process_time() - cpu_start)
     return record
+
+
+def cores_busy(entry: dict) -> float:
+    """Median CPU time over median wall time of an `alternate` entry: ~1 for one thread, ~2 for two cores."""
+    return statistics.median(entry["cpu_times"]) / statistics.median(entry["times"])
 
 
 def xla_cost(compiled: Any) -> dict:

@@ -126,6 +126,31 @@ def plot_seed_summary(target: Path, rows: list[dict], aggregate: list[dict], swe
     _save(fig, target)
 
 
+def _value_norm(values: list[float]) -> Any:
+    """A colour/axis scale for objective values: log when positive over 3+ decades, symlog when they also reach
+    zero or below (a loss gap at round-off, +-1e-15, beside gaps of 1e2), else linear."""
+    from matplotlib.colors import LogNorm, Normalize, SymLogNorm
+
+    if _log_if_wide(values, 1e3):
+        return LogNorm(min(values), max(values))
+    nonzero = [abs(v) for v in values if v != 0]
+    if nonzero and max(nonzero) / min(nonzero) >= 1e3:
+        negative = [-v for v in values if v < 0]  # linear up to the decade above the most negative value
+        linthresh = 10 ** math.ceil(math.log10(max(negative))) if negative else min(nonzero)
+        return SymLogNorm(linthresh=linthresh, linscale=0.5, vmin=min(values), vmax=max(values), base=10)
+    return Normalize(min(values, default=0.0), max(values, default=1.0))
+
+
+def _set_value_scale(axis_setter: Any, norm: Any) -> None:
+    """ax.set_yscale (or set_xscale) to match _value_norm's scale."""
+    from matplotlib.colors import LogNorm, SymLogNorm
+
+    if isinstance(norm, LogNorm):
+        axis_setter("log")
+    elif isinstance(norm, SymLogNorm):
+        axis_setter("symlog", linthresh=norm.linthresh, linscale=0.5)
+
+
 def plot_search(target: Path, rows: list[dict], swept: list[str], metric: str) -> None:
     """A search's trials (minimising `metric`): the objective of each with the best so far, and the searched space.
 
@@ -145,8 +170,7 @@ def plot_search(target: Path, rows: list[dict], swept: list[str], metric: str) -
     for r in failed:
         ax.plot([r["job"]], [0.02], "rx", ms=8, transform=ax.get_xaxis_transform(),
                 label="failed trial" if r is failed[0] else None)
-    if _log_if_wide(values, 1e3):
-        ax.set_yscale("log")
+    _set_value_scale(ax.set_yscale, _value_norm(values))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set(xlabel="trial (job number)", ylabel=metric, title=f"{len(rows)} trials, {len(failed)} failed")
     ax.legend()
@@ -173,10 +197,9 @@ def _draw_space(ax: Any, done: list, failed: list[dict], swept: list[str], metri
     values = [v for _, v in done]
     if len(numeric) >= 2:
         y_key = numeric[1]
-        log_colour = _log_if_wide(values, 100)
-        colour = [math.log10(v) for v in values] if log_colour else values
-        points = ax.scatter(xs, [float(r[y_key]) for r, _ in done], c=colour, cmap="viridis_r", s=30)
-        ax.figure.colorbar(points, ax=ax, label=f"log10 {metric}" if log_colour else metric)
+        points = ax.scatter(xs, [float(r[y_key]) for r, _ in done], c=values, norm=_value_norm(values),
+                            cmap="viridis_r", s=30)
+        ax.figure.colorbar(points, ax=ax, label=metric)
         ax.plot([float(best[0][x_key])], [float(best[0][y_key])], "*", color="red", ms=14, label="best")
         ax.plot([float(r[x_key]) for r in failed if finite_number(r.get(x_key)) is not None],
                 [float(r[y_key]) for r in failed if finite_number(r.get(x_key)) is not None], "rx", ms=8,
@@ -185,8 +208,7 @@ def _draw_space(ax: Any, done: list, failed: list[dict], swept: list[str], metri
     else:
         ax.plot(xs, values, "o")
         ax.plot([float(best[0][x_key])], [best[1]], "*", color="red", ms=14, label="best")
-        if _log_if_wide(values, 1e3):
-            ax.set_yscale("log")
+        _set_value_scale(ax.set_yscale, _value_norm(values))
         ax.set(ylabel=metric, title=f"{metric} against {x_key}")
     if _log_if_wide(xs, 100):
         ax.set_xscale("log")

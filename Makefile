@@ -22,7 +22,7 @@ setup: $(VENV)/.stamp-dev
 run: $(VENV)/.stamp-dev
 	$(PY) experiments/run_all.py
 
-test: $(VENV)/.stamp-dev
+test: $(VENV)/.stamp-dev+hpo+tracking
 	$(PY) -m pytest -q -n auto
 
 # the benchmark with its optional comparisons: the `bench` extra (PyTorch, scikit-learn)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.runner import dirs
+from gradlab.runner import dirs, tracking
 from gradlab.runner.config import ConfigError, checked, one_of, to_dict, validate
 from gradlab.runner.meta import (
     COMPILE_CLOCK,
@@ -56,6 +56,7 @@ from gradlab.runner.meta import (
 )
 from gradlab.runner.plotting import figures_of, save_plot_data
 from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, lookup, read_record, write_json_atomic
+from gradlab.runner.tracking import TrackingConfig
 
 CONFIG_DIR = REPO_ROOT / "configs"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -73,6 +74,7 @@ class BaseConfig:
         lambda x: x is None or (math.isfinite(x) and x > 0), "a number of GB > 0, or null (half the available memory)"
     )
     objective: str | None  # the metric (dotted path) a run returns to a Hydra sweeper, e.g. Optuna minimising it
+    tracking: TrackingConfig  # TensorBoard event files (the `tracking` extra)
 
 
 class RunFailed(RuntimeError):
@@ -295,6 +297,9 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
             record.write("running", results=so_far(), phase="figures")
             plots, plot_errors = figures_of(name).draw_all(ctx.plot_data, OmegaConf.create(results["config"]),
                                                            ctx.out_dir)
+            if cfg.tracking.tensorboard:
+                tracking.write(ctx.out_dir, results["config"], results, ctx.curves, experiment=name,
+                               status="failed" if plot_errors else "ok")
         except Interrupted as err:
             print(f"gradlab: {name} interrupted by {err}; partial results in {record.path}", file=sys.stderr)
             record.write("interrupted", f"interrupted by {err}", so_far(), signal=str(err))
@@ -460,12 +465,14 @@ def exit_code() -> int:
 
 
 def objective_value(out_dir: Path, objective: str | None) -> float | None:
-    """The run's `objective` metric for a Hydra sweeper (NaN for a run that failed: a failed trial)."""
+    """The run's `objective` metric for a Hydra sweeper; None for a run that failed (a sweeper records a failed
+    trial and goes on; Optuna refuses NaN)."""
     if objective is None:
         return None
     record = read_record(out_dir) or {}
     value = lookup(record, objective) if record.get("status") == "ok" else None
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if number else None
 
 
 def experiment_module(name: str) -> ModuleType:

@@ -7,6 +7,7 @@
     gradlab compare DIR DIR [DIR ...]
     gradlab rerun DIR [--out NEW] [--ignore PATTERN]
     gradlab replot DIR [--out NEW]
+    gradlab resume SWEEP_DIR
 
 An experiment is a module of `gradlab.experiments` with its defaults in configs/<name>.yaml. A path that is not
 what a command needs is one line on stderr (`gradlab: error: <path>: <problem>`) and exit code 2.
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_USAGE = 2
-COMMANDS = ("runs", "compare", "rerun", "replot")
+COMMANDS = ("runs", "compare", "rerun", "replot", "resume")
 ALIASES = {"run-all": "run_all"}
 
 
@@ -118,6 +119,12 @@ def parser(with_experiments: bool = False) -> argparse.ArgumentParser:
     replot.add_argument("dir", type=Path, metavar="DIR")
     replot.add_argument("--out", type=Path, metavar="NEW",
                         help="an empty or new directory (default: DIR/replot, DIR/replot-1, ...)")
+    resume = commands.add_parser("resume", help="run again the jobs of a sweep that did not end ok; the summary "
+                                 "covers all", description="Each job of SWEEP_DIR whose latest attempt is not ok "
+                                 "(failed, interrupted, crashed) runs again from its saved overrides into "
+                                 "SWEEP_DIR/resume-<k>/<job>; then summary.csv is written from every job's latest "
+                                 "attempt.")
+    resume.add_argument("dir", type=Path, metavar="SWEEP_DIR")
     return top
 
 
@@ -172,6 +179,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _runs(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "resume":
+            from gradlab.runner.resume import resume
+
+            return resume(args.dir)
         from gradlab.runner import reproduce
 
         if args.command == "rerun":

@@ -74,6 +74,7 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
     sweep_dir = job1.parent.parent
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert proc.returncode == 1, stderr
+    assert [row["train.steps"] for row in rows] == ["30", "10000000", "300"]
     assert [row["status"] for row in rows] == ["ok", "crashed", "ok"]
     assert "SIGKILL" in rows[1]["error"]
     assert float(rows[2]["fit.grad_norm"]) < float(rows[0]["fit.grad_norm"])  # more steps, closer to the optimum

@@ -1,4 +1,7 @@
-"""Hydra multiruns: a summary CSV and plot after every sweep, on the basic, joblib and submitit_local launchers."""
+"""Hydra multiruns: a failed job recorded while the others complete, and resuming a sweep.
+
+(A sweep on each launcher, with a killed job, is in test_run_contract.py.)
+"""
 
 from __future__ import annotations
 
@@ -24,20 +27,28 @@ def _sweep(tmp_path, *overrides):
     return proc, sweeps[0], rows
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
-def test_two_job_sweep_writes_summary_csv_and_plot(tmp_path, launcher):
-    proc, sweep_dir, rows = _sweep(tmp_path, f"hydra/launcher={launcher}", "optimizer.lr=0.01,0.1")
-    assert proc.returncode == 0, proc.stderr
-    assert [row["optimizer.lr"] for row in rows] == ["0.01", "0.1"]
-    assert [row["status"] for row in rows] == ["ok", "ok"]
-    assert float(rows[1]["fit.grad_norm"]) < float(rows[0]["fit.grad_norm"])  # larger step, closer to optimum
-    assert (sweep_dir / "summary.png").stat().st_size > 0
-    assert all((sweep_dir / str(job) / "metrics.json").exists() for job in (0, 1))
-
-
 def test_a_failed_job_is_recorded_and_the_others_complete(tmp_path):
     proc, _, rows = _sweep(tmp_path, "optimizer.lr=1e308,0.1,-1")
     assert proc.returncode != 0
     assert [row["status"] for row in rows] == ["failed", "ok", "failed"]
     assert "at step" in rows[0]["error"] and "optimizer.lr" in rows[2]["error"]
     assert float(rows[1]["fit.grad_norm"]) < 1.0
+
+
+def test_a_sweep_resumed_runs_only_the_jobs_not_ok_into_new_directories(tmp_path):
+    """Both jobs fail on a missing data file; once the file exists, `gradlab resume` runs them again."""
+    data = tmp_path / "points.csv"
+    proc, sweep_dir, rows = _sweep(tmp_path, "optimizer.lr=0.05,0.1", f"data.path={data}")
+    assert proc.returncode == 2 and [row["status"] for row in rows] == ["failed", "failed"]  # 2: bad input
+    before = {p: p.read_bytes() for p in sweep_dir.glob("[01]/*") if p.is_file()}
+    data.write_text("x,y\n-2,0\n-1,0\n0.5,0\n-0.5,1\n1,1\n2,1\n")
+    resumed = subprocess.run([sys.executable, "-m", "gradlab.cli", "resume", str(sweep_dir)], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300, env=CLI_ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert [(row["job"], row["attempt"], row["status"]) for row in rows] == [("0", "resume-1", "ok"),
+                                                                               ("1", "resume-1", "ok")]
+    assert {p: p.read_bytes() for p in sweep_dir.glob("[01]/*") if p.is_file()} == before  # earlier attempts kept
+    again = subprocess.run([sys.executable, "-m", "gradlab.cli", "resume", str(sweep_dir)], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, env=CLI_ENV)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout

@@ -49,11 +49,16 @@ def _parse(text: str) -> Any:
         return text
 
 
+def latest_attempts(sweep_dir: Path) -> dict[int, Path]:
+    """Job number -> its directory: `<sweep>/<n>`, or its latest retry `<sweep>/resume-<k>/<n>` (`gradlab resume`)."""
+    roots = [sweep_dir, *sorted(sweep_dir.glob("resume-*"), key=lambda p: int(p.name.split("-")[1]))]
+    return dict(sorted((int(p.name), p) for root in roots for p in root.iterdir() if p.is_dir() and p.name.isdigit()))
+
+
 def collect_jobs(sweep_dir: Path) -> list[dict]:
-    """For every job directory: its number, its overrides as {key: value}, and its metrics (or None)."""
+    """For every job (its latest attempt): its number, its overrides as {key: value}, and its metrics (or None)."""
     jobs = []
-    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-    for job_dir in sorted(job_dirs, key=lambda p: int(p.name)):
+    for job_dir in latest_attempts(sweep_dir).values():
         overrides_file = job_dir / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
         swept = {}
@@ -61,7 +66,8 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
             key, _, value = str(item).partition("=")
             swept[key.lstrip("+~")] = _parse(value)
         metrics = read_record(job_dir)
-        jobs.append({"job": int(job_dir.name), "overrides": swept, "metrics": metrics})
+        jobs.append({"job": int(job_dir.name), "overrides": swept, "metrics": metrics,
+                     "attempt": job_dir.parent.name if job_dir.parent != sweep_dir else ""})
     return jobs
 
 
@@ -75,6 +81,7 @@ def job_rows(jobs: list[dict], override_keys: list[str], metric_keys: list[str])
                                              if status == "crashed" else "")
         rows.append({
             "job": job["job"],
+            "attempt": job.get("attempt", ""),
             **{k: job["overrides"].get(k) for k in override_keys},
             "status": status,
             **{k: lookup(metrics, k) for k in metric_keys},
@@ -102,7 +109,7 @@ def write_summary(sweep_dir: Path, metric_keys: list[str], plot_metric: str | No
     override_keys = list(dict.fromkeys(k for job in jobs for k in job["overrides"]))
     varying = [k for k in override_keys if len({json.dumps(j["overrides"].get(k)) for j in jobs}) > 1]
     rows = job_rows(jobs, override_keys, metric_keys)
-    target = _write_csv(sweep_dir / SUMMARY_CSV, ["job", *override_keys, "status", *metric_keys, "warnings",
+    target = _write_csv(sweep_dir / SUMMARY_CSV, ["job", "attempt", *override_keys, "status", *metric_keys, "warnings",
                                                   "error"], rows)
     if plot_metric and rows:
         if search:

@@ -9,7 +9,6 @@ import csv
 import subprocess
 import sys
 
-import pytest
 from conftest import CLI_ENV, REPO
 
 TINY = ("grid.resolution=11", "train.steps=50", "optimizer.name=sgd")

@@ -246,7 +246,7 @@ def sklearn_lbfgs(x, y, tolerance: float, max_iter: int) -> Implementation:
 def prepare(x, y, *, lr_mean: float, steps: int, slow_steps: int, tolerance: float, newton_max_iter: int,
             sklearn_max_iter: int, optional: dict[str, bool] | None = None) -> dict[str, Implementation]:
     """Every implementation on (x, y) in x's dtype, compiled. GD ones take `steps` steps at lr = lr_mean / n;
-    JAX without jit (a dispatch per primitive, milliseconds a step) takes `slow_steps`. `optional`
+    the eager ones, JAX without jit and PyTorch (a dispatch per primitive), take `slow_steps`. `optional`
     ({"torch_loop": bool, "sklearn_lbfgs": bool}) leaves optional ones out; those not installed are left out."""
     phi_init = jnp.zeros(2, x.dtype)
     lr = jnp.asarray(lr_mean / x.shape[0], x.dtype)
@@ -261,7 +261,7 @@ def prepare(x, y, *, lr_mean: float, steps: int, slow_steps: int, tolerance: flo
     ]
     skipped = skipped_optional(optional or {})
     if "torch_loop" not in skipped:
-        line_up.append(torch_loop(phi_init, lr, x, y, steps))
+        line_up.append(torch_loop(phi_init, lr, x, y, slow_steps))
     if "sklearn_lbfgs" not in skipped:
         line_up.append(sklearn_lbfgs(x, y, tolerance, sklearn_max_iter))
     return {impl.name: impl for impl in line_up}

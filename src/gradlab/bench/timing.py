@@ -9,6 +9,7 @@ The one timing loop of the project; every benchmark times through it.
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -52,7 +53,11 @@ def time_call(fn: Callable, *args: Any, repeats: int = 7, warmup: int = 1) -> di
 
 
 def alternate(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, rewarm: bool = True) -> dict:
-    """Time several zero-argument calls `repeats` times each, in turn, each round in a rotated order.
+    """Time several zero-argument calls `repeats` times each, in turn, each round in a shuffled order.
+
+    The order changes from round to round (a fixed-seed shuffle, so runs repeat): with a plain rotation every
+    call would always follow the same other call, and one that leaves the machine busy or its caches cold
+    (scikit-learn's BLAS threads, a 300 ms fit) would slow the same neighbour in every round.
 
     Every call runs `warmup` times untimed first (the first of them, less the median, is the one-time cost of
     eager code: caches, dispatch tables). With `rewarm`, each timed call directly follows an untimed call of
@@ -71,9 +76,9 @@ def alternate(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1
             record[name]["result"] = block(calls[name]())
             if index == 0:
                 record[name]["warmup"] = time.perf_counter() - start
-    for round_index in range(repeats):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
+    order = random.Random(0)
+    for _ in range(repeats):
+        for name in order.sample(names, len(names)):
             if rewarm:
                 block(calls[name]())
             start, cpu_start = time.perf_counter(), time.process_time()

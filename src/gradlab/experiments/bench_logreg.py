@@ -36,8 +36,8 @@ DTYPES = ("float64", "float32")
 @dataclass
 class SizeConfig:
     n_per_class: int = at_least(1)
-    steps: int = at_least(1)  # GD steps per timed call, every GD implementation but JAX without jit
-    slow_steps: int = at_least(1)  # GD steps per timed call of JAX without jit
+    steps: int = at_least(1)  # GD steps per timed call, every GD implementation but the eager ones
+    slow_steps: int = at_least(1)  # GD steps per timed call of JAX without jit and PyTorch eager
 
 
 @dataclass

@@ -8,13 +8,6 @@ from pathlib import Path
 OVERRIDES = ("x=[-2.0,0.0,0.5,1.5]", "plot_points=50")
 
 
-def test_cli_config_error_is_one_line_and_exit_2(cli):
-    proc, _ = cli("autodiff_modes", "plot_points=1")
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "plot_points" in lines[0]
-
-
 def test_cli_end_to_end_same_tables_as_in_process(cli, run_experiment):
     proc, metrics = cli("autodiff_modes", *OVERRIDES)
     assert proc.returncode == 0, proc.stderr

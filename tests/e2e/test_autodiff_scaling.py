@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 SMALL = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",
          "mirror.sizes=[1,8]", "memory.depths=[]")  # fmt: skip
 
@@ -17,14 +15,3 @@ def test_cli_small_run_end_to_end(cli, tmp_path):
     run_dir = tmp_path / "autodiff_scaling-0"
     assert all((run_dir / name).is_file() for name in [*metrics["plots"], "plot_data.npz"])
     assert "linear sizes" in proc.stderr  # the progress bar goes to stderr
-
-
-@pytest.mark.parametrize(
-    ("override", "key"),
-    [("linear.P=[100,10]", "linear.P"), ("timing.repeats=3", "timing.repeats")],
-)
-def test_cli_config_errors(cli, override, key):
-    proc, _ = cli("autodiff_scaling", override)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and key in lines[0]

@@ -8,14 +8,6 @@ from pathlib import Path
 SMALL = ("offset_check.num_points=100", "sigma_sweep.num=9")
 
 
-def test_cli_bad_config_is_one_line_and_exit_2(cli):
-    proc, metrics = cli("map_l2", "prior_sigma=[0.0]")
-    assert proc.returncode == 2
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "prior_sigma" in lines[0] and "not allowed" in lines[0], proc.stderr
-    assert metrics["status"] == "failed" and "prior_sigma" in metrics["error"]
-
-
 def test_cli_end_to_end_same_numbers_as_in_process(cli, run_experiment):
     proc, first = cli("map_l2", *SMALL)
     assert proc.returncode == 0, proc.stderr

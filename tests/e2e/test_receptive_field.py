@@ -11,10 +11,3 @@ def test_cli_preset_and_reproducible(cli):
     proc, second = cli("receptive_field", "preset=problem4")
     assert proc.returncode == 0, proc.stderr
     assert second["receptive_field"] == first["receptive_field"]
-
-
-def test_cli_config_error_is_one_line_exit_2(cli):
-    proc, _ = cli("receptive_field", "layers.0.kernel=0")
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "layers[0].kernel" in lines[0], proc.stderr

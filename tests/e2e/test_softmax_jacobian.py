@@ -13,10 +13,3 @@ def test_cli_default_run_and_reproducible(cli):
     assert proc.returncode == 0, proc.stderr
     assert json.dumps(second["jacobian"]) == json.dumps(first["jacobian"])
     assert second["logits"] == first["logits"]
-
-
-def test_cli_config_error_is_one_line_exit_2(cli):
-    proc, _ = cli("softmax_jacobian", "logits=[1.0]")
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "logits" in lines[0], proc.stderr

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_a_3_seed_sweep_reports_the_numpy_mean_std_and_interval_per_learning_rate(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "experiments" / "logreg.py"), "-m", "data.seed=0,1,2", "optimizer.lr=0.05,0.1",
-         "grid.resolution=11", "train.steps=20"],
+         "grid.resolution=11", "train.steps=20", "figures=false"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, env=CLI_ENV,
     )
     assert proc.returncode == 0, proc.stderr

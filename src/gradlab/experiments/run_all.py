@@ -59,12 +59,16 @@ class Config(BaseConfig):
     timeout_s: float = at_least(1)
 
 
-def selected(cfg: Config) -> list[RunSpec]:
+def check_config(cfg: Config) -> None:
+    """`only` and `overrides` name run ids of `runs` (checked before anything runs)."""
     ids = [r.id for r in cfg.runs]
     for key, names in (("only", cfg.only or []), ("overrides", list(cfg.overrides or {}))):
         unknown = [n for n in names if n not in ids]
         if unknown:
             raise ConfigError(key, unknown, f"run ids from `runs`: {', '.join(ids)}")
+
+
+def selected(cfg: Config) -> list[RunSpec]:
     return [r for r in cfg.runs if cfg.only is None or r.id in cfg.only]
 
 

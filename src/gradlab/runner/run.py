@@ -14,7 +14,8 @@ and `experiments/<name>.py` calls `launch("<name>")`, which runs `configs/<name>
 `-m`, `hydra.run.dir=...` all work). `execute` does the rest, once for every experiment:
 
 1. claim the run directory (dirs.py), validate the config (one-line `ConfigError`, exit code 2, before any JAX
-   work) and check its memory estimate against the budget;
+   work: the schema, the experiment's `check_config(cfg)` if it has rules across keys) and check its
+   `memory_estimate(cfg)` against the budget;
 2. mark the run `running` in metrics.json (with host, pid and start time, so a reader can tell a crash);
 3. run `main` in a child process (`isolate`), so that a job that dies (SIGKILL, the OOM killer, a native abort)
    is recorded `crashed` with its signal and a sweep goes on; Ctrl-C and SIGTERM end it `interrupted`;
@@ -75,6 +76,7 @@ class BaseConfig:
     )
     objective: str | None  # the metric (dotted path) a run returns to a Hydra sweeper, e.g. Optuna minimising it
     tracking: TrackingConfig  # TensorBoard event files (the `tracking` extra)
+    figures: bool  # draw the PNGs; false keeps plot_data.npz only (`gradlab replot DIR` draws them later)
 
 
 class RunFailed(RuntimeError):
@@ -256,9 +258,12 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
         record.write("failed", str(err), results)
         return EXIT_CONFIG
 
+    module = module or sys.modules.get(main.__module__)
     try:
         cfg = validate(raw, schema)
-        check_memory(module or sys.modules.get(main.__module__), cfg)
+        if hasattr(module, "check_config"):  # rules across keys, e.g. run ids that must exist in `runs`
+            module.check_config(cfg)
+        check_memory(module, cfg)
     except ConfigError as err:
         return config_failure(err)
     if _SWEEP_STOP.is_set():
@@ -295,8 +300,10 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
                 raise RunFailed(f"non-finite result: {bad}")
             # the numbers first, then the figures: a figure that cannot be drawn never costs the results
             record.write("running", results=so_far(), phase="figures")
-            plots, plot_errors = figures_of(name).draw_all(ctx.plot_data, OmegaConf.create(results["config"]),
-                                                           ctx.out_dir)
+            plots, plot_errors = {}, {}
+            if cfg.figures:
+                plots, plot_errors = figures_of(name).draw_all(ctx.plot_data, OmegaConf.create(results["config"]),
+                                                               ctx.out_dir)
             if cfg.tracking.tensorboard:
                 tracking.write(ctx.out_dir, results["config"], results, ctx.curves, experiment=name,
                                status="failed" if plot_errors else "ok")

@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from conftest import CLI_ENV, REPO, run_cli
 
 SMALL = ("grid.resolution=41", "train.steps=300")
 
 
-def test_logreg_end_to_end(cli):
-    proc, metrics = cli("logreg", *SMALL)
+def test_logreg_end_to_end_and_the_run_is_never_overwritten(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli("logreg", run_dir, *SMALL)
     assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["newton"]["converged"]
-    run_dir = proc.args[2].split("=", 1)[1]
-    files = {p.name for p in Path(run_dir).iterdir()}
+    files = {p.name for p in run_dir.iterdir()}
     assert {"metrics.json", "data.csv", "logreg.log", ".hydra", "plot_data.npz", "loss_heatmap.png"} <= files
     assert set(metrics["plots"]) <= files
+    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    second = run_cli("logreg", run_dir, *SMALL, "data.seed=5")
+    assert second.returncode == 2 and "already used by another run" in second.stderr
+    assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 def test_a_bad_value_or_an_unknown_key_is_one_line_and_exit_2(cli):
@@ -28,15 +32,6 @@ def test_a_bad_value_or_an_unknown_key_is_one_line_and_exit_2(cli):
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
         assert key in lines[0] and "not allowed" in lines[0]
-
-
-def test_an_earlier_run_is_never_overwritten(tmp_path):
-    run_dir = tmp_path / "run"
-    assert run_cli("logreg", run_dir, *SMALL).returncode == 0
-    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    second = run_cli("logreg", run_dir, *SMALL, "data.seed=5")
-    assert second.returncode == 2 and "already used by another run" in second.stderr
-    assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 def test_default_run_dirs_are_unique_even_in_the_same_second(tmp_path):

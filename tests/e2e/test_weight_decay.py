@@ -1,5 +1,5 @@
-"""Problem 3 through the real CLI: a bad value is one line and exit 2; a sweep over alpha writes every job's
-files and reproduces the numbers of the same config run in-process."""
+"""Problem 3 through the real CLI: a sweep over alpha writes every job's files and reproduces the numbers of the
+same config run in-process."""
 
 from __future__ import annotations
 

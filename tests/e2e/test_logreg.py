@@ -41,3 +41,19 @@ def test_default_run_dirs_are_unique_even_in_the_same_second(tmp_path):
     runs = sorted((tmp_path / "outputs" / "logreg").glob("*/*/metrics.json"))
     assert len(runs) == 3
     assert all(json.loads(r.read_text())["status"] == "failed" for r in runs)
+
+
+def test_the_compilation_cache_setting_is_honoured(tmp_path):
+    """A per-user cache directory by default; `compile_cache=DIR` moves it; `compile_cache=null` writes nothing."""
+    env = {**CLI_ENV, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    run = [sys.executable, str(REPO / "experiments" / "logreg.py"), *SMALL]
+    on = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True, env=env)
+    assert on.returncode == 0, on.stderr
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["meta"]["compile_cache"] == str(
+        tmp_path / "xdg" / "gradlab" / "jax")
+    assert any((tmp_path / "xdg" / "gradlab" / "jax").iterdir())
+    off = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'b'}", "compile_cache=null"], capture_output=True,
+                         text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "xdg-off")})
+    assert off.returncode == 0, off.stderr
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["meta"]["compile_cache"] is None
+    assert not (tmp_path / "xdg-off" / "gradlab").exists()  # (matplotlib keeps its font cache there)

@@ -190,15 +190,37 @@ def test_run_tables_agree_to_round_off(run_experiment):
 
 def test_run_overflow_names_x_and_node(run_experiment, capsys):
     code, metrics, _ = run_experiment("autodiff_modes", "x=[0.0,3.5]", "plot_points=20")
-    assert code == 1
+    assert code == 2
     assert metrics["status"] == "failed"
-    assert "x=3.5" in metrics["error"] and "f4" in metrics["error"]
-    assert "x=3.5" in capsys.readouterr().err
+    assert metrics["error"].startswith("config error: x[1]=3.5 is not allowed: x < 3.26")
+    assert "float64" in metrics["error"] and "f4" in metrics["error"]
+    assert "x[1]=3.5" in capsys.readouterr().err
 
 
 def test_run_overflow_in_float32_is_reached_earlier(run_experiment):
     code, metrics, _ = run_experiment(
         "autodiff_modes", "x=[2.2]", "annotate_x=0.0", "precision=float32", "plot_points=20"
     )
-    assert code == 1
-    assert "float32" in metrics["error"] and "x=2.2" in metrics["error"]
+    assert code == 2
+    assert "float32" in metrics["error"] and "x[0]=2.2" in metrics["error"]
+
+
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        ("annotate_x=4.0", "config error: annotate_x=4.0 is not allowed: x < 3.26"),
+        ("plot_range=[-3.0,5.0]", "config error: plot_range=[-3.0, 5.0] is not allowed: an upper end x < 3.26"),
+    ],
+)
+def test_overflow_names_the_key_the_user_typed(run_experiment, override, error):
+    code, metrics, _ = run_experiment("autodiff_modes", "x=[0.0]", "plot_points=20", override)
+    assert code == 2 and metrics["error"].startswith(error), metrics["error"]
+
+
+@pytest.mark.parametrize(("points", "budget"), [("100000000", "4"), ("1000000000000", "null")])
+def test_too_many_plot_points_are_refused_before_any_array(run_experiment, points, budget):
+    # 1e8 points need ~16 GB (the figure's curves included): over a 4 GB budget; 1e12 over any machine's half
+    code, metrics, _ = run_experiment("autodiff_modes", f"plot_points={points}", f"memory_budget_gb={budget}")
+    assert code == 2 and metrics["error"].startswith(f"config error: plot_points={points} is not allowed: a config "
+                                                     "within the memory budget: it needs about")
+    assert "backend" not in metrics["meta"]

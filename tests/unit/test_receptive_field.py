@@ -111,7 +111,25 @@ def test_bad_layers_are_config_errors(layers, key):
     assert key in str(err.value) and "\n" not in str(err.value)
 
 
-def test_too_large_a_stack_fails_cleanly(run_experiment):
+def test_too_large_a_stack_is_a_config_error_naming_max_input_length(run_experiment):
     code, metrics, _ = run_experiment("receptive_field", "max_input_length=50")
-    assert code == 1 and metrics["status"] == "failed"
-    assert "max_input_length=50" in metrics["error"]
+    assert code == 2 and metrics["status"] == "failed"
+    assert metrics["error"].startswith("config error: max_input_length=50 is not allowed: at least 59")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("layers=[{kernel:3,dilation:100000000000}]", "max_input_length=1000000000000"),  # 1.6 TB of gradients
+        ("memory_budget_gb=0.000001",),  # 6 KB of gradients for the default stack
+    ],
+)
+def test_a_stack_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides):
+    code, metrics, _ = run_experiment("receptive_field", *overrides)
+    assert code == 2 and metrics["error"].startswith("config error: layers=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]
+
+
+def test_a_huge_max_input_length_alone_costs_nothing(run_experiment):
+    code, metrics, _ = run_experiment("receptive_field", "max_input_length=100000000000")
+    assert code == 0 and metrics["input_length"] == 59

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import validated_config
+from conftest import experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -131,9 +131,35 @@ def test_given_logits_in_process(run_experiment):
         ("num_logits=1", "num_logits"),
         ("logit_scale=0.0", "logit_scale"),
         ("logits=[a,b]", "logits"),
+        ("seed=-1", "seed"),
+        ("seed=4294967296", "seed"),
     ],
 )
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         validated_config("softmax_jacobian", override)
     assert err.value.key.startswith(key) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (("num_logits=100000",), "num_logits"),  # (n, n, n) autodiff intermediates: a native XLA abort once
+        (("saturated_logits=null", "memory_budget_gb=0.001", "logits=[" + ",".join(["0.5"] * 200) + "]"), "logits"),
+    ],
+)
+def test_too_many_logits_are_refused_before_any_array(run_experiment, overrides, key):
+    code, metrics, _ = run_experiment("softmax_jacobian", *overrides)
+    assert code == 2 and metrics["status"] == "failed"
+    assert metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]  # refused before JAX started
+
+
+def test_the_memory_estimate_grows_as_the_cube_of_the_logits():
+    def estimate(n: int) -> float:
+        cfg = validated_config("softmax_jacobian", f"num_logits={n}", "saturated_logits=null")
+        return experiment_module("softmax_jacobian").memory_estimate(cfg)["num_logits"]
+
+    small, large = estimate(500), estimate(1000)
+    # measured peaks: 2.2 GB at n = 500, 15.6 GB at n = 1000 (~2 n^3 float64)
+    assert 1.5e9 < small < 4e9 and 12e9 < large < 30e9

@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradlab.experiments import memory
 from gradlab.problems import autodiff_graph as graph
 from gradlab.problems.numerics import max_rel_error
-from gradlab.runner.config import checked, finite, finite_list, in_range, increasing_pair
+from gradlab.runner.config import ConfigError, checked, finite, finite_list, in_range, increasing_pair
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 
 
@@ -29,18 +30,20 @@ class Config(BaseConfig):
     plot_points: int = checked(lambda n: isinstance(n, int) and n >= 2, "an integer >= 2")
 
 
-def _refuse_overflow(points, dtype) -> None:
-    """Raise naming x and the node for the first point whose tables would hold inf in `dtype`."""
+def _refuse_overflow(cfg: Config, dtype) -> None:
+    """A ConfigError naming the key (x[i], annotate_x, plot_range) of the first point whose tables would hold inf
+    in `dtype` (only large x overflow: of plot_range, its upper end)."""
     log_max = math.log(float(jnp.finfo(dtype).max))
     # f3 = e^x + e^2x = log(max) solved for x: e^x = (-1 + sqrt(1 + 4 log max)) / 2
     f4_limit = math.log((-1.0 + math.sqrt(1.0 + 4.0 * log_max)) / 2.0)
-    for x in points:
+    points = [*((f"x[{i}]", x, x) for i, x in enumerate(cfg.x)), ("annotate_x", cfg.annotate_x, cfg.annotate_x),
+              ("plot_range", cfg.plot_range, cfg.plot_range[1])]
+    for key, value, x in points:
         where = graph.first_overflow(float(x), dtype)
         if where is not None:
-            hint = ""
-            if where.startswith("node f4"):
-                hint = f"; f4 = exp(f3) is finite only for x < {f4_limit:.4f}"
-            raise RunFailed(f"x={float(x)!r}: {where}{hint}")
+            end = "an upper end " if key == "plot_range" else ""
+            limit = f"{end}x < {f4_limit:.4f}" if where.startswith("node f4") else "a point whose tables are finite"
+            raise ConfigError(key, value, f"{limit} in {jnp.dtype(dtype).name} (at x={float(x)!r} {where})")
 
 
 def _refuse_non_finite(row: dict) -> None:
@@ -123,9 +126,17 @@ def _annotated_graph(x: float) -> dict[str, np.ndarray]:
     }
 
 
+def memory_estimate(cfg: Config) -> dict[str, float]:
+    """Bytes by the key that sizes them: the plotted curves, ~20 floats per plot point (the grid, y, dy/dx and
+    their intermediates, host copies, plot_data.npz and the figure's paths: measured 160 bytes a point between
+    plot_points = 3e6 and 1e7); the tables are a few floats per x."""
+    return {"plot_points": cfg.plot_points * 20 * 8.0,
+            "x": len(cfg.x) * 60 * (memory.word(cfg.precision) + memory.JSON_FLOAT_BYTES)}
+
+
 def main(cfg: Config, ctx: RunContext) -> dict:
     dtype = jnp.asarray(0.0).dtype
-    _refuse_overflow([*cfg.x, cfg.annotate_x, cfg.plot_range[1]], dtype)
+    _refuse_overflow(cfg, dtype)
     rows = [_table_at(float(x), cfg.fd_step) for x in cfg.x]
     for row in rows:
         _refuse_non_finite(row)

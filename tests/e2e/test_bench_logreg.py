@@ -1,8 +1,5 @@
-"""The logistic-regression benchmark through the real CLI: float32 timing checked in float64, exit codes.
-
-The same numbers from the same seed are checked in-process (tests/unit/test_bench_logreg.py): a second CLI run
-of the benchmark costs seconds of compilation.
-"""
+"""The logistic-regression benchmark through the real CLI: float32 timing checked in float64, the same numbers
+as a run in another process (in-process here), a one-line error and exit 2."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ FAST = ("sizes.small.steps=20", "sizes.small.slow_steps=2", "sizes.large.n_per_c
         "timing_dtype=float32")
 
 
-def test_float32_timing_is_checked_in_float64_without_the_optional_packages(cli):
+def test_float32_timing_is_checked_in_float64_and_reproducible(cli, run_experiment):
     proc, first = cli("bench_logreg", *FAST)
     assert proc.returncode == 0, proc.stderr
     assert first["status"] == "ok" and first["timing_dtype"] == "float32"
@@ -21,8 +18,11 @@ def test_float32_timing_is_checked_in_float64_without_the_optional_packages(cli)
     assert set(first["skipped"]) == {"torch_loop", "sklearn_lbfgs"}
     assert "optional.sklearn=false" in first["targets"]["large_newton_vs_sklearn"]["reason"]
     assert first["targets"]["large_newton_vs_sklearn"]["met"] is None
+    _, second, _ = run_experiment("bench_logreg", *FAST)
     for size in ("small", "large"):
         assert first["sizes"][size]["agreement"]["gd_max_rel_diff"] < 1e-12  # the check ran in float64
+        assert first["sizes"][size]["agreement"] == second["sizes"][size]["agreement"]
+        assert first["sizes"][size]["gd_steps_to_tolerance"] == second["sizes"][size]["gd_steps_to_tolerance"]
     assert set(first["plots"]) == {"time_per_step_and_to_tolerance.png"}
 
 

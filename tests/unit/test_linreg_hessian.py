@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import validated_config
+from conftest import experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -158,3 +158,24 @@ def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         validated_config("linreg_hessian", override)
     assert err.value.key == key and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (("surface_grid_points=1000000",), "surface_grid_points"),  # two 1e6 x 1e6 loss surfaces
+        (("data.n_points=100000000000",), "data.n_points"),
+        (("data.x=[1.0,2.0,3.0]", "memory_budget_gb=0.0000001"), "surface_grid_points"),
+    ],
+)
+def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, key):
+    code, metrics, _ = run_experiment("linreg_hessian", *overrides)
+    assert code == 2 and metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]
+
+
+def test_the_memory_estimate_names_the_key_that_sets_the_points():
+    estimate = experiment_module("linreg_hessian").memory_estimate
+    assert "data.x" in estimate(validated_config("linreg_hessian", "data.x=[1.0,2.0]"))
+    assert "data.y" in estimate(validated_config("linreg_hessian", "data.y=[1.0,2.0]"))
+    assert "data.n_points" in estimate(validated_config("linreg_hessian"))

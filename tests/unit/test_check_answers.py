@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import yaml
 from conftest import REPO, experiment_module
 
-from gradlab.runner.config import ConfigError
 from gradlab.experiments import answers
+from gradlab.runner.config import ConfigError
 
 EXAMPLE = REPO / "configs" / "examples" / "answers.yaml"
 
@@ -94,3 +97,60 @@ def test_a_relative_path_is_read_from_the_current_directory_first_then_the_repos
     own.write_text("autodiff: [{x: 0.0, forward: [1, 2, 3, 22.16716829, -1.24844051, 20.91872778]}]\n")
     assert answers_path("configs/examples/answers.yaml") == own
     assert answers_path("absent.yaml") == tmp_path / "absent.yaml"
+
+
+def billion_laughs(levels: int = 9, fanout: int = 10) -> str:
+    """A few hundred bytes whose nested aliases expand to fanout**levels numbers, as the logits of one entry."""
+    lines = ["a0: &a0 [" + ", ".join(["1.0"] * fanout) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * fanout) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nsoftmax_jacobian: [{{logits: *a{levels - 1}, jacobian: [[1.0]]}}]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (billion_laughs(), "aliases that add at most"),
+        ("softmax_jacobian: &loop [{logits: [0.0, 1.0], jacobian: *loop}]\n", "refers to its own anchor"),
+        ("softmax_jacobian: " + "[" * 3000 + "]" * 3000 + "\n", "nested at most"),
+    ],
+)
+def test_a_yaml_bomb_is_refused_quickly_naming_answers_and_the_file(run_experiment, tmp_path, text, words):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(text)
+    started = time.perf_counter()
+    code, metrics, _ = run_experiment("check_answers", f"answers={bomb}")
+    assert time.perf_counter() - started < 10
+    assert code == 2 and metrics["error"].startswith(f"config error: answers='{bomb}' is not allowed: ")
+    assert words in metrics["error"] and str(bomb) in metrics["error"] and "\n" not in metrics["error"]
+    assert "backend" not in metrics["meta"]  # refused before JAX started
+
+
+def test_anchors_that_repeat_a_part_of_the_file_are_fine(run_experiment, tmp_path):
+    own = tmp_path / "anchored.yaml"
+    own.write_text("receptive_field:\n  - {layers: &stack [{kernel: 3}, {kernel: 3}], fields: [3, 5]}\n"
+                   "  - {layers: *stack, fields: [3, 6]}\n")
+    code, metrics, _ = run_experiment("check_answers", f"answers={own}")
+    assert code == 0 and metrics["summary"] == {"total": 2, "correct": 1, "wrong": 1}
+
+
+def test_the_alias_count_is_exact():
+    root = yaml.compose("a: &x [1, 2]\nb: [*x, *x]\n")
+    # written: the mapping, its 2 keys, [1, 2] and its 2 items, [*x, *x]: 7; expanded: [*x, *x] is 1 + 2 x 3
+    assert answers.expanded_size(root) == (7, 13)
+    assert answers.load(billion_laughs(levels=3)) is not None  # 10**3 numbers: within the allowance
+
+
+@pytest.mark.parametrize(
+    ("entry", "budget"),
+    [
+        ("{logits: [" + ", ".join(["0.5"] * 3000) + "], jacobian: [[1.0]]}", "null"),  # jacrev: ~2 n^3 floats
+        ("{logits: [0.0, 1.0], jacobian: [[1.0]]}", "0.0000001"),  # reading it: ~200 bytes per byte
+    ],
+)
+def test_answers_over_the_memory_budget_are_refused_before_any_array(run_experiment, tmp_path, entry, budget):
+    big = tmp_path / "big.yaml"
+    big.write_text(f"softmax_jacobian: [{entry}]\n")
+    code, metrics, _ = run_experiment("check_answers", f"answers={big}", f"memory_budget_gb={budget}")
+    assert code == 2 and metrics["error"].startswith(f"config error: answers='{big}' is not allowed: a config within "
+                                                     "the memory budget")
+    assert "backend" not in metrics["meta"]

@@ -24,6 +24,10 @@ answer field (only what is given is graded):
 
 Each value is computed by JAX's autodiff where the problem is a derivative (the independent route the
 experiments check their closed forms against), and by the library's formula otherwise.
+
+Anchors and aliases (`&layers ...`, `*layers`) may repeat a part of the file, but they may add at most
+ALIAS_ALLOWANCE nodes or as many as the file writes out, whichever is more: a file of a few KB whose aliases nest
+("billion laughs") would otherwise expand into gigabytes while it is validated, graded and recorded.
 """
 
 from __future__ import annotations
@@ -36,12 +40,63 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import yaml
 
 from gradlab.experiments.receptive_field import ConvLayer
 from gradlab.problems import autodiff_graph, linreg, logistic, regularization, softmax
 from gradlab.problems.numerics import all_finite, max_abs_error
 from gradlab.problems.receptive_field import receptive_field_analytic
 from gradlab.runner.config import Check, ConfigError, checked, finite, finite_list, positive, validate
+
+ALIAS_ALLOWANCE = 10_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(nodes written in the file, nodes once every alias is expanded): one pass over the composed graph, where
+    an alias is the very node of its anchor. Raises ValueError for an alias inside its own anchor (a cycle)."""
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if finished:
+            ancestors.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+        elif id(node) in ancestors:
+            raise ValueError(f"an alias refers to its own anchor (line {node.start_mark.line + 1}): it never ends")
+        elif id(node) not in sizes:
+            ancestors.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return len(sizes), sizes[id(root)]
+
+
+def load(text: str) -> Any:
+    """The YAML document of an answers file (safe types only), after checking what its aliases expand to.
+
+    Raises ValueError, with the reason, for a file whose aliases add more than max(ALIAS_ALLOWANCE, its own node
+    count) nodes or refer to themselves, and for one nested too deep to read; yaml.YAMLError for invalid YAML.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        written, expanded = expanded_size(root)
+        if expanded - written > max(ALIAS_ALLOWANCE, written):
+            raise ValueError(f"aliases that add at most max({ALIAS_ALLOWANCE}, the {written} nodes written) nodes; "
+                             f"these expand the file to {expanded:.3g} nodes (nested anchors, a 'billion laughs'?)")
+        return loader.construct_document(root)
+    except RecursionError:
+        raise ValueError("YAML nested at most a few hundred levels deep (this file nests deeper)") from None
+    finally:
+        loader.dispose()
 
 
 def answer(rank: int) -> Any:

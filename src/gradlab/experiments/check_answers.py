@@ -15,9 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from gradlab.experiments import answers
+from gradlab.experiments import answers, memory
 from gradlab.runner.config import ConfigError, at_least, checked
-from gradlab.runner.run import REPO_ROOT, BaseConfig, RunContext, launch
+from gradlab.runner.run import REPO_ROOT, BaseConfig, RunContext, launch, memory_budget_bytes
+
+# Memory per byte of an answers file while it is read (PyYAML's nodes and objects), validated and graded (measured:
+# a 2 MB file of numbers peaks 0.44 GB above the interpreter's own).
+READ_BYTES_PER_BYTE = 200
 
 
 @dataclass
@@ -48,9 +52,28 @@ def read_answers(value: str) -> tuple[Path, object]:
     except OSError as err:
         raise ConfigError("answers", value, f"a readable file ({err.strerror})") from None
     try:
-        return path, yaml.safe_load(text)
+        return path, answers.load(text)
     except yaml.YAMLError as err:
-        raise ConfigError("answers", value, f"valid YAML ({str(err).splitlines()[0]})") from None
+        raise ConfigError("answers", value, f"valid YAML ({path}: {str(err).splitlines()[0]})") from None
+    except ValueError as err:
+        raise ConfigError("answers", value, f"{err} ({path})") from None
+
+
+def memory_estimate(cfg: Config) -> dict[str, float]:
+    """Bytes of grading the answers file: reading it (~200 bytes per byte of YAML), and for each Problem 1 entry
+    with n logits the autodiff Jacobian (jax.jacrev of the per-class softmax holds ~two n x n x n arrays: see the
+    softmax_jacobian experiment). A file too large to read within the budget is not read; a file that cannot be
+    read or parsed is refused here, before any array, as it would be in main."""
+    path = answers_path(cfg.answers)
+    if not path.is_file():
+        return {}  # main says it is not there
+    reading = path.stat().st_size * READ_BYTES_PER_BYTE
+    if reading > memory_budget_bytes(cfg.memory_budget_gb):
+        return {"answers": reading}
+    path, document = read_answers(cfg.answers)
+    grading = sum(2 * len(entry.logits) ** 3 * memory.word(cfg.precision)
+                  for section, _, entry in answers.parse(document, path.name) if section == "softmax_jacobian")
+    return {"answers": reading + grading}
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:

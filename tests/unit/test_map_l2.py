@@ -152,6 +152,8 @@ def test_newton_solves_a_quadratic_in_one_step():
         ("sigma_sweep.num=1", "sigma_sweep.num"),
         ("newton.tol=-1.0", "newton.tol"),
         ("offset_check.num_points=0", "offset_check.num_points"),
+        ("offset_check.seed=-1", "offset_check.seed"),
+        ("offset_check.seed=4294967296", "offset_check.seed"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_key(override, key):
@@ -193,6 +195,63 @@ def test_run_checks_problem_2_and_draws_the_sweep(run_experiment):
     assert set(metrics["plots"]) == {"map_vs_prior_sigma.png"}
     assert (run_dir / "map_vs_prior_sigma.png").stat().st_size > 0
     assert (run_dir / "plot_data.npz").is_file()
+    assert sweep["converged"] == {"bernoulli": True, "gaussian": True}
+    assert sweep["mle_converged"] == {"bernoulli": True, "gaussian": True} and metrics["warnings"] == []
+
+
+def test_newton_stopped_short_is_stated_never_silent(run_experiment):
+    code, metrics, _ = run_experiment("map_l2", *SMALL, "newton.max_iter=1")
+    assert code == 0 and metrics["status"] == "ok"
+    assert not metrics["bernoulli"]["converged"] and metrics["sweep"]["converged"]["bernoulli"] is False
+    assert metrics["sweep"]["mle_converged"]["bernoulli"] is False and metrics["sweep"]["mle"]["bernoulli"] is None
+    warned = " | ".join(metrics["warnings"])
+    assert "bernoulli map: Newton's method did not reach newton.tol = 1e-12 at 10 of 10 prior sigmas" in warned
+    assert "the configured prior_sigma sigma = [1.0, 0.5]" in warned
+    assert "bernoulli: Newton's method for the MLE did not reach newton.tol" in warned
+
+
+def test_separable_classes_have_no_mle_and_say_so(run_experiment):
+    code, metrics, _ = run_experiment("map_l2", *SMALL, "logistic.mean0=-20.0", "logistic.mean1=20.0")
+    assert code == 0 and metrics["sweep"]["mle"]["bernoulli"] is None
+    assert any("the maximum-likelihood estimate does not exist" in w for w in metrics["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        (("prior_sigma=[1e-300]",), "prior_sigma=[1e-300] is not allowed: numbers sigma > 5.27e-155 (float64: the L2 "
+                                    "coefficient 1/(2 sigma^2) overflows below)"),
+        (("sigma_sweep.range=[1e-160,1.0]",), "sigma_sweep.range=[1e-160, 1.0] is not allowed: a range from sigma > "),
+        (("prior_sigma=[1e-30]", "precision=float32"), "prior_sigma=[1e-30] is not allowed: numbers sigma > 3.83e-20 "
+                                                       "(float32"),
+    ],
+)
+def test_a_prior_whose_l2_coefficient_overflows_is_refused_naming_it(run_experiment, overrides, error):
+    # once a run that exited 0 with status ok while its results were Infinity and NaN
+    code, metrics, _ = run_experiment("map_l2", *SMALL, *overrides)
+    assert code == 2 and metrics["status"] == "failed"
+    assert metrics["error"].startswith(f"config error: {error}"), metrics["error"]
+
+
+def test_a_non_finite_result_fails_the_run_naming_it(run_experiment):
+    # 1/(2 sigma^2) is finite, but -log prior at the offset-check points (|phi| ~ 3) is not
+    code, metrics, _ = run_experiment("map_l2", *SMALL, "prior_sigma=[3e-154]")
+    assert code == 1 and metrics["status"] == "failed"
+    assert metrics["error"].startswith("non-finite result: bernoulli.objective_offset = "), metrics["error"]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("offset_check.num_points=1000000000", "offset_check.num_points"),  # 1e9 x 40 data points, ~1 TB
+        ("sigma_sweep.num=1000000000", "sigma_sweep.num"),
+        ("newton.max_iter=100000000000", "newton.max_iter"),  # the MLE's Newton keeps its path
+    ],
+)
+def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, override, key):
+    code, metrics, _ = run_experiment("map_l2", override)
+    assert code == 2 and metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]
 
 
 def test_sweep_figure_draws_without_a_bernoulli_mle():

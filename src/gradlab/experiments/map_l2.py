@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradlab.experiments import memory
 from gradlab.experiments.schemas import LinearDataConfig, LogisticDataConfig, NewtonConfig
 from gradlab.problems import linreg, logistic, map_l2
-from gradlab.runner.config import at_least, checked, positive
+from gradlab.runner.config import ConfigError, at_least, checked, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, launch
 
 
@@ -38,7 +39,7 @@ class OffsetCheckConfig:
 
     num_points: int = at_least(1)
     scale: float = positive()
-    seed: int = at_least(0)
+    seed: int = seed()
 
 
 @dataclass
@@ -58,6 +59,21 @@ class Config(BaseConfig):
     newton: NewtonConfig
     offset_check: OffsetCheckConfig
     sigma_sweep: SigmaSweepConfig
+
+
+def memory_estimate(cfg: Config) -> dict[str, float]:
+    """Bytes by the keys that size them. Both likelihoods run over their n points (2 n_per_class logistic, n_points
+    linear) at every prior sigma (the configured one and sigma_sweep.num more, in one vmapped Newton: ~6 floats
+    per sigma and point; measured 101 sigmas x 2e5 points: 0.85 GB) and at every offset-check point (~3 floats per
+    check point and data point; measured 1e7 x 40: 7.8 GB, 1000 x 2e5: 4.9 GB); the MLE's Newton keeps its path."""
+    w = memory.word(cfg.precision)
+    rows, checks = cfg.sigma_sweep.num + 1, cfg.offset_check.num_points
+    points = {"logistic.n_per_class": 2 * cfg.logistic.n_per_class, "linear.n_points": cfg.linear.n_points}
+    per_model = []
+    for data_key, n in points.items():
+        per_model.append(memory.split(rows * n * w * 6, {"sigma_sweep.num": rows, data_key: n}))
+        per_model.append(memory.split(checks * n * w * 3, {"offset_check.num_points": checks, data_key: n}))
+    return memory.combined(*per_model, {"newton.max_iter": (cfg.newton.max_iter + 1) * 2 * w * 4})
 
 
 def route_metrics(routes: dict, offsets: np.ndarray) -> dict:
@@ -89,15 +105,61 @@ def sweep_metrics(ctx: RunContext, sigmas, routes: dict, mles: dict, ridge_path)
             k: None if mles[k] is None else float(np.max(np.abs(p[-1] - mles[k]))) for k, p in paths.items()
         },
         "max_abs_diff_map_vs_l2": {k: float(np.max(b["max_abs_diff"][1:])) for k, b in routes.items()},
+        "converged": {k: bool(np.all(b["map"]["converged"][1:]) and np.all(b["l2"]["converged"][1:]))
+                      for k, b in routes.items()},
+        "mle_converged": {k: mle is not None for k, mle in mles.items()},
         "gaussian_max_abs_diff_map_vs_ridge": float(np.max(np.abs(paths["gaussian"] - ridge_path))),
     }
+
+
+def warn_unconverged(ctx: RunContext, routes: dict, sigma_rows: np.ndarray, tol: float) -> None:
+    """Say which Newton runs (model, route, prior sigma) stopped short of newton.tol: row 0 is the configured
+    prior, rows 1.. the sweep; their minimizers are where Newton stopped, not minima."""
+    for name, batch in routes.items():
+        for route in ("map", "l2"):
+            stopped = ~np.asarray(batch[route]["converged"])
+            if stopped.any():
+                first = int(np.argmax(stopped))
+                which = "the configured prior_sigma" if first == 0 else "first"
+                ctx.warn(f"{name} {route}: Newton's method did not reach newton.tol = {tol:g} at {int(stopped.sum())} "
+                         f"of {stopped.size} prior sigmas ({which} sigma = {sigma_rows[first].tolist()}: max |grad| "
+                         f"{float(batch[route]['grad_inf_norm'][first]):.3g} after "
+                         f"{int(batch[route]['iterations'][first])} iterations)")
+
+
+def bernoulli_mle(ctx: RunContext, x, y, phi_init, tol: float, max_iter: int):
+    """The logistic MLE by logistic.newton with the analytic Hessian (a route independent of the MAP code), or None
+    with a warning when it does not exist (separable classes) or Newton stopped short of the tolerance."""
+    no_optimum = logistic.separation(x, y)
+    if no_optimum:
+        ctx.warn(f"bernoulli: the maximum-likelihood estimate does not exist ({no_optimum}); the sweep has no MLE "
+                 "to approach at weak priors")
+        return None
+    fit = jax.device_get(jax.jit(logistic.newton, static_argnums=4)(phi_init, x, y, tol, max_iter))
+    if not fit.grad_norm < tol:
+        ctx.warn(f"bernoulli: Newton's method for the MLE did not reach newton.tol = {tol:g} (|grad| "
+                 f"{float(fit.grad_norm):.3g} after {int(fit.iterations)} iterations): the sweep is not compared to it")
+        return None
+    return fit.phi
 
 
 def first_row(tree):
     return jax.tree.map(lambda leaf: np.asarray(leaf)[0], tree)
 
 
+def check_prior_scale(cfg: Config) -> None:
+    """The L2 coefficient 1/(2 sigma^2) of every prior sigma (configured and swept) must be finite in the run's
+    precision: below sqrt(1 / (2 max float)) it overflows, and every result of that prior would be inf or NaN."""
+    limit = math.sqrt(0.5) / math.sqrt(float(np.finfo(cfg.precision).max))  # 2 max would overflow
+    allowed = f"sigma > {limit:.3g} ({cfg.precision}: the L2 coefficient 1/(2 sigma^2) overflows below)"
+    if min(cfg.prior_sigma) <= limit:
+        raise ConfigError("prior_sigma", cfg.prior_sigma, f"numbers {allowed}")
+    if cfg.sigma_sweep.range[0] <= limit:
+        raise ConfigError("sigma_sweep.range", cfg.sigma_sweep.range, f"a range from {allowed}")
+
+
 def main(cfg: Config, ctx: RunContext) -> dict:
+    check_prior_scale(cfg)
     prior_sigma = jnp.broadcast_to(jnp.asarray(cfg.prior_sigma, dtype=float), (2,))
     phi_init = jnp.zeros(2)
     tol, max_iter = cfg.newton.tol, cfg.newton.max_iter
@@ -136,6 +198,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
             np.asarray(jax.jit(map_l2.objective_offsets, static_argnums=(0, 1))(posterior, penalized, phis))
         )
 
+    warn_unconverged(ctx, routes, np.asarray(sigma_rows), tol)
     sigma_np = np.asarray(prior_sigma)
     results: dict = {
         "prior_sigma": sigma_np,
@@ -164,11 +227,10 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     results["objective_offset_points"] = int(all_offsets.size)
 
     # the maximum likelihood estimates, by routes independent of the MAP code: logistic.newton with the
-    # analytic Hessian (separable classes have no finite MLE: it then never meets the tolerance) and
-    # the least-squares solution of Problem 7
-    mle_fit = jax.device_get(jax.jit(logistic.newton, static_argnums=4)(phi_init, x_b, y_b, tol, max_iter))
+    # analytic Hessian (none for separable classes, which have no finite MLE) and the least-squares solution
+    # of Problem 7
     mles = {
-        "bernoulli": mle_fit.phi if mle_fit.grad_norm < tol else None,
+        "bernoulli": bernoulli_mle(ctx, x_b, y_b, phi_init, tol, max_iter),
         "gaussian": np.asarray(linreg.minimizer(x_g, y_g)),
     }
     results["sweep"] = sweep_metrics(ctx, np.asarray(sweep_sigmas), routes, mles, ridge_path)

@@ -205,3 +205,24 @@ def test_run_that_diverges_fails_naming_the_run_and_alpha(run_experiment):
     code, metrics, _ = run_experiment("weight_decay", "steps=200", "model=least_squares", "alpha=0.9")
     assert code == 1 and metrics["status"] == "failed"
     assert "diverged" in metrics["error"] and "alpha=0.9" in metrics["error"]
+
+
+def test_newton_stopped_short_is_a_warning_and_a_flag(run_experiment):
+    code, metrics, _ = run_experiment("weight_decay", *SMALL, "newton.max_iter=1")
+    assert code == 0 and metrics["minimizer_l2"]["converged"] is False
+    (warning,) = metrics["warnings"]
+    assert warning.startswith("Newton's method for the minimizer of L~ did not reach newton.tol = 1e-12")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (("steps=1000000000",), "steps"),  # eight trajectories of 1e9 steps: ~900 GB
+        (("contour_grid=10000000",), "contour_grid"),
+        (("model=least_squares", "least_squares.n_points=100000000000"), "least_squares.n_points"),
+    ],
+)
+def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, key):
+    code, metrics, _ = run_experiment("weight_decay", *overrides)
+    assert code == 2 and metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]

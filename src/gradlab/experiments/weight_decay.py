@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradlab.experiments import memory
 from gradlab.experiments.schemas import LinearDataConfig, LogisticDataConfig, NewtonConfig
 from gradlab.problems import regularization as reg
 from gradlab.problems.linreg import least_squares_loss
@@ -46,6 +47,16 @@ class Config(BaseConfig):
     roundoff_ulps: float = positive()
     newton: NewtonConfig  # the minimizer of L~, marked on the contour plot
     contour_grid: int = at_least(10)
+
+
+def memory_estimate(cfg: Config) -> dict[str, float]:
+    """Bytes by the keys that size them: eight trajectories of steps + 1 rows of 2 floats, each held ~7 times (on
+    the device, the differences, host copies, plot_data.npz, the figures' paths: measured steps = 1e6: 0.9 GB);
+    the contour grid, ~12 floats a point (contour_grid = 2000: 0.3 GB); the model's data."""
+    data_key, n = (("logistic.n_per_class", 2 * cfg.logistic.n_per_class) if cfg.model == "logistic"
+                   else ("least_squares.n_points", cfg.least_squares.n_points))
+    return {"steps": (cfg.steps + 1) * 8 * 2 * 8 * 7.0, "contour_grid": cfg.contour_grid**2 * 12 * 8.0,
+            data_key: n * 20 * memory.word(cfg.precision)}
 
 
 def make_loss(cfg: Config):
@@ -89,6 +100,11 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     tolerance = cfg.roundoff_ulps * eps * scale
     minimum = jax.jit(lambda phi: newton_minimize(penalized, phi, cfg.newton.tol, cfg.newton.max_iter))(phi_init)
     minimizer = np.asarray(minimum["phi"])
+    if not bool(minimum["converged"]):
+        ctx.warn(f"Newton's method for the minimizer of L~ did not reach newton.tol = {cfg.newton.tol:g} (max |grad| "
+                 f"{float(minimum['grad_inf_norm']):.3g} after {int(minimum['iterations'])} iterations, "
+                 f"{cfg.precision}): the minimizer marked on the contour plot, and each run's distance to it, are "
+                 "where it stopped")
 
     results: dict = {
         "optax_weight_decay": reg.optax_weight_decay(cfg.lam, cfg.alpha),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import time
 
 import chex
 import jax
@@ -35,10 +36,11 @@ def test_vectorised_sweep_equals_individual_runs():
 
 
 def test_optimum_losses_match_newton_per_seed():
-    optimum = vectorised_sweep.optimum_losses(DATA, [3], 1e-12, 100)
+    optimum = vectorised_sweep.optima(DATA, [3], 1e-12, 100)
     x, y = logistic.sample_data(jax.random.key(3), 10, -1.0, 1.0, 1.0)
-    phi = logistic.newton(jnp.zeros(2), x, y, 1e-12, 100).phi
-    assert float(optimum[0]) == pytest.approx(float(logistic.bce_loss(phi, x, y)), rel=1e-13)
+    newton = logistic.newton(jnp.zeros(2), x, y, 1e-12, 100)
+    assert float(optimum.loss[0]) == pytest.approx(float(logistic.bce_loss(newton.phi, x, y)), rel=1e-13)
+    assert float(optimum.grad_norm[0]) < 1e-12 and int(optimum.iterations[0]) == int(newton.iterations)
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -55,11 +57,45 @@ def test_sweep_seed_s_draws_the_data_of_logreg_with_data_seed_s(seed):
 @pytest.mark.parametrize(
     ("override", "key"),
     [("momenta=[0.5,1.0]", "momenta"), ("lr.num=0", "lr.num"), ("curves=51", "curves"),
-     ("optimizer=lbfgs", "optimizer"), ("data.std=0", "data.std"), ("newton.tol=-1", "newton.tol")],
+     ("optimizer=lbfgs", "optimizer"), ("data.std=0", "data.std"), ("newton.tol=-1", "newton.tol"),
+     # data.seed follows seeds.first: the error names the key the user typed
+     ("seeds.first=-1", "seeds.first"), ("seeds.first=4294967296", "seeds.first")],
 )
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match=rf"^config error: {key}="):
         validated_config("logreg_sweep", override)
+
+
+def test_the_last_seed_must_be_a_seed_too():
+    with pytest.raises(ConfigError) as err:
+        validated_config("logreg_sweep", "seeds.first=4294967295", "seeds.count=2")
+    assert str(err.value).startswith("config error: seeds.count=2 is not allowed: at most 2**32 - seeds.first = 1")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "keys"),
+    [
+        (("lr.num=1000", "seeds.count=1000"), "seeds.count, lr.num, steps, momenta"),  # 1e7 configs x 1000 steps
+        (("newton.max_iter=100000000000",), "newton.max_iter"),  # each seed's Newton keeps its path
+    ],
+)
+def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, keys):
+    started = time.perf_counter()
+    code, metrics, _ = run_experiment("logreg_sweep", *overrides)
+    assert time.perf_counter() - started < 10
+    assert code == 2 and metrics["error"].startswith(f"config error: {keys}=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]
+
+
+def test_reference_newton_stopped_short_or_separable_data_is_a_warning(run_experiment):
+    code, metrics, _ = run_experiment("logreg_sweep", *SMALL, "newton.max_iter=1")
+    assert code == 0 and metrics["reference"]["converged"] is False
+    assert metrics["reference"]["unconverged_seeds"] == [0, 1]
+    assert any(w.startswith("Newton's method did not reach newton.tol = 1e-12 for data seeds [0, 1] (2 of 2)")
+               for w in metrics["warnings"])
+    code, metrics, _ = run_experiment("logreg_sweep", *SMALL, "data.mean0=-20.0", "data.mean1=20.0")
+    assert code == 0 and metrics["reference"]["separable_seeds"] == [0, 1]
+    assert any("the classes are separable" in w for w in metrics["warnings"])
 
 
 def test_a_data_seed_other_than_the_first_sweep_seed_is_a_config_error(run_experiment):
@@ -83,6 +119,7 @@ def test_small_sweep_in_process(run_experiment):
     assert metrics["best"]["final_gap_median"] == pytest.approx(
         np.min(np.median(gaps.reshape(2, 3, 2), axis=0)), abs=1e-15)
     assert metrics["throughput"]["config_steps_per_s"] > 0
+    assert metrics["reference"]["converged"] and metrics["warnings"] == []
     with np.load(run_dir / "plot_data.npz") as data:
         np.testing.assert_array_equal(data["gap"].ravel(), gaps)
         assert data["curve_losses"].shape == (2, 200)

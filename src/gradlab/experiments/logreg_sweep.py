@@ -16,17 +16,24 @@ import jax
 import numpy as np
 
 from gradlab.bench import timing
+from gradlab.experiments import memory
 from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
-from gradlab.problems import vectorised_sweep
+from gradlab.problems import logistic, vectorised_sweep
 from gradlab.problems.training import OPTIMIZERS
-from gradlab.runner.config import ConfigError, at_least, each, in_range, one_of, positive
+from gradlab.runner.config import ConfigError, at_least, each, in_range, one_of, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 
 
 @dataclass
 class SeedsConfig:
-    first: int = at_least(0)
+    first: int = seed()
     count: int = at_least(1)
+
+    def __post_init__(self) -> None:
+        # the last seed, first + count - 1, must be a seed too; raised here so it is a config error (exit 2)
+        if isinstance(self.first, int) and 0 <= self.first < 2**32 < self.first + self.count:
+            raise ConfigError("seeds.count", self.count, f"at most 2**32 - seeds.first = {2**32 - self.first} "
+                              "(the last data seed, seeds.first + seeds.count - 1, must be below 2**32)")
 
 
 @dataclass
@@ -38,8 +45,8 @@ class LearningRateConfig:
 
 @dataclass
 class Config(BaseConfig):
+    seeds: SeedsConfig  # before data: data.seed follows seeds.first, so an error names the key the user typed
     data: LogisticDataConfig
-    seeds: SeedsConfig
     lr: LearningRateConfig
     momenta: list[float] = each(lambda m: 0 <= m < 1, "in [0, 1)")
     optimizer: str = one_of(*OPTIMIZERS)
@@ -56,6 +63,23 @@ def check_seeds(cfg: Config) -> None:
     if cfg.data.seed != cfg.seeds.first:
         raise ConfigError("data.seed", cfg.data.seed, f"the sweep's first data seed, seeds.first={cfg.seeds.first} "
                           "(set seeds.first instead)")
+
+
+def memory_estimate(cfg: Config) -> dict[str, float]:
+    """Bytes by the keys that size them. B = seeds.count x lr.num x len(momenta) configurations each keep a loss per
+    step (on the device, on the host and in the result: measured B x steps = 1e8: 2.3 GB, ~3 floats per entry) and
+    each draw their 2 n_per_class points in the vmapped training; every seed's Newton keeps its path."""
+    w = memory.word(cfg.precision)
+    grid = {"seeds.count": cfg.seeds.count, "lr.num": cfg.lr.num, "momenta": len(cfg.momenta)}
+    configurations = cfg.seeds.count * cfg.lr.num * len(cfg.momenta)
+    n = 2 * cfg.data.n_per_class
+    return memory.combined(
+        memory.split(configurations * cfg.steps * w * 3, {**grid, "steps": cfg.steps}),
+        memory.split(configurations * n * w * 4, {**grid, "data.n_per_class": n}),
+        memory.split(configurations * 30 * 8, grid),  # the grid, the results, sweep.csv's rows
+        memory.split(cfg.seeds.count * (cfg.newton.max_iter + 1) * 2 * w * 3,
+                     {"seeds.count": cfg.seeds.count, "newton.max_iter": cfg.newton.max_iter}),
+    )
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
@@ -76,7 +100,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         raise RunFailed(f"configuration {bad} (seed {grid.seeds[bad]}, lr {grid.lrs[bad]:g}, momentum "
                         f"{grid.momenta[bad]:g}) ended with a non-finite loss")
 
-    optimum = np.asarray(vectorised_sweep.optimum_losses(data, seeds, cfg.newton.tol, cfg.newton.max_iter))
+    reference = reference_optima(cfg, ctx, data, seeds)
+    optimum = reference.pop("loss")
     gap = result.final_loss - optimum[grid.seeds - cfg.seeds.first]
     write_table(ctx.path("sweep.csv"), grid, result, gap)
 
@@ -100,7 +125,34 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         },
         "best": {"lr": lrs[best_lr], "momentum": cfg.momenta[best_m], "final_gap_median": gap_median[best_lr, best_m]},
         "converged_fraction": float(np.mean(gap < cfg.converged_gap)),
+        "reference": reference,
     }
+
+
+def reference_optima(cfg: Config, ctx: RunContext, data: dict, seeds: np.ndarray) -> dict:
+    """Each seed's optimum loss by Newton's method, the reference of every gap, and whether it is one: a seed whose
+    Newton stopped short of newton.tol, or whose classes are separable (no minimum: the loss only keeps falling,
+    and the gradient can fall below tol on the way), is warned about and leaves `converged` false."""
+    tol = cfg.newton.tol
+    fits = jax.device_get(vectorised_sweep.optima(data, seeds, tol, cfg.newton.max_iter))
+    xs, ys = jax.device_get(jax.vmap(lambda seed: vectorised_sweep.sample_data(data, seed))(seeds.astype(np.uint32)))
+    separable = [int(seed) for seed, x, y in zip(seeds, xs, ys, strict=True) if logistic.separation(x, y)]
+    stopped = [int(seed) for seed, norm in zip(seeds, fits.grad_norm, strict=True) if not norm < tol]
+    if stopped:
+        ctx.warn(f"Newton's method did not reach newton.tol = {tol:g} for {_some(stopped, seeds)} (|grad| up to "
+                 f"{float(np.max(fits.grad_norm)):.3g} after {int(np.max(fits.iterations))} iterations, "
+                 f"{cfg.precision}): their gaps are measured from where it stopped, not from an optimum")
+    if separable:
+        ctx.warn(f"{_some(separable, seeds)}: the classes are separable, so the loss has no minimum (the "
+                 "maximum-likelihood estimate does not exist); their gaps are measured from where Newton stopped")
+    return {"loss": np.asarray(fits.loss), "converged": not stopped and not separable,
+            "unconverged_seeds": stopped, "separable_seeds": separable,
+            "max_grad_norm": float(np.max(fits.grad_norm)), "max_iterations": int(np.max(fits.iterations))}
+
+
+def _some(chosen: list[int], seeds: np.ndarray) -> str:
+    shown = ", ".join(map(str, chosen[:10])) + (", ..." if len(chosen) > 10 else "")
+    return f"data seeds [{shown}] ({len(chosen)} of {len(seeds)})"
 
 
 def write_table(path, grid, result, gap) -> None:

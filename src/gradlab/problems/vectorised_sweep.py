@@ -56,15 +56,22 @@ def make_sweep(data: dict, optimizer: str, steps: int):
     return jax.vmap(one)
 
 
-def optimum_losses(data: dict, seeds, tol: float, max_iter: int) -> jax.Array:
-    """The minimum loss for each seed's data set, by Newton's method (vmapped) stopped at |grad| < tol."""
+class Optima(NamedTuple):
+    loss: jax.Array  # (S,) the loss where Newton's method stopped
+    grad_norm: jax.Array  # (S,) |grad| there: below tol where it converged
+    iterations: jax.Array  # (S,)
+
+
+def optima(data: dict, seeds, tol: float, max_iter: int) -> Optima:
+    """The minimum loss for each seed's data set, by Newton's method (vmapped) stopped at |grad| < tol or after
+    max_iter iterations; grad_norm tells which stopped short of the tolerance."""
 
     def one(seed):
         x, y = sample_data(data, seed)
         result = logistic.newton(jnp.zeros(2, x.dtype), x, y, tol, max_iter)
-        return logistic.bce_loss(result.phi, x, y)
+        return Optima(logistic.bce_loss(result.phi, x, y), result.grad_norm, result.iterations)
 
-    return jax.jit(jax.vmap(one))(jnp.asarray(seeds))
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, dtype=jnp.uint32))  # as shard_batch: every seed < 2**32
 
 
 def shard_batch(grid: SweepGrid, devices: list) -> tuple[tuple[jax.Array, ...], int]:

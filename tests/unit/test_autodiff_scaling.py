@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import validated_config
+from conftest import experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -242,11 +242,35 @@ def test_time_slope_difference_with_known_slopes():
     ("override", "key"),
     [("linear.P=[100,10]", "linear.P"), ("timing.repeats=3", "timing.repeats"), ("families=[cnn]", "families"),
      ("timing.fit_min_sizes=2", "timing.fit_min_sizes"), ("timing.confidence=1.0", "timing.confidence"),
-     ("mirror.sizes=[0]", "mirror.sizes")],
+     ("mirror.sizes=[0]", "mirror.sizes"), ("seed=-1", "seed"), ("seed=4294967296", "seed")],
 )
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match="^config error: " + re.escape(key) + "="):
         validated_config("autodiff_scaling", override)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "keys"),
+    [
+        (("linear.P=[1000000000]",), "linear.P, n_samples"),  # X is n_samples x P: 1.86 TiB in float64
+        (("families=[mlp]", "mlp.widths=[1000000]"), "mlp.widths"),
+        (("budget.temp_mib=100000000",), "budget.temp_mib"),  # the XLA temporaries a function may use
+        (("memory.depths=[100000000]",), "memory.depths, memory.width"),
+    ],
+)
+def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, keys):
+    code, metrics, _ = run_experiment("autodiff_scaling", *overrides)
+    assert code == 2 and metrics["error"].startswith(f"config error: {keys}=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]
+
+
+def test_the_memory_estimate_counts_only_the_parts_that_run():
+    estimate = experiment_module("autodiff_scaling").memory_estimate
+    both = estimate(validated_config("autodiff_scaling"))
+    linear = estimate(validated_config("autodiff_scaling", "families=[linear]", "mirror.sizes=[]", "memory.depths=[]"))
+    assert set(linear) == {"budget.temp_mib", "linear.P", "n_samples"} and set(both) > set(linear)
+    # 256 x 1e5 float64 inputs, drawn with numpy and copied to the device: 0.4 GB
+    assert linear["linear.P"] + linear["n_samples"] == 256 * 100_000 * 16
 
 
 def test_empty_mirror_and_memory_lists_are_allowed():

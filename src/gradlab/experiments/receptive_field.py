@@ -39,6 +39,9 @@ class ConvLayer:
     def spec(self) -> ConvSpec:
         return ConvSpec(self.kernel, self.stride, self.dilation)
 
+    def __repr__(self) -> str:  # as the user writes a layer, in errors that quote the stack
+        return f"{{kernel: {self.kernel}, stride: {self.stride}, dilation: {self.dilation}}}"
+
 
 @dataclasses.dataclass
 class Config(BaseConfig):

@@ -123,6 +123,18 @@ def test_small_sweep_in_process(run_experiment):
     with np.load(run_dir / "plot_data.npz") as data:
         np.testing.assert_array_equal(data["gap"].ravel(), gaps)
         assert data["curve_losses"].shape == (2, 200)
+    # the mean and spread over the 2 data seeds, as a Hydra sweep over data.seed reports them: NumPy over sweep.csv
+    with open(run_dir / "summary_seeds.csv") as handle:
+        summary = [r for r in csv.DictReader(handle) if r["metric"] == "gap_to_optimum"]
+    assert len(summary) == 6  # 3 learning rates x 2 momenta
+    for row in summary:
+        x = np.array([float(r["gap_to_optimum"]) for r in rows
+                      if float(r["lr"]) == float(row["optimizer.lr"]) and float(r["momentum"]) == float(
+                          row["optimizer.momentum"])])
+        assert row["n"] == "2" and len(x) == 2
+        assert float(row["mean"]) == pytest.approx(np.mean(x), rel=1e-12, abs=1e-300)
+        assert float(row["std"]) == pytest.approx(np.std(x, ddof=1), rel=1e-12, abs=1e-300)
+        assert (float(row["min"]), float(row["max"])) == (x.min(), x.max())
 
 
 def test_no_convergence_curves_when_none_asked(run_experiment):

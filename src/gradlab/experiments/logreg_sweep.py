@@ -22,6 +22,8 @@ from gradlab.problems import logistic, vectorised_sweep
 from gradlab.problems.training import OPTIMIZERS
 from gradlab.runner.config import ConfigError, at_least, each, in_range, one_of, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
+from gradlab.runner.seeds import STATS, aggregate_over_seeds
+from gradlab.runner.sweep_summary import SEEDS_CSV
 
 
 @dataclass
@@ -104,6 +106,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     optimum = reference.pop("loss")
     gap = result.final_loss - optimum[grid.seeds - cfg.seeds.first]
     write_table(ctx.path("sweep.csv"), grid, result, gap)
+    write_seed_summary(ctx.path(SEEDS_CSV), grid, result, gap)
 
     shape = (len(seeds), len(lrs), len(cfg.momenta))
     gap_median = np.median(gap.reshape(shape), axis=0)  # (lr, momentum) over seeds
@@ -153,6 +156,22 @@ def reference_optima(cfg: Config, ctx: RunContext, data: dict, seeds: np.ndarray
 def _some(chosen: list[int], seeds: np.ndarray) -> str:
     shown = ", ".join(map(str, chosen[:10])) + (", ..." if len(chosen) > 10 else "")
     return f"data seeds [{shown}] ({len(chosen)} of {len(seeds)})"
+
+
+def write_seed_summary(path, grid, result, gap) -> None:
+    """summary_seeds.csv: per (lr, momentum) and metric, mean and spread over the data seeds: the same columns
+    and numbers a Hydra sweep over data.seed reports (gradlab.runner.seeds)."""
+    rows = [{"data.seed": int(seed), "optimizer.lr": float(lr), "optimizer.momentum": float(momentum),
+             "gap_to_optimum": float(g), "final_loss": float(loss), "grad_norm": float(norm)}
+            for seed, lr, momentum, g, loss, norm in zip(grid.seeds, grid.lrs, grid.momenta, gap, result.final_loss,
+                                                         result.grad_norm, strict=True)]
+    metrics = ["gap_to_optimum", "final_loss", "grad_norm"]
+    aggregate = aggregate_over_seeds(rows, metrics, params=["data.seed", "optimizer.lr", "optimizer.momentum"])
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["optimizer.lr", "optimizer.momentum", "metric", "failed",
+                                                    "missing", *STATS])
+        writer.writeheader()
+        writer.writerows(aggregate)
 
 
 def write_table(path, grid, result, gap) -> None:

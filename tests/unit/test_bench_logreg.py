@@ -49,7 +49,7 @@ def _gd_reference(x, y, lr_mean: float, steps: int) -> np.ndarray:
 
 AUTODIFF = jax.jit(lambda phi, x, y: (jax.value_and_grad(logistic.bce_loss)(phi, x, y),
                                       (logistic.bce_gradient(phi, x, y), jax.hessian(logistic.bce_loss)(phi, x, y))))
-ONE_PASS = jax.jit(impls.analytic_gradient_and_hessian)
+ONE_PASS = jax.jit(logistic.bce_gradient_and_hessian)
 
 
 @settings(max_examples=10, deadline=None)

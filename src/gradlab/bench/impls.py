@@ -139,20 +139,8 @@ def jax_newton(phi_init, x, y, tolerance: float, max_iter: int) -> Implementatio
                           lambda out: _float64(out.phi), lambda out: int(out.iterations))
 
 
-def analytic_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """grad L and H (Problem 8 iii, v) from one exp per point: sig(z) sig(-z) = e / (1 + e)^2, e = exp(-|z|)."""
-    z = logistic.logits(phi, x)
-    e = jnp.exp(-jnp.abs(z))
-    residual = jnp.where(z >= 0, 1, e) / (1 + e) - y
-    weight = e / (1 + e) ** 2
-    g = jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])
-    h01 = jnp.sum(weight * x)
-    return g, jnp.stack([jnp.stack([jnp.sum(weight), h01]), jnp.stack([h01, jnp.sum(weight * x * x)])])
-
-
 def newton_analytic(phi_init, x, y, tol, max_iter: int) -> tuple[jax.Array, jax.Array]:
-    """Newton's method with gradient and Hessian from one exp per point and iteration (the library's
-    `logistic.newton` evaluates two sigmoids per point)."""
+    """Newton's method as `logistic.newton` without recording its path: only the last iterate is kept."""
 
     def keep_going(state):
         _, it, g, _ = state
@@ -161,9 +149,9 @@ def newton_analytic(phi_init, x, y, tol, max_iter: int) -> tuple[jax.Array, jax.
     def step(state):
         phi, it, g, h = state
         phi = phi - jnp.linalg.solve(h, g)
-        return phi, it + 1, *analytic_gradient_and_hessian(phi, x, y)
+        return phi, it + 1, *logistic.bce_gradient_and_hessian(phi, x, y)
 
-    phi, it, _, _ = lax.while_loop(keep_going, step, (phi_init, 0, *analytic_gradient_and_hessian(phi_init, x, y)))
+    phi, it, _, _ = lax.while_loop(keep_going, step, (phi_init, 0, *logistic.bce_gradient_and_hessian(phi_init, x, y)))
     return phi, it
 
 

@@ -83,12 +83,13 @@ def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tupl
         dL/dphi0 = sum_i (p_i - y_i),  dL/dphi1 = sum_i (p_i - y_i) x_i,  p_i = sig(z_i),
         H = sum_i p_i (1 - p_i) [[1, x_i], [x_i, x_i^2]].
 
-    p(1 - p) = sig(z) sig(-z), which keeps its true tiny size for large |z| instead of 1 - p rounding to 0.
+    One exp per point serves both: with e = exp(-|z|), p = 1 / (1 + e) for z >= 0 and e / (1 + e) otherwise,
+    and p (1 - p) = e / (1 + e)^2, which keeps its true tiny size for large |z| instead of 1 - p rounding to 0.
     H is a positive combination of the PSD matrices [1, x][1, x]^T, so it is PSD everywhere: L is convex.
     """
     z = logits(phi, x)
-    p = sigmoid(z)
-    residual, weight = p - y, p * sigmoid(-z)
+    e = jnp.exp(-jnp.abs(z))
+    residual, weight = jnp.where(z >= 0, 1, e) / (1 + e) - y, e / (1 + e) ** 2
     grad = jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])
     h01 = jnp.sum(weight * x)
     hess = jnp.stack([jnp.stack([jnp.sum(weight), h01]), jnp.stack([h01, jnp.sum(weight * x * x)])])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gradlab.runner.records import lookup, read_record, status_of
+from gradlab.runner.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,8 @@ def environment(metrics_by_experiment: dict[str, dict | None]) -> dict:
     return env
 
 
-def _markdown_table(table: list[list[str]]) -> list[str]:
-    escape = [[cell.replace("|", "\\|") for cell in row] for row in table]
-    return ["| " + " | ".join(escape[0]) + " |", "|" + "---|" * len(escape[0]),
-            *("| " + " | ".join(row) + " |" for row in escape[1:])]
+def _table_lines(table: list[list[str]]) -> list[str]:
+    return markdown_table(table[0], table[1:]).splitlines()
 
 
 def _status_line(metrics: dict | None) -> str:
@@ -146,8 +145,8 @@ def write_markdown(target: Path, rows: Sequence[Row], runs: dict[str, dict | Non
     passed = sum(r.verdict == "pass" for r in rows)
     lines += [f"**{passed} of {len(rows)} claims verified.**", "", "## Claims", ""]
     table = table_rows(rows)
-    lines += _markdown_table(table)
-    lines += ["", "## Run times", "", *_markdown_table(run_times(runs)), "", "## Experiments", ""]
+    lines += _table_lines(table)
+    lines += ["", "## Run times", "", *_table_lines(run_times(runs)), "", "## Experiments", ""]
     for name, metrics in runs.items():
         lines.append(f"### {name}: {_status_line(metrics)}")
         if metrics and metrics.get("error"):

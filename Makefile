@@ -6,7 +6,14 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup run test bench lint
 
-# one stamp per set of extras, so `make test` never pays for the benchmark's optional PyTorch
+# one stamp per set of extras, so `make run` installs only what the experiments need and `make test` never pays
+# for the benchmark's optional PyTorch
+$(VENV)/.stamp-base: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
 $(VENV)/.stamp-%: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -19,7 +26,7 @@ setup: $(VENV)/.stamp-dev
 
 # the main job: every experiment, then report.md / report.html; light: the benchmark's optional PyTorch and
 # scikit-learn comparisons are recorded as skipped (`make bench` installs them)
-run: $(VENV)/.stamp-dev
+run: $(VENV)/.stamp-base
 	$(PY) experiments/run_all.py
 
 test: $(VENV)/.stamp-dev+hpo+tracking

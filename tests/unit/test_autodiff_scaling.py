@@ -256,6 +256,9 @@ def test_config_errors_name_the_key(override, key):
         (("families=[mlp]", "mlp.widths=[1000000]"), "mlp.widths"),
         (("budget.temp_mib=100000000",), "budget.temp_mib"),  # the XLA temporaries a function may use
         (("memory.depths=[100000000]",), "memory.depths, memory.width"),
+        (("families=[mlp]", "mlp.widths=[8]", "mlp.depth=100000"), "mlp.depth"),  # a traced, compiled layer each
+        (("families=[mlp]", "mlp.depth=100000"), "mlp.depth, mlp.widths"),  # ... and 1e11 parameters
+        (("timing.repeats=1000000000000",), "timing.repeats"),  # every call's time is kept
     ],
 )
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, keys):
@@ -268,7 +271,7 @@ def test_the_memory_estimate_counts_only_the_parts_that_run():
     estimate = experiment_module("autodiff_scaling").memory_estimate
     both = estimate(validated_config("autodiff_scaling"))
     linear = estimate(validated_config("autodiff_scaling", "families=[linear]", "mirror.sizes=[]", "memory.depths=[]"))
-    assert set(linear) == {"budget.temp_mib", "linear.P", "n_samples"} and set(both) > set(linear)
+    assert set(linear) == {"budget.temp_mib", "timing.repeats", "linear.P", "n_samples"} and set(both) > set(linear)
     # 256 x 1e5 float64 inputs, drawn with numpy and copied to the device: 0.4 GB
     assert linear["linear.P"] + linear["n_samples"] == 256 * 100_000 * 16
 

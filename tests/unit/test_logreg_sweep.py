@@ -77,6 +77,7 @@ def test_the_last_seed_must_be_a_seed_too():
     [
         (("lr.num=1000", "seeds.count=1000"), "seeds.count, lr.num, steps, momenta"),  # 1e7 configs x 1000 steps
         (("newton.max_iter=100000000000",), "newton.max_iter"),  # each seed's Newton keeps its path
+        (("timing_repeats=1000000000000",), "timing_repeats"),
     ],
 )
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, keys):

@@ -122,6 +122,7 @@ def test_too_large_a_stack_is_a_config_error_naming_max_input_length(run_experim
     [
         ("layers=[{kernel:3,dilation:100000000000}]", "max_input_length=1000000000000"),  # 1.6 TB of gradients
         ("memory_budget_gb=0.000001",),  # 6 KB of gradients for the default stack
+        ("layers=[" + ",".join(["{kernel:1}"] * 300) + "]", "memory_budget_gb=1"),  # a traced pullback per layer
     ],
 )
 def test_a_stack_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides):

@@ -99,20 +99,23 @@ class Config(BaseConfig):
 def memory_estimate(cfg: Config) -> dict[str, float]:
     """Bytes by the keys that size them: the data of the largest size of each part, drawn in float64 with numpy and
     copied to the device (measured: linear P = 5e5 x 256 samples, 1.0 GB of inputs, peaks 1.9 GB above the
-    interpreter's own), and the XLA temporaries of one compiled function, which budget.temp_mib caps (a function
-    over it is skipped, not run)."""
+    interpreter's own); the XLA temporaries of one compiled function, which budget.temp_mib caps (a function over
+    it is skipped, not run); the MLP's traced and compiled routes, one Python-unrolled layer each (measured ~4.6 MB
+    a layer at depth 100 and 300); the per-call times of every timed function (timing.repeats)."""
     copies = 8 + estimates.word(cfg.precision)  # the numpy draw and its device copy
-    parts = [{"budget.temp_mib": cfg.budget.temp_mib * 2**20}]
+    parts = [{"budget.temp_mib": cfg.budget.temp_mib * 2**20, "timing.repeats": cfg.timing.repeats * 128.0}]
     if "linear" in cfg.families:
         P = max(cfg.linear.P)
         parts.append(estimates.split(cfg.n_samples * P * copies, {"linear.P": P, "n_samples": cfg.n_samples}))
     if "mlp" in cfg.families:
         m = cfg.mlp
         width = max(m.widths)
-        P = cost.mlp_parameter_count(m.input_dim, width, m.depth)
+        # P of cost.mlp_parameter_count in closed form (that one lists every layer): input, hidden, output layers
+        P = (m.input_dim + 1) * width + (m.depth - 1) * (width + 1) * width + width + 1
         parts.append(estimates.split(2 * P * copies, {"mlp.widths": width**2, "mlp.depth": m.depth}))
         parts.append(estimates.split(2 * cfg.n_samples * m.input_dim * copies,
                                      {"n_samples": cfg.n_samples, "mlp.input_dim": m.input_dim}))
+        parts.append({"mlp.depth": m.depth * 5e6})
     if cfg.mirror.sizes:
         M = max(cfg.mirror.sizes)
         parts.append(estimates.split(4 * M * cfg.mirror.hidden * copies, {"mirror.sizes": M, "mirror.hidden":

@@ -70,7 +70,8 @@ def check_seeds(cfg: Config) -> None:
 def memory_estimate(cfg: Config) -> dict[str, float]:
     """Bytes by the keys that size them. B = seeds.count x lr.num x len(momenta) configurations each keep a loss per
     step (on the device, on the host and in the result: measured B x steps = 1e8: 2.3 GB, ~3 floats per entry) and
-    each draw their 2 n_per_class points in the vmapped training; every seed's Newton keeps its path."""
+    each draw their 2 n_per_class points in the vmapped training; every seed's Newton keeps its path; the timer
+    keeps every call's time."""
     w = memory.word(cfg.precision)
     grid = {"seeds.count": cfg.seeds.count, "lr.num": cfg.lr.num, "momenta": len(cfg.momenta)}
     configurations = cfg.seeds.count * cfg.lr.num * len(cfg.momenta)
@@ -81,6 +82,7 @@ def memory_estimate(cfg: Config) -> dict[str, float]:
         memory.split(configurations * 30 * 8, grid),  # the grid, the results, sweep.csv's rows
         memory.split(cfg.seeds.count * (cfg.newton.max_iter + 1) * 2 * w * 3,
                      {"seeds.count": cfg.seeds.count, "newton.max_iter": cfg.newton.max_iter}),
+        {"timing_repeats": cfg.timing_repeats * 128.0},
     )
 
 

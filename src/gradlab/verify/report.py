@@ -137,6 +137,9 @@ def _notes(metrics: dict | None) -> list[str]:
     """Warnings, and comparisons a run skipped (with how to get them)."""
     metrics = metrics or {}
     skipped = metrics.get("skipped") or {}
+    if isinstance(skipped, list):  # parts left out, each with its reason (autodiff_scaling: sizes over budget)
+        said = [str(s.get("detail", s)) if isinstance(s, dict) else str(s) for s in skipped]
+        skipped = {f"{len(said)} parts": "; ".join(said[:3]) + ("; ..." if len(said) > 3 else "")}
     return [f"warning: {w}" for w in metrics.get("warnings") or []] + [f"skipped {k}: {v}" for k, v in skipped.items()]
 
 

@@ -179,3 +179,12 @@ def test_the_memory_estimate_names_the_key_that_sets_the_points():
     assert "data.x" in estimate(validated_config("linreg_hessian", "data.x=[1.0,2.0]"))
     assert "data.y" in estimate(validated_config("linreg_hessian", "data.y=[1.0,2.0]"))
     assert "data.n_points" in estimate(validated_config("linreg_hessian"))
+
+
+@pytest.mark.parametrize("slope", ["1000000000000", "9223372036854775808"])
+def test_a_surface_flat_to_round_off_is_stated_and_still_drawn(run_experiment, slope):
+    # |phi| ~ slope: the +-2 window around the minimum is below the round-off of L (or of phi itself)
+    code, metrics, run_dir = run_experiment("linreg_hessian", f"data.slope={slope}", "surface_grid_points=11")
+    assert code == 0 and metrics["status"] == "ok", metrics.get("error")
+    assert any("loss surface is flat to round-off" in w for w in metrics["warnings"])
+    assert (run_dir / "loss_surface.png").stat().st_size > 0

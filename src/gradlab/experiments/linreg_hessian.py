@@ -81,8 +81,16 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         center = np.asarray(report["minimizer"])
         phi0, phi1 = center[0] + offsets, center[1] + offsets
         surface = linreg.loss_surface(inputs[case], y, jnp.asarray(phi0), jnp.asarray(phi1))
+        excess = np.asarray(surface - report["loss_at_minimizer"])
+        # with huge data the window (or the loss's rise across it) is below the round-off of phi (or of L)
+        resolved = bool(np.all(np.isfinite(excess)) and np.max(excess) > 0 and np.ptp(excess) > 0
+                        and phi0[-1] > phi0[0] and phi1[-1] > phi1[0])
+        if not resolved:
+            ctx.warn(f"the {case} loss surface is flat to round-off within surface_half_width = "
+                     f"{cfg.surface_half_width:g} of its minimum {center.tolist()} (min L = "
+                     f"{float(report['loss_at_minimizer']):.3g}): its panel of loss_surface.png has no contours")
         ctx.keep(**{f"{case}_{key}": value for key, value in {
-            "phi0": phi0, "phi1": phi1, "excess_loss": surface - report["loss_at_minimizer"], "minimizer": center,
+            "phi0": phi0, "phi1": phi1, "excess_loss": excess, "minimizer": center, "surface_resolved": resolved,
             "eigenvalues": report["eigenvalues"], "eigenvectors": report["eigenvectors"], "det": report["det"],
             "strictly_convex": report["strictly_convex"],
         }.items()})

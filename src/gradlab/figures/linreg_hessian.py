@@ -20,6 +20,14 @@ def loss_surface(data, cfg):
         phi0, phi1, excess = data[f"{case}_phi0"], data[f"{case}_phi1"], data[f"{case}_excess_loss"]
         center = data[f"{case}_minimizer"]
         eigenvalues, eigenvectors = data[f"{case}_eigenvalues"], data[f"{case}_eigenvectors"]
+        strictly_convex = bool(data[f"{case}_strictly_convex"])
+        verdict = "strictly convex, one minimum" if strictly_convex else "singular H: a line of minima"
+        ax.set_title(f"{title}: det H = {float(data[f'{case}_det']):.3g}\n{verdict}")
+        if not bool(data.get(f"{case}_surface_resolved", True)):  # huge data: the window is below round-off
+            ax.text(0.5, 0.5, f"flat to round-off around\nphi = ({center[0]:.6g}, {center[1]:.6g}):\nno contours",
+                    transform=ax.transAxes, ha="center", va="center")
+            ax.set(xticks=[], yticks=[])
+            continue
         # square-root levels: evenly spaced in distance from the minimum for a quadratic bowl
         levels = np.linspace(0.0, np.sqrt(excess.max()), 16)[1:] ** 2
         contours = ax.contour(phi0, phi1, excess, levels=levels, cmap="viridis")
@@ -29,7 +37,6 @@ def loss_surface(data, cfg):
             arrow = 0.8 * half_width * eigenvectors[:, k]
             ax.annotate("", center + arrow, center, arrowprops={"arrowstyle": "->", "color": color, "lw": 2})
             ax.plot([], [], color=color, lw=2, label=f"eigenvector, lambda = {eigenvalues[k]:.3g}")
-        strictly_convex = bool(data[f"{case}_strictly_convex"])
         if not strictly_convex:
             line = center[:, None] + np.outer(eigenvectors[:, 0], 1.5 * (phi0 - center[0]))
             ax.plot(line[0], line[1], "k--", lw=1, label="minima: phi0 + phi1 x = mean y")
@@ -38,6 +45,4 @@ def loss_surface(data, cfg):
         ax.set_aspect("equal", adjustable="box")
         ax.set(xlim=(phi0[0], phi0[-1]), ylim=(phi1[0], phi1[-1]), xlabel="phi0 (intercept)", ylabel="phi1 (slope)")
         ax.legend(loc="lower left", frameon=True, framealpha=0.9)
-        verdict = "strictly convex, one minimum" if strictly_convex else "singular H: a line of minima"
-        ax.set_title(f"{title}: det H = {float(data[f'{case}_det']):.3g}\n{verdict}")
     return fig

@@ -26,13 +26,11 @@ and `experiments/<name>.py` calls `launch("<name>")`, which runs `configs/<name>
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib
 import logging
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -45,7 +43,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.runner import dirs, tracking
+from gradlab.runner import dirs, process, tracking
 from gradlab.runner.config import ConfigError, checked, one_of, to_dict, validate
 from gradlab.runner.meta import (
     COMPILE_CLOCK,
@@ -56,12 +54,12 @@ from gradlab.runner.meta import (
     static_metadata,
 )
 from gradlab.runner.plotting import figures_of, save_plot_data
+from gradlab.runner.process import EXIT_SIGNAL, Interrupted
 from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, lookup, read_record, write_json_atomic
 from gradlab.runner.tracking import TrackingConfig
 
 CONFIG_DIR = REPO_ROOT / "configs"
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 __all__ = ["REPO_ROOT", "CONFIG_DIR", "BaseConfig", "RunContext", "RunFailed", "execute", "launch"]
 
 
@@ -88,14 +86,6 @@ class RunFailed(RuntimeError):
     def __init__(self, message: str, results: dict | None = None):
         super().__init__(message)
         self.results = results or {}
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived while the run was computing."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 @dataclasses.dataclass
@@ -266,13 +256,13 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
         check_memory(module, cfg)
     except ConfigError as err:
         return config_failure(err)
-    if _SWEEP_STOP.is_set():
-        reason = f"not run: the sweep was interrupted ({_SWEEP_STOP.reason})"
+    if process.SWEEP_STOP.is_set():
+        reason = f"not run: the sweep was interrupted ({process.SWEEP_STOP.reason})"
         record.write("interrupted", reason, {"config": to_dict(cfg)})
-        return EXIT_SIGNAL.get(_SWEEP_STOP.signum, EXIT_FAILED)
+        return EXIT_SIGNAL.get(process.SWEEP_STOP.signum, EXIT_FAILED)
     record.write("running", results={"config": to_dict(cfg)})
     if isolate:
-        return _supervise(record, lambda: _run(record, cfg, main, RunContext(out_dir, log), config_failure))
+        return process.supervise(record, lambda: _run(record, cfg, main, RunContext(out_dir, log), config_failure))
     return _run(record, cfg, main, RunContext(out_dir, log), config_failure)
 
 
@@ -286,7 +276,7 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
             save_plot_data(ctx.path(PLOT_DATA_FILE), ctx.plot_data)
         return {**ctx.partial, **results, "warnings": ctx.warnings}
 
-    with _signals_interrupt():
+    with process.signals_interrupt():
         try:
             record.meta["worker_pid"] = os.getpid()  # the process computing (a child of `pid` when isolated)
             record.write("running", results=results)
@@ -294,7 +284,7 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
             record.meta["compile_cache"] = set_compile_cache(cfg.compile_cache)
             COMPILE_CLOCK.install()
             record.meta.update(device_metadata())
-            results.update(_in_worker_thread(main, cfg, ctx))
+            results.update(process.in_worker_thread(main, cfg, ctx))
             bad = _non_finite(results)
             if bad:
                 raise RunFailed(f"non-finite result: {bad}")
@@ -327,130 +317,6 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
         record.write("ok", None, {**so_far(), "plots": plots})
     ctx.log.info("%s finished: %s", name, record.path)
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _signals_interrupt():
-    """SIGINT and SIGTERM raise Interrupted in the main thread; a second signal is ignored while recording."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_signal(signum: int, frame: Any) -> None:
-        for s in EXIT_SIGNAL:  # the first signal ends the run; a second one must not break the record's writing
-            signal.signal(s, signal.SIG_IGN)
-        raise Interrupted(signum)
-
-    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def _in_worker_thread(main: Main, cfg: Any, ctx: RunContext) -> dict:
-    """main(cfg, ctx) in a worker thread while the main thread waits, so that a signal is handled at once.
-
-    (A Python signal handler runs only between bytecodes of the main thread, never inside a compiled XLA
-    call that may last minutes.) Outside the main thread it is a plain call.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return main(cfg, ctx)
-    outcome: dict[str, Any] = {}
-    done = threading.Event()  # waited on instead of Thread.join: a join interrupted by a signal marks the
-                              # thread stopped while it still runs (CPython bpo-45274)
-
-    def work() -> None:
-        try:
-            outcome["results"] = main(cfg, ctx)
-        except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
-            outcome["error"] = err
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name=f"gradlab-{ctx.log.name}", daemon=True).start()
-    try:
-        while not done.wait(timeout=0.2):
-            pass
-    except Interrupted:
-        ctx.stop.set()
-        if ctx.cooperative:  # it stops what it runs and records what it has (in ctx.partial)
-            done.wait()
-        raise
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["results"]
-
-
-def _supervise(record: _Record, run: Callable[[], int]) -> int:
-    """Run `run` in a forked child; record `crashed` (with the signal or exit code) if it dies unrecorded.
-
-    SIGINT and SIGTERM sent to this process are passed on to the child. Either stops a sweep: the jobs not yet
-    started are recorded as not run.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: run, then leave without unwinding the parent's state (Hydra, launchers)
-        code = EXIT_FAILED
-        try:
-            code = run()
-        except SystemExit as err:
-            code = err.code if isinstance(err.code, int) else EXIT_FAILED
-        finally:
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-
-    def on_signal(signum: int, frame: Any) -> None:
-        _SWEEP_STOP.set(signum)
-        os.kill(pid, signum)  # the child ignores a second one (from the terminal, to the whole process group)
-
-    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
-    try:
-        while True:
-            try:
-                _, wait_status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    child = read_record(record.path.parent) or {}
-    if child.get("status") not in (None, "running"):
-        return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else EXIT_FAILED
-    if os.WIFSIGNALED(wait_status):
-        how = f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
-    else:
-        how = f"exited with code {os.waitstatus_to_exitcode(wait_status)} without a record"
-    print(f"gradlab: {record.name} crashed: the run's process was {how}", file=sys.stderr)
-    record.meta.update({k: v for k, v in (child.get("meta") or {}).items() if k not in record.meta})
-    results = {k: v for k, v in child.items() if k not in ("status", "experiment", "meta", "phase", "error")}
-    record.write("crashed", f"the run's process was {how}", results, signal=how)
-    return EXIT_FAILED
-
-
-class _SweepStop:
-    """Set when SIGINT/SIGTERM arrives during a sweep: the jobs not started yet are recorded as not run."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def set(self, signum: int) -> None:
-        self.signum = self.signum or signum
-
-    def is_set(self) -> bool:
-        return self.signum is not None
-
-    @property
-    def reason(self) -> str:
-        return signal.Signals(self.signum).name if self.signum else ""
-
-
-_SWEEP_STOP = _SweepStop()
 
 
 # --------------------------------------------------------------------------------------------------------

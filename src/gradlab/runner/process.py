@@ -1,0 +1,160 @@
+"""Running one experiment in its own process, and ending it well: the parts of the run layer that deal with
+processes and signals.
+
+- `signals_interrupt`: SIGINT and SIGTERM raise `Interrupted` in the main thread, once;
+- `in_worker_thread`: the experiment computes in a worker thread, so that a signal is handled at once even
+  while XLA runs a compiled call for minutes (a Python handler runs only between the main thread's bytecodes);
+- `supervise`: the run in a forked child; a child that dies without writing its record (SIGKILL, the OOM
+  killer, a native abort) is recorded `crashed` with its signal by this process, and a sweep goes on;
+- `SWEEP_STOP`: set by a signal during a sweep, so the jobs not started yet are recorded as not run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from gradlab.runner.records import read_record
+
+EXIT_FAILED = 1
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived while the run was computing."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_interrupt():
+    """SIGINT and SIGTERM raise Interrupted in the main thread; a second signal is ignored while recording."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        for s in EXIT_SIGNAL:  # the first signal ends the run; a second one must not break the record's writing
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def in_worker_thread(main: Callable[[Any, Any], dict], cfg: Any, ctx: Any) -> dict:
+    """main(cfg, ctx) in a worker thread while the main thread waits, so that a signal is handled at once.
+
+    (A Python signal handler runs only between bytecodes of the main thread, never inside a compiled XLA
+    call that may last minutes.) Outside the main thread it is a plain call.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return main(cfg, ctx)
+    outcome: dict[str, Any] = {}
+    done = threading.Event()  # waited on instead of Thread.join: a join interrupted by a signal marks the
+                              # thread stopped while it still runs (CPython bpo-45274)
+
+    def work() -> None:
+        try:
+            outcome["results"] = main(cfg, ctx)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
+            outcome["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"gradlab-{ctx.log.name}", daemon=True).start()
+    try:
+        while not done.wait(timeout=0.2):
+            pass
+    except Interrupted:
+        ctx.stop.set()
+        if ctx.cooperative:  # it stops what it runs and records what it has (in ctx.partial)
+            done.wait()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["results"]
+
+
+def supervise(record: Any, run: Callable[[], int]) -> int:
+    """Run `run` in a forked child; record `crashed` (with the signal or exit code) if it dies unrecorded.
+
+    `record` is the run's record (`path`, `name`, `meta`, `write(status, error, results, **extra)`).
+
+    SIGINT and SIGTERM sent to this process are passed on to the child. Either stops a sweep: the jobs not yet
+    started are recorded as not run.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: run, then leave without unwinding the parent's state (Hydra, launchers)
+        code = EXIT_FAILED
+        try:
+            code = run()
+        except SystemExit as err:
+            code = err.code if isinstance(err.code, int) else EXIT_FAILED
+        finally:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        SWEEP_STOP.set(signum)
+        os.kill(pid, signum)  # the child ignores a second one (from the terminal, to the whole process group)
+
+    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
+    try:
+        while True:
+            try:
+                _, wait_status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    child = read_record(record.path.parent) or {}
+    if child.get("status") not in (None, "running"):
+        return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else EXIT_FAILED
+    if os.WIFSIGNALED(wait_status):
+        how = f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}"
+    else:
+        how = f"exited with code {os.waitstatus_to_exitcode(wait_status)} without a record"
+    print(f"gradlab: {record.name} crashed: the run's process was {how}", file=sys.stderr)
+    record.meta.update({k: v for k, v in (child.get("meta") or {}).items() if k not in record.meta})
+    results = {k: v for k, v in child.items() if k not in ("status", "experiment", "meta", "phase", "error")}
+    record.write("crashed", f"the run's process was {how}", results, signal=how)
+    return EXIT_FAILED
+
+
+class _SweepStop:
+    """Set when SIGINT/SIGTERM arrives during a sweep: the jobs not started yet are recorded as not run."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def set(self, signum: int) -> None:
+        self.signum = self.signum or signum
+
+    def is_set(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def reason(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+
+SWEEP_STOP = _SweepStop()

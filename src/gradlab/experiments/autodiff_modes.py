@@ -42,7 +42,8 @@ def _refuse_overflow(cfg: Config, dtype) -> None:
         where = graph.first_overflow(float(x), dtype)
         if where is not None:
             end = "an upper end " if key == "plot_range" else ""
-            limit = f"{end}x < {f4_limit:.4f}" if where.startswith("node f4") else "a point whose tables are finite"
+            # f4 = exp(f3) is the first node to overflow as x grows: every node overflow lies beyond its limit
+            limit = f"{end}x < {f4_limit:.4f}" if where.startswith("node") else "a point whose tables are finite"
             raise ConfigError(key, value, f"{limit} in {jnp.dtype(dtype).name} (at x={float(x)!r} {where})")
 
 

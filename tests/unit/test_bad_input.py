@@ -40,7 +40,9 @@ def hydra_in_process(monkeypatch, tmp_path):
 @pytest.mark.parametrize(("name", "overrides", "key"), CASES)
 def test_bad_input_is_one_line_naming_the_key_and_exit_2(hydra_in_process, capsys, tmp_path, name, overrides, key):
     run_dir = tmp_path / "run"
-    code = cli.main([name, f"hydra.run.dir={run_dir}", *overrides.split()])
+    # Hydra's logging set-up (logging.config.dictConfig) would close pytest's own log handlers: left out here
+    quiet = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
+    code = cli.main([name, f"hydra.run.dir={run_dir}", *quiet, *overrides.split()])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1, err

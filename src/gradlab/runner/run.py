@@ -373,6 +373,7 @@ def launch(name: str) -> None:
         return objective_value(out_dir, cfg.get("objective"))
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; we print one line
+    _exit_codes.clear()  # this launch's runs only (the command line may call launch again in one process)
     try:
         app()
     except Exception as err:  # noqa: BLE001 - Hydra's composition and override errors

@@ -374,6 +374,7 @@ def launch(name: str) -> None:
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; we print one line
     _exit_codes.clear()  # this launch's runs only (the command line may call launch again in one process)
+    process.SWEEP_STOP.signum = None
     try:
         app()
     except Exception as err:  # noqa: BLE001 - Hydra's composition and override errors

@@ -50,7 +50,7 @@ class MlpConfig:
 @dataclass
 class TimingConfig:
     repeats: int = at_least(5)
-    warmup: int = at_least(1)
+    warmup: int = in_range(1, 100, include_high=True)  # untimed calls before the timed ones
     min_window_s: float = positive()  # fast calls are repeated until they span this long
     fit_min_seconds: float = positive()  # time slopes fit only calls slower than dispatch overhead
     fit_min_sizes: int = at_least(3)  # ... and only with at least this many such sizes

@@ -96,6 +96,9 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
     SIGINT and SIGTERM sent to this process are passed on to the child. Either stops a sweep: the jobs not yet
     started are recorded as not run.
     """
+    if _xla_started():  # XLA's thread pools exist: a forked child could wait forever on a lock one of them held
+        logging.getLogger(record.name).warning("JAX had started in this process: the run is not isolated")
+        return run()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -138,6 +141,15 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
     results = {k: v for k, v in child.items() if k not in ("status", "experiment", "meta", "phase", "error")}
     record.write("crashed", f"the run's process was {how}", results, signal=how)
     return EXIT_FAILED
+
+
+def _xla_started() -> bool:
+    """Whether a JAX backend (and so XLA's threads) exists in this process; only then is fork unsafe."""
+    if "jax" not in sys.modules:
+        return False
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
 
 
 class _SweepStop:

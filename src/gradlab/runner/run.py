@@ -156,7 +156,7 @@ def check_memory(module: ModuleType, cfg: Any) -> None:
     total, budget = sum(parts.values()), memory_budget_bytes(cfg.memory_budget_gb)
     if total > budget:
         keys = [k for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 0.1 * total]
-        values = [_value_at(cfg, k) for k in keys]
+        values = [_shortened(_value_at(cfg, k)) for k in keys]
         raise ConfigError(", ".join(keys), values[0] if len(values) == 1 else values, "a config within the memory "
                           f"budget: it needs about "
                           f"{_gib(total)}, the budget is {_gib(budget)} (memory_budget_gb)")
@@ -167,6 +167,12 @@ def _value_at(cfg: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         value = getattr(value, part, None)
     return value
+
+
+def _shortened(value: Any, width: int = 60) -> Any:
+    """A long list quoted in an error: its first items and how many there are."""
+    text = repr(value)
+    return value if len(text) <= width else f"{text[:width - 20]}... ({len(value)} items)"
 
 
 def _gib(nbytes: float) -> str:

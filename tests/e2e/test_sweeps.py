@@ -35,18 +35,20 @@ def test_a_failed_job_is_recorded_and_the_others_complete(tmp_path):
 
 
 def test_a_sweep_resumed_runs_only_the_jobs_not_ok_into_new_directories(tmp_path):
-    """Both jobs fail on a missing data file; once the file exists, `gradlab resume` runs them again."""
-    data = tmp_path / "points.csv"
-    proc, sweep_dir, rows = _sweep(tmp_path, "optimizer.lr=0.05,0.1", f"data.path={data}")
-    assert proc.returncode == 2 and [row["status"] for row in rows] == ["failed", "failed"]  # 2: bad input
+    """Job 1 fails on a missing data file, job 0 (another file) is ok; once the file exists, `gradlab resume`
+    runs job 1 alone again."""
+    data, other = tmp_path / "points.csv", tmp_path / "other.csv"
+    other.write_text("x,y\n-2,0\n-1,0\n0.5,0\n-0.5,1\n1,1\n2,1\n")
+    proc, sweep_dir, rows = _sweep(tmp_path, f"data.path={other},{data}")
+    assert proc.returncode == 2 and [row["status"] for row in rows] == ["ok", "failed"]  # 2: bad input
     before = {p: p.read_bytes() for p in sweep_dir.glob("[01]/*") if p.is_file()}
     data.write_text("x,y\n-2,0\n-1,0\n0.5,0\n-0.5,1\n1,1\n2,1\n")
     resumed = subprocess.run([sys.executable, "-m", "gradlab.cli", "resume", str(sweep_dir)], cwd=tmp_path,
                              capture_output=True, text=True, timeout=300, env=CLI_ENV)
     assert resumed.returncode == 0, resumed.stderr
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
-    assert [(row["job"], row["attempt"], row["status"]) for row in rows] == [("0", "resume-1", "ok"),
-                                                                               ("1", "resume-1", "ok")]
+    assert [(row["job"], row["attempt"], row["status"]) for row in rows] == [("0", "", "ok"), ("1", "resume-1", "ok")]
+    assert not (sweep_dir / "resume-1" / "0").exists()  # an ok job is not run again
     assert {p: p.read_bytes() for p in sweep_dir.glob("[01]/*") if p.is_file()} == before  # earlier attempts kept
     again = subprocess.run([sys.executable, "-m", "gradlab.cli", "resume", str(sweep_dir)], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300, env=CLI_ENV)

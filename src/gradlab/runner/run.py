@@ -172,7 +172,9 @@ def _value_at(cfg: Any, dotted: str) -> Any:
 def _shortened(value: Any, width: int = 60) -> Any:
     """A long list quoted in an error: its first items and how many there are."""
     text = repr(value)
-    return value if len(text) <= width else f"{text[:width - 20]}... ({len(value)} items)"
+    if not isinstance(value, list | tuple) or len(text) <= width:
+        return value
+    return f"{text[:width - 20]}... ({len(value)} items)"
 
 
 def _gib(nbytes: float) -> str:

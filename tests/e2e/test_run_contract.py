@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CLI_ENV, REPO
 
-LONG = ("train.steps=10000000", "grid.resolution=11", "optimizer.name=sgd")  # ~15 s of training
+LONG = ("train.steps=10000000", "grid.resolution=11", "optimizer.name=sgd", "figures=false")  # ~15 s of training
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
@@ -59,7 +59,7 @@ def test_an_interrupted_run_says_interrupted_in_one_line(tmp_path, signum, code)
 def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
     """Job 1 is killed with SIGKILL (as the OOM killer does); jobs 0 and 2 finish and the summary has all three."""
     proc = _start("-m", f"hydra/launcher={launcher}", "train.steps=30,10000000,300", "grid.resolution=11",
-                  "optimizer.name=sgd", "optimizer.lr=0.01", cwd=tmp_path)
+                  "optimizer.name=sgd", "optimizer.lr=0.01", "figures=false", cwd=tmp_path)
     job1 = None
     deadline = time.monotonic() + 120
     while job1 is None and time.monotonic() < deadline:
@@ -82,7 +82,8 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
 
 
 def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tmp_path):
-    proc = _start("-m", "train.steps=10000000,20,30", "grid.resolution=11", "optimizer.name=sgd", cwd=tmp_path)
+    proc = _start("-m", "train.steps=10000000,20,30", "grid.resolution=11", "optimizer.name=sgd", "figures=false",
+                  cwd=tmp_path)
     job0 = None
     while job0 is None:
         job0 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/0/metrics.json")), None)
@@ -98,7 +99,8 @@ def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tm
 
 def test_three_runs_claiming_one_directory_one_wins(tmp_path):
     run_dir = tmp_path / "shared"
-    procs = [_start(f"hydra.run.dir={run_dir}", "grid.resolution=11", "train.steps=10", cwd=tmp_path) for _ in range(3)]
+    procs = [_start(f"hydra.run.dir={run_dir}", "grid.resolution=11", "train.steps=10", "figures=false", cwd=tmp_path)
+             for _ in range(3)]
     outcomes = sorted((p.wait(timeout=120), p.stderr.read()) for p in procs)
     assert [code for code, _ in outcomes] == [0, 2, 2]
     for _, stderr in outcomes[1:]:

@@ -11,7 +11,7 @@ import sys
 
 from conftest import CLI_ENV, REPO
 
-TINY = ("grid.resolution=11", "train.steps=50", "optimizer.name=sgd")
+TINY = ("grid.resolution=11", "train.steps=50", "optimizer.name=sgd", "figures=false")
 
 
 def _sweep(tmp_path, *overrides):

@@ -53,17 +53,19 @@ def read_metrics(out_dir: Path) -> dict:
 
 @pytest.fixture
 def run_experiment(tmp_path):
-    """run_experiment(name, *overrides) -> (exit code, metrics dict, run dir), in this process.
+    """run_experiment(name, *overrides, figures=False) -> (exit code, metrics dict, run dir), in this process.
 
+    The PNGs are drawn only with figures=True (the numbers do not need them; plot_data.npz is always written).
     float64 is restored afterwards (a float32 run switches x64 off for the whole process).
     """
     from gradlab.runner.run import execute
 
     counter = iter(range(1_000))
 
-    def _run(name: str, *overrides: str):
+    def _run(name: str, *overrides: str, figures: bool = False):
         out_dir = tmp_path / f"{name}-{next(counter)}"
         module = experiment_module(name)
+        overrides = (f"figures={str(figures).lower()}", *overrides)
         try:
             code = execute(name, module.Config, module.main, compose_config(name, *overrides), out_dir)
         finally:

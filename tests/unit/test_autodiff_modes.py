@@ -162,7 +162,7 @@ def test_run_tables_agree_to_round_off(run_experiment):
     # annotate_x = 2.5: values of 1e72 make the widest node boxes, the shortest visible arrows
     code, metrics, run_dir = run_experiment(
         "autodiff_modes", "x=[-2.0,0.0,0.5,1.5]", "plot_points=50", "annotate_x=2.5"
-    )
+    , figures=True)
     assert code == 0 and metrics["status"] == "ok"
     errors = metrics["max_errors"]
     for key in (

@@ -313,7 +313,7 @@ def _deterministic(metrics: dict) -> list:
 
 
 def test_tiny_run_in_process(run_experiment):
-    code, metrics, run_dir = run_experiment("autodiff_scaling", *TINY)
+    code, metrics, run_dir = run_experiment("autodiff_scaling", *TINY, figures=True)
     assert code == 0, metrics.get("error")
     assert metrics["status"] == "ok" and metrics["all_grads_match"] is True
     linear = metrics["sizes"]["linear"]
@@ -349,7 +349,7 @@ def test_tiny_run_in_process(run_experiment):
 
 
 def test_same_config_same_numbers(run_experiment):
-    (code, first, _), (_, second, _) = (run_experiment("autodiff_scaling", *REPEATED) for _ in range(2))
+    (code, first, _), (_, second, _) = (run_experiment("autodiff_scaling", *REPEATED, figures=True) for _ in range(2))
     assert code == 0, first.get("error")
     assert first["sizes"]["linear"][1]["grads_match"] is True
     assert _deterministic(first) == _deterministic(second)

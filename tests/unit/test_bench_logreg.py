@@ -203,7 +203,7 @@ def _implementations(metrics: dict, size: str) -> dict:
 
 
 def test_bench_in_process_compares_like_with_like(run_experiment):
-    code, metrics, run_dir = run_experiment("bench_logreg", *TINY)
+    code, metrics, run_dir = run_experiment("bench_logreg", *TINY, figures=True)
     assert code == 0, metrics.get("error")
     assert metrics["status"] == "ok" and metrics["experiment"] == "bench_logreg"
     expected = {"jax_scan", "jax_scan_autodiff", "jax_python_loop", "jax_no_jit", "numpy_loop", "jax_newton",

@@ -99,7 +99,7 @@ def test_two_distinct_points_are_strictly_convex():
 
 
 def test_default_run_in_process_and_its_figure(run_experiment):
-    code, metrics, run_dir = run_experiment("linreg_hessian", SMALL)
+    code, metrics, run_dir = run_experiment("linreg_hessian", SMALL, figures=True)
     assert code == 0 and metrics["status"] == "ok"
     assert metrics["hessian"]["max_abs_err"] < 1e-12
     assert metrics["strictly_convex"] is True and metrics["det"] > 0
@@ -184,7 +184,8 @@ def test_the_memory_estimate_names_the_key_that_sets_the_points():
 @pytest.mark.parametrize("slope", ["1000000000000", "9223372036854775808"])
 def test_a_surface_flat_to_round_off_is_stated_and_still_drawn(run_experiment, slope):
     # |phi| ~ slope: the +-2 window around the minimum is below the round-off of L (or of phi itself)
-    code, metrics, run_dir = run_experiment("linreg_hessian", f"data.slope={slope}", "surface_grid_points=11")
+    code, metrics, run_dir = run_experiment("linreg_hessian", f"data.slope={slope}", "surface_grid_points=11",
+                                            figures=True)
     assert code == 0 and metrics["status"] == "ok", metrics.get("error")
     assert any("loss surface is flat to round-off" in w for w in metrics["warnings"])
     assert (run_dir / "loss_surface.png").stat().st_size > 0

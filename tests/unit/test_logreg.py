@@ -13,7 +13,7 @@ SMALL = ("grid.resolution=41", "train.steps=300")
 
 
 def test_logreg_numbers_agree_with_autodiff_and_newton(run_experiment):
-    code, metrics, run_dir = run_experiment("logreg", *SMALL)
+    code, metrics, run_dir = run_experiment("logreg", *SMALL, figures=True)
     assert code == 0 and metrics["status"] == "ok" and metrics["experiment"] == "logreg"
     meta = metrics["meta"]
     for key in ("python", "jax", "jaxlib", "optax", "hydra", "device", "precision", "seed", "wall_time_s",
@@ -147,7 +147,7 @@ def test_a_figure_that_fails_keeps_the_numbers(run_experiment, monkeypatch):
     patched = [dataclasses.replace(f, draw=broken) if f.name == "loss_heatmap.png" else f
                for f in figures.FIGURES.figures]
     monkeypatch.setattr(figures.FIGURES, "figures", patched)
-    code, metrics, run_dir = run_experiment("logreg", *SMALL)
+    code, metrics, run_dir = run_experiment("logreg", *SMALL, figures=True)
     assert code == 1 and metrics["status"] == "failed"
     assert "loss_heatmap.png" in metrics["error"] and "cell block" in metrics["plot_errors"]["loss_heatmap.png"]
     assert metrics["newton"]["converged"] and "loss_curve.png" in metrics["plots"]  # the numbers and other plots

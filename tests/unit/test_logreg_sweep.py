@@ -106,7 +106,7 @@ def test_a_data_seed_other_than_the_first_sweep_seed_is_a_config_error(run_exper
 
 
 def test_small_sweep_in_process(run_experiment):
-    code, metrics, run_dir = run_experiment("logreg_sweep", *SMALL)
+    code, metrics, run_dir = run_experiment("logreg_sweep", *SMALL, figures=True)
     assert code == 0, metrics.get("error")
     assert metrics["configurations"] == 12 and metrics["devices"]["count"] == 1 and metrics["steps"] == 200
     assert set(metrics["plots"]) == {"final_gap_vs_lr.png", "convergence_curves.png"}
@@ -139,7 +139,8 @@ def test_small_sweep_in_process(run_experiment):
 
 
 def test_no_convergence_curves_when_none_asked(run_experiment):
-    code, metrics, run_dir = run_experiment("logreg_sweep", *SMALL, "curves=0", "optimizer=adam", "momenta=[0.0]")
+    code, metrics, run_dir = run_experiment("logreg_sweep", *SMALL, "curves=0", "optimizer=adam", "momenta=[0.0]",
+                                            figures=True)
     assert code == 0, metrics.get("error")
     assert set(metrics["plots"]) == {"final_gap_vs_lr.png"} and not (run_dir / "convergence_curves.png").exists()
 

@@ -176,7 +176,7 @@ SMALL = ("offset_check.num_points=100", "sigma_sweep.num=9")
 
 
 def test_run_checks_problem_2_and_draws_the_sweep(run_experiment):
-    code, metrics, run_dir = run_experiment("map_l2", *SMALL)
+    code, metrics, run_dir = run_experiment("map_l2", *SMALL, figures=True)
     assert code == 0 and metrics["status"] == "ok" and metrics["meta"]["x64_enabled"]
     for name in ("bernoulli", "gaussian"):
         assert metrics[name]["converged"]

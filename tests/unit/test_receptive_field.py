@@ -74,7 +74,7 @@ def test_gradient_counts_paths():
 
 
 def test_preset_run_in_process(run_experiment):
-    code, metrics, run_dir = run_experiment("receptive_field", "preset=problem4")
+    code, metrics, run_dir = run_experiment("receptive_field", "preset=problem4", figures=True)
     assert code == 0, metrics.get("error")
     assert metrics["config"]["layers"] == [{"kernel": 3, "stride": 1, "dilation": 1}] * 3
     assert metrics["receptive_field"]["analytic"] == [3, 5, 7]

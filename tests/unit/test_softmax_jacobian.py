@@ -100,7 +100,7 @@ def test_structure_symmetric_rows_sum_to_zero(logits):
 
 
 def test_default_run_in_process(run_experiment):
-    code, metrics, run_dir = run_experiment("softmax_jacobian")
+    code, metrics, run_dir = run_experiment("softmax_jacobian", figures=True)
     assert code == 0 and metrics["status"] == "ok"
     for case in (metrics, metrics["saturated"]):
         for mode in ("jacfwd", "jacrev"):
@@ -115,7 +115,8 @@ def test_default_run_in_process(run_experiment):
 
 
 def test_given_logits_in_process(run_experiment):
-    code, metrics, run_dir = run_experiment("softmax_jacobian", "logits=[0.0,0.0]", "saturated_logits=null")
+    code, metrics, run_dir = run_experiment("softmax_jacobian", "logits=[0.0,0.0]", "saturated_logits=null",
+                                            figures=True)
     assert code == 0, metrics.get("error")
     np.testing.assert_allclose(metrics["jacobian"], [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
     assert "saturated" not in metrics

@@ -175,7 +175,7 @@ SMALL = ("steps=40", "contour_grid=20", "lam=0.01")
 
 
 def test_run_sgd_decay_is_l2_adamw_is_not(run_experiment):
-    code, metrics, run_dir = run_experiment("weight_decay", *SMALL, "alpha=0.01")
+    code, metrics, run_dir = run_experiment("weight_decay", *SMALL, "alpha=0.01", figures=True)
     assert code == 0 and metrics["status"] == "ok" and metrics["meta"]["x64_enabled"]
     assert metrics["config"]["model"] == "logistic"
     assert metrics["sgd"]["max_abs_diff_manual_vs_l2"] <= metrics["roundoff_tolerance"] < 1e-11

@@ -143,6 +143,11 @@ def _list_item_schema(hint: Any) -> type | None:
     return None
 
 
+def _is_list(hint: Any) -> bool:
+    """Whether a field's type is a list (`list[...]`, or `list[...] | None`)."""
+    return any(typing.get_origin(candidate) is list for candidate in (hint, *typing.get_args(hint)))
+
+
 def _check_list_items(raw: Any, schema: type, prefix: str) -> None:
     """Merge each element of a list-of-dataclass field on its own, so that an error names `layers[2].kernel`.
 
@@ -155,10 +160,14 @@ def _check_list_items(raw: Any, schema: type, prefix: str) -> None:
         if f.name not in raw:
             continue
         value, hint = raw[f.name], hints[f.name]
+        if isinstance(value, Mapping) and _is_list(hint):  # OmegaConf names no key for this mismatch
+            raise ConfigError(f"{prefix}{f.name}", dict(value), "a list, not a mapping")
         item_schema = _list_item_schema(hint)
         if item_schema is not None and isinstance(value, Sequence) and not isinstance(value, str):
             for index, item in enumerate(value):
                 where = f"{prefix}{f.name}[{index}]."
+                if not isinstance(item, Mapping):
+                    raise ConfigError(where[:-1], item, f"a mapping of the keys of {item_schema.__name__}")
                 try:
                     OmegaConf.merge(OmegaConf.structured(item_schema), item)
                 except OmegaConfBaseException as err:

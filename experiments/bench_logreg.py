@@ -1,4 +1,4 @@
-"""Issue 7: jit-compiled logistic-regression training (Problem 8) against the alternatives, measured.
+"""Jit-compiled logistic-regression training (Problem 8) against the alternatives, measured.
 
 The experiment lives in `gradlab.experiments.bench_logreg`; its defaults in `configs/bench_logreg.yaml`.
 """

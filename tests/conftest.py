@@ -76,6 +76,17 @@ def run_experiment(tmp_path):
     return _run
 
 
+@pytest.fixture
+def hydra_in_process(monkeypatch, tmp_path):
+    """Hydra apps run here: in tmp_path, Hydra's global state and the environment restored afterwards."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    yield
+    GlobalHydra.instance().clear()
+
+
 def run_cli(name: str, out_dir: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python experiments/<name>.py hydra.run.dir=<out_dir> <overrides>` from the repo root."""
     return subprocess.run(

@@ -28,17 +28,6 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def hydra_in_process(monkeypatch, tmp_path):
-    """Hydra apps run here: in tmp_path, Hydra's global state and the environment restored afterwards."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    yield
-    GlobalHydra.instance().clear()
-
-
 @pytest.mark.parametrize(("name", "overrides", "key"), CASES)
 def test_bad_input_is_one_line_naming_the_key_and_exit_2(hydra_in_process, capsys, tmp_path, name, overrides, key):
     run_dir = tmp_path / "run"

@@ -260,17 +260,6 @@ def test_unknown_command(capsys):
     assert done.value.code == 2 and "invalid choice: 'no_such_command'" in capsys.readouterr().err
 
 
-@pytest.fixture
-def hydra_in_process(monkeypatch, tmp_path):
-    """Hydra apps run here: in tmp_path, Hydra's global state and the environment restored afterwards."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    yield
-    GlobalHydra.instance().clear()
-
-
 @pytest.mark.parametrize(("argv", "printed"), [
     (["logreg", "--cfg", "job", "optimizer.lr=0.3"], "  lr: 0.3"),
     (["run-all", "--cfg", "job", "timeout_s=5"], "timeout_s: 5"),

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 # columns of a summary row that are neither parameters nor metrics
 BOOKKEEPING = ("job", "status", "warnings", "error")
@@ -32,6 +31,8 @@ def is_seed_key(key: str) -> bool:
 
 def t_quantile_975(df: int) -> float:
     """t_{0.975, df}: the two-sided 95% quantile of Student's t (scipy, as the slope intervals use)."""
+    import scipy.stats  # here, not at import: every run loads this module (the sweep-summary callback)
+
     if df < 1:
         raise ValueError(f"a t quantile needs df >= 1, got {df}")
     return float(scipy.stats.t.ppf(0.975, df))

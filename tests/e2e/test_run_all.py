@@ -46,15 +46,15 @@ def test_run_all_reduced_end_to_end(tmp_path):
 
 def test_one_failing_experiment_does_not_stop_the_rest(tmp_path):
     out = tmp_path / "fail"
-    proc = _run_all(out, "only=[logreg,receptive_field_problem5]",
-                    "overrides={logreg: ['optimizer.name=sgd', 'optimizer.lr=1e308', 'grid.resolution=11']}")
+    proc = _run_all(out, "only=[softmax_jacobian,receptive_field_problem5]",
+                    "overrides={softmax_jacobian: ['logits=[1.0]']}")
     assert proc.returncode == 1
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "failed" and "logreg" in metrics["error"]
-    assert metrics["runs"]["logreg"]["status"] == "failed"
+    assert metrics["status"] == "failed" and "softmax_jacobian" in metrics["error"]
+    assert metrics["runs"]["softmax_jacobian"]["status"] == "failed"
     assert metrics["runs"]["receptive_field_problem5"]["status"] == "ok"
     report = (out / "report.md").read_text()
-    assert "### logreg: failed" in report and "at step" in report
+    assert "### softmax_jacobian: failed" in report and "logits=[1.0] is not allowed" in report
     assert "| 5 | receptive field per layer: analytic vs measured | 7, 13, 19 | 7, 13, 19 |  | pass |" in report
 
 

@@ -30,7 +30,7 @@ run: $(VENV)/.stamp-base
 	$(PY) experiments/run_all.py
 
 test: $(VENV)/.stamp-dev+hpo+tracking
-	$(PY) -m pytest -q -n 4 --dist worksteal
+	$(PY) -m pytest -q -n 3 --dist worksteal
 
 # the benchmark with its optional comparisons: the `bench` extra (PyTorch, scikit-learn)
 bench: $(VENV)/.stamp-dev+bench

@@ -40,6 +40,16 @@ def validated_config(name: str, *overrides: str):
     return validate(compose_config(name, *overrides), experiment_module(name).Config)
 
 
+def config_error(name: str, *overrides: str):
+    """The ConfigError that configs/<name>.yaml with overrides raises; asserts it is one line saying what is allowed."""
+    from gradlab.runner.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        validated_config(name, *overrides)
+    assert "\n" not in str(err.value) and "not allowed" in str(err.value)
+    return err.value
+
+
 def experiment_module(name: str):
     """gradlab.experiments.<name>: its schema, main and helpers."""
     from gradlab.runner.run import experiment_module as module

@@ -87,9 +87,14 @@ def _claimed_by_me(directory: Path) -> bool:
     return all(holder.get(k) == me[k] for k in ("host", "pid", "pid_started"))
 
 
+def refusal(message: str) -> str:
+    """The one line every refusal of a directory prints."""
+    return f"gradlab: error: {message}; pick a new directory, earlier outputs are never overwritten"
+
+
 def refuse(message: str) -> None:
-    """One line on stderr and exit code 2: the way every refusal to start ends."""
-    print(f"gradlab: error: {message}; pick a new directory, earlier outputs are never overwritten", file=sys.stderr)
+    """The refusal on stderr and exit code 2: how a Hydra callback refuses to start."""
+    print(refusal(message), file=sys.stderr)
     sys.exit(EXIT_REFUSED)
 
 

@@ -156,17 +156,10 @@ def check_memory(module: ModuleType, cfg: Any) -> None:
     total, budget = sum(parts.values()), memory_budget_bytes(cfg.memory_budget_gb)
     if total > budget:
         keys = [k for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 0.1 * total]
-        values = [_shortened(_value_at(cfg, k)) for k in keys]
+        values = [_shortened(lookup(to_dict(cfg), k)) for k in keys]
         raise ConfigError(", ".join(keys), values[0] if len(values) == 1 else values, "a config within the memory "
                           f"budget: it needs about "
                           f"{_gib(total)}, the budget is {_gib(budget)} (memory_budget_gb)")
-
-
-def _value_at(cfg: Any, dotted: str) -> Any:
-    value = cfg
-    for part in dotted.split("."):
-        value = getattr(value, part, None)
-    return value
 
 
 def _shortened(value: Any, width: int = 60) -> Any:
@@ -245,7 +238,7 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
     try:
         dirs.claim(out_dir, allowed=(".hydra", f"{name}.log"))
     except dirs.DirectoryTaken as err:
-        print(f"gradlab: error: {err}; earlier outputs are never overwritten", file=sys.stderr)
+        print(dirs.refusal(str(err)), file=sys.stderr)
         return EXIT_CONFIG
     raw = OmegaConf.to_container(raw_cfg, resolve=True) if isinstance(raw_cfg, DictConfig) else raw_cfg
     record = _Record(name, out_dir, static_metadata(raw))

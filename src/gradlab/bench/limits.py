@@ -145,12 +145,24 @@ def _sharded_main(spec: dict) -> dict:
 def run_sharded(spec: dict, timeout: float = 600) -> dict:
     """Run `_sharded_main(spec)` in a child process with `spec["devices"]` forced host devices."""
     flags = os.environ.get("XLA_FLAGS", "")
-    env = {**os.environ, "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={spec['devices']}".strip()}
+    env = {**os.environ, **_compile_cache_env(),
+           "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={spec['devices']}".strip()}
     proc = subprocess.run([sys.executable, "-m", "gradlab.bench.limits"], input=json.dumps(spec), text=True,
                           capture_output=True, env=env, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"sharded benchmark child failed: {proc.stderr.strip().splitlines()[-1:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+CACHE_OPTIONS = ("jax_enable_compilation_cache", "jax_compilation_cache_dir",
+                 "jax_persistent_cache_min_compile_time_secs", "jax_persistent_cache_min_entry_size_bytes")
+
+
+def _compile_cache_env() -> dict[str, str]:
+    """This process's persistent-compilation-cache settings as the environment variables a child JAX reads, so
+    the child loads what an earlier run compiled (or, with the cache off here, compiles)."""
+    values = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
+    return {name.upper(): str(value) for name, value in values.items() if value is not None}
 
 
 if __name__ == "__main__":

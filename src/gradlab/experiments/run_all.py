@@ -16,6 +16,7 @@ gradlab.experiments.<name>` without the ~1.2 s of imports a new interpreter pays
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import sys
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from gradlab.runner.config import ConfigError, at_least, checked
 from gradlab.runner.records import METRICS_FILE, read_record, status_of, write_json_atomic
-from gradlab.runner.run import BaseConfig, RunContext, RunFailed, experiment_module, launch
+from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.verify.claims import CLAIMS
 from gradlab.verify.report import build_report
 
@@ -33,13 +34,9 @@ NOT_EXPERIMENTS = ("run_all", "check_answers")
 
 
 def _is_experiment(name: str) -> bool:
-    if name in NOT_EXPERIMENTS:
-        return False
-    try:
-        experiment_module(name)
-    except ModuleNotFoundError:
-        return False
-    return True
+    """Whether gradlab.experiments.<name> is an experiment module (found, not imported: the main job itself
+    needs none of them, its runs import their own)."""
+    return name not in NOT_EXPERIMENTS and importlib.util.find_spec(f"gradlab.experiments.{name}") is not None
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -108,8 +109,10 @@ def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunC
             elif stopped is not None and time.monotonic() > deadline:
                 child.kill()
         stderr = stderr_file.read().decode(errors="replace")
-    lines = [line for line in stderr.strip().splitlines() if line.startswith("gradlab")]
-    return child.exitcode, (lines or stderr.strip().splitlines() or [""])[-1], stopped
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("gradlab")] or stderr.strip().splitlines()
+    if child.exitcode < 0:  # killed before it could say anything
+        lines.append(f"the run's process was killed by {signal.Signals(-child.exitcode).name}")
+    return child.exitcode, (lines or [""])[-1], stopped
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from conftest import CLI_ENV, REPO, run_cli
 
@@ -42,21 +41,3 @@ def test_default_run_dirs_are_unique_even_in_the_same_second(tmp_path):
     runs = sorted((tmp_path / "outputs" / "logreg").glob("*/*/metrics.json"))
     assert len(runs) == 3
     assert all(json.loads(r.read_text())["status"] == "failed" for r in runs)
-
-
-def test_the_compilation_cache_setting_is_honoured(tmp_path):
-    """A per-user cache directory by default; `compile_cache=DIR` moves it; `compile_cache=null` writes nothing."""
-    # (matplotlib's font cache stays where it is: MPLCONFIGDIR, else it is rebuilt under the new XDG_CACHE_HOME)
-    fonts = CLI_ENV.get("MPLCONFIGDIR", str(Path.home() / ".cache" / "matplotlib"))
-    env = {**CLI_ENV, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MPLCONFIGDIR": fonts}
-    run = [sys.executable, str(REPO / "experiments" / "logreg.py"), *SMALL, "figures=false"]
-    on = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True, env=env)
-    assert on.returncode == 0, on.stderr
-    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["meta"]["compile_cache"] == str(
-        tmp_path / "xdg" / "gradlab" / "jax")
-    assert any((tmp_path / "xdg" / "gradlab" / "jax").iterdir())
-    off = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'b'}", "compile_cache=null"], capture_output=True,
-                         text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "xdg-off")})
-    assert off.returncode == 0, off.stderr
-    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["meta"]["compile_cache"] is None
-    assert not (tmp_path / "xdg-off").exists()

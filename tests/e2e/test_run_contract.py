@@ -142,3 +142,21 @@ def test_a_config_too_large_is_refused_before_memory_is_spent(tmp_path):
     assert stderr.startswith("gradlab: config error: grid.resolution=100000 is not allowed: a config within the "
                              "memory budget") and len(stderr.strip().splitlines()) == 1
     assert peak_kib < 1_000_000  # the CLI stayed under 1 GB (the grid alone: 8,900 GiB)
+
+
+def test_the_compilation_cache_setting_is_honoured(tmp_path):
+    """A per-user cache directory by default; `compile_cache=DIR` moves it; `compile_cache=null` writes nothing."""
+    # (matplotlib's font cache stays where it is: MPLCONFIGDIR, else it is rebuilt under the new XDG_CACHE_HOME)
+    fonts = CLI_ENV.get("MPLCONFIGDIR", str(Path.home() / ".cache" / "matplotlib"))
+    env = {**CLI_ENV, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MPLCONFIGDIR": fonts}
+    run = [sys.executable, str(REPO / "experiments" / "receptive_field.py"), "figures=false"]  # compiles little
+    on = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True, env=env)
+    assert on.returncode == 0, on.stderr
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["meta"]["compile_cache"] == str(
+        tmp_path / "xdg" / "gradlab" / "jax")
+    assert any((tmp_path / "xdg" / "gradlab" / "jax").iterdir())
+    off = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'b'}", "compile_cache=null"], capture_output=True,
+                         text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "xdg-off")})
+    assert off.returncode == 0, off.stderr
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["meta"]["compile_cache"] is None
+    assert not (tmp_path / "xdg-off").exists()

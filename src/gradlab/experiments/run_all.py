@@ -78,7 +78,8 @@ def selected(cfg: Config) -> list[RunSpec]:
 def start_experiment(experiment: str, argv: list[str], stderr_path: str) -> multiprocessing.Process:
     """`python -m gradlab.experiments.<experiment> *argv` as a child of the forkserver (stdout discarded,
     stderr written to `stderr_path`)."""
-    child = multiprocessing.get_context("forkserver").Process(target=_experiment_cli, args=(experiment, argv, stderr_path), name=experiment)
+    child = multiprocessing.get_context("forkserver").Process(
+        target=_experiment_cli, args=(experiment, argv, stderr_path), name=experiment)
     child.start()
     return child
 
@@ -101,7 +102,10 @@ def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunC
         child = start_experiment(experiment, argv, stderr_file.name)
         deadline = time.monotonic() + timeout_s
         stopped = None
-        while child.join(timeout=0.2) or child.exitcode is None:
+        while True:
+            child.join(timeout=0.2)
+            if child.exitcode is not None:
+                break
             if stopped is None and (ctx.stop.is_set() or time.monotonic() > deadline):
                 stopped = "the main job was interrupted" if ctx.stop.is_set() else f"timed out after {timeout_s:g} s"
                 child.terminate()  # SIGTERM

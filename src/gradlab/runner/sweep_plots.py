@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.runner.plotting import figure
+from gradlab.runner.plotting import figure, pyplot
 from gradlab.runner.seeds import finite_number
 
 
@@ -59,10 +59,8 @@ def _log_if_wide(values: list[float], ratio: float) -> bool:
 
 
 def _save(fig: Any, target: Path) -> None:
-    import matplotlib.pyplot as plt
-
     fig.savefig(target, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def plot_seed_summary(target: Path, rows: list[dict], aggregate: list[dict], swept: list[str], metric: str) -> None:

@@ -6,6 +6,8 @@ recorded as skipped, with the reason, when not; everything else is compared eith
 
 from __future__ import annotations
 
+import os
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradlab.bench import agreement, impls, limits, targets, timing
+from gradlab.bench import logreg as bench_logreg
 from gradlab.problems import logistic
 from gradlab.runner.config import ConfigError
 from gradlab.runner.tables import markdown_table
@@ -134,6 +137,26 @@ def test_probes_and_the_step_against_them_report_the_bytes_a_step_reads():
     assert row["fraction_of_exp_log_limit"] == pytest.approx(row["exp_log_probe_time"] / row["scan_time_per_step"])
     assert row["loop_over_scan"] == pytest.approx(row["loop_time_per_step"] / row["scan_time_per_step"])
     assert row["step_anatomy"]["fusions"] >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="thread affinity is Linux-only")
+def test_the_single_core_timing_pins_every_thread_and_restores_them():
+    allowed = os.sched_getaffinity(0)
+    seen = []
+
+    def call():  # what the pinned call sees: every thread of the process on one core
+        seen.append({os.sched_getaffinity(int(tid)) == {min(allowed)} for tid in os.listdir("/proc/self/task")})
+        return jnp.zeros(())
+
+    pinned = limits._on_one_core(lambda: call(), (), repeats=2)
+    assert seen and all(s == {True} for s in seen)
+    assert pinned["cores_available"] == len(allowed) and pinned["time_per_call_median"] > 0
+    assert all(os.sched_getaffinity(int(tid)) == allowed for tid in os.listdir("/proc/self/task"))
+    # the ceiling a sharded scan could reach: 2 cores, the single device already 1.6x faster free than pinned
+    row = {"single_device": {"time_per_call_median": 1.0},
+           "single_device_on_one_core": {"time_per_call_median": 1.6, "cores_available": 2}}
+    assert bench_logreg._intra_op(row) == {"single_device_intra_op_speedup": pytest.approx(1.6),
+                                           "sharded_speedup_ceiling": pytest.approx(1.25)}
 
 
 def test_alternate_times_every_call_in_round_order():

@@ -18,6 +18,7 @@ process (`python -m gradlab.bench.limits`) that times the 1-device and the K-dev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -138,8 +139,25 @@ def _sharded_main(spec: dict) -> dict:
         ratios = [a / b for a, b in zip(record["one"]["times"], record["many"]["times"], strict=True)]
         out["dtypes"][dtype_name] = {"single_device": result["one"], "sharded": result["many"],
                                      "speedup_by_round": ratios,
-                                     "cores_busy": {name: cores_busy(record[name]) for name in ("one", "many")}}
+                                     "cores_busy": {name: cores_busy(record[name]) for name in ("one", "many")},
+                                     "single_device_on_one_core": _on_one_core(one, one_args, spec["repeats"])}
     return out
+
+
+def _on_one_core(compiled, args, repeats: int) -> dict | None:
+    """The single-device scan with this process pinned to one core: over its free time, how much of the
+    machine one device already uses (XLA's CPU backend splits large elementwise kernels across its threads).
+    The sharded scan can gain at most cores / that factor. None where affinity cannot be set (not Linux)."""
+    if not (hasattr(os, "sched_setaffinity") and os.path.isdir("/proc/self/task")):
+        return None
+    allowed = os.sched_getaffinity(0)
+    _pin_threads({min(allowed)})  # every thread of the process, XLA's pool included
+    try:
+        stats = summarize(alternate({"one_core": lambda: compiled(*args)}, repeats)["one_core"]["times"])
+    finally:
+        _pin_threads(allowed)
+    return {"time_per_call_median": stats["median"], "time_per_call_spread": stats["spread"],
+            "cores_available": len(allowed)}
 
 
 def run_sharded(spec: dict, timeout: float = 600) -> dict:
@@ -152,6 +170,13 @@ def run_sharded(spec: dict, timeout: float = 600) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"sharded benchmark child failed: {proc.stderr.strip().splitlines()[-1:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _pin_threads(cores: set[int]) -> None:
+    """Run every thread of this process on `cores` (sched_setaffinity applies to one thread at a time)."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cores)
 
 
 CACHE_OPTIONS = ("jax_enable_compilation_cache", "jax_compilation_cache_dir",

@@ -128,8 +128,19 @@ def sharded(cfg, size) -> dict | None:
             "sharded_time_per_step": many["time_per_call_median"] / size.steps,
             "sharded_spread_per_step": many["time_per_call_spread"] / size.steps,
             "compile_time": many["compile_time"], "phi": many["phi"], "single_device_phi": one["phi"],
-            "cores_busy": {"single_device": row["cores_busy"]["one"], "sharded": row["cores_busy"]["many"]}}
+            "cores_busy": {"single_device": row["cores_busy"]["one"], "sharded": row["cores_busy"]["many"]},
+            **_intra_op(row)}
     return {"devices": child["devices"], "dtypes": by_dtype}
+
+
+def _intra_op(row: dict) -> dict:
+    """How much faster the single-device scan runs free than pinned to one core (XLA's own threads), and so
+    the most a sharded scan could gain on this machine: cores / that factor."""
+    pinned = row["single_device_on_one_core"]
+    if pinned is None:
+        return {}
+    speedup = pinned["time_per_call_median"] / row["single_device"]["time_per_call_median"]
+    return {"single_device_intra_op_speedup": speedup, "sharded_speedup_ceiling": pinned["cores_available"] / speedup}
 
 
 def summarize_size(table, probed, checked, sharding, newton_rounds, *, n, steps, steps_to_tol) -> dict:

@@ -271,6 +271,14 @@ def test_bench_in_process_compares_like_with_like(run_experiment):
     for name, goal in metrics["targets"].items():
         assert {"value", "target", "met"} <= set(goal), name
         assert (goal["met"] is None) == (goal["value"] is None), name
+    for dtype, row in metrics["limits_by_dtype"].items():  # each missed target carries what explains it
+        exp_log = metrics["targets"][f"large_step_vs_exp_log_limit_{dtype}"]
+        assert exp_log["step_bytes_per_s"] == pytest.approx(
+            row["step_anatomy"]["bytes_accessed_per_step"] / row["scan_time_per_step"])
+        sharded = metrics["targets"][f"large_sharded_vs_single_device_{dtype}"]
+        if hasattr(os, "sched_setaffinity"):  # the single device timed pinned to one core: Linux only
+            ceiling = len(os.sched_getaffinity(0)) / sharded["single_device_intra_op_speedup"]
+            assert sharded["sharded_speedup_ceiling"] == pytest.approx(ceiling)
     newton = metrics["targets"]["large_newton_vs_sklearn"]
     assert (newton["met"] is None) == (not HAS_SKLEARN) and ("make bench" in newton.get("reason", "")) == (
         not HAS_SKLEARN)

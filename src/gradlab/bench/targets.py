@@ -38,8 +38,11 @@ def logreg_targets(sizes: dict, by_dtype: dict, sharding: dict | None, goals: An
     for dtype, row in by_dtype.items():
         out[f"large_step_vs_exp_log_limit_{dtype}"] = target(
             row["fraction_of_exp_log_limit"], goals.exp_log_fraction,
-            note=f"exp/log probe time / library step time, n={row['n']:,}, {dtype}",
-            step_anatomy=row["step_anatomy"], cores_busy=row["cores_busy"])
+            note=f"exp/log probe time / library step time, n={row['n']:,}, {dtype}; the step's XLA kernels move "
+                 "step_anatomy.bytes_accessed_per_step at step_bytes_per_s, against the bandwidth probe's rate",
+            step_anatomy=row["step_anatomy"], cores_busy=row["cores_busy"],
+            step_bytes_per_s=row["step_anatomy"]["bytes_accessed_per_step"] / row["scan_time_per_step"],
+            bandwidth_bytes_per_s=row["bandwidth_bytes_per_s"])
         out[f"large_scan_vs_python_loop_{dtype}"] = no_slower(
             row["loop_time_per_step"], row["loop_spread_per_step"], row["scan_time_per_step"],
             row["scan_spread_per_step"], goals.scan_vs_loop,

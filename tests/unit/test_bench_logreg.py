@@ -22,6 +22,7 @@ from gradlab.bench import logreg as bench_logreg
 from gradlab.problems import logistic
 from gradlab.runner.config import ConfigError
 from gradlab.runner.tables import markdown_table
+from gradlab.verify.report import targets_table
 
 HAS_TORCH, HAS_SKLEARN = impls.available("torch"), impls.available("sklearn")
 TINY = ("sizes.small.steps=20", "sizes.small.slow_steps=4", "sizes.large.n_per_class=1000", "sizes.large.steps=5",
@@ -172,6 +173,17 @@ def test_alternate_times_every_call_in_round_order():
     assert timing.time_call(lambda v: v, 5, repeats=4)["repeats"] == 4
 
 
+def test_the_report_says_why_a_target_is_missed_or_not_measured():
+    metrics = {"targets": {
+        "a": targets.target(2.0, 1.0, note="what a is", why="not shown: a is met"),
+        "b": targets.target(0.5, 1.7, note="what b is", why="at most 1.01 here"),
+        "c": targets.target(None, 20.0, note="what c is", reason="scikit-learn is not installed")}}
+    assert targets_table(metrics)[1:] == [["a", "2", "1", "met", "what a is"],
+                                          ["b", "0.5", "1.7", "MISSED", "at most 1.01 here"],
+                                          ["c", "", "20", "not measured", "scikit-learn is not installed"]]
+    assert targets_table({"status": "ok"}) is None
+
+
 def test_targets_met_missed_and_not_measured():
     assert targets.target(31.0, 30.0) == {"value": 31.0, "target": 30.0, "met": True}
     assert targets.target(29.0, 30.0)["met"] is False
@@ -279,6 +291,10 @@ def test_bench_in_process_compares_like_with_like(run_experiment):
         if hasattr(os, "sched_setaffinity"):  # the single device timed pinned to one core: Linux only
             ceiling = len(os.sched_getaffinity(0)) / sharded["single_device_intra_op_speedup"]
             assert sharded["sharded_speedup_ceiling"] == pytest.approx(ceiling)
+    table = targets_table(metrics)  # the report's table: one row per target, its verdict from `met`
+    assert [row[0] for row in table[1:]] == list(metrics["targets"])
+    assert [row[3] for row in table[1:]] == [{True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+                                             for t in metrics["targets"].values()]
     newton = metrics["targets"]["large_newton_vs_sklearn"]
     assert (newton["met"] is None) == (not HAS_SKLEARN) and ("make bench" in newton.get("reason", "")) == (
         not HAS_SKLEARN)

@@ -143,6 +143,19 @@ def _notes(metrics: dict | None) -> list[str]:
     return [f"warning: {w}" for w in metrics.get("warnings") or []] + [f"skipped {k}: {v}" for k, v in skipped.items()]
 
 
+def targets_table(metrics: dict | None) -> list[list[str]] | None:
+    """A run's speed targets (bench_logreg's `targets`): measured value, goal, met or not, and what a number
+    alone does not say (why it was not measured, why it falls short, or what it is)."""
+    goals = (metrics or {}).get("targets")
+    if not goals:
+        return None
+    verdict = {True: "met", False: "MISSED", None: "not measured"}
+    return [["target", "measured", "goal (>=)", "verdict", "note"]] + [
+        [name, _fmt(goal["value"]) if goal["value"] is not None else "", _fmt(goal["target"]), verdict[goal["met"]],
+         goal.get("reason") or (not goal["met"] and goal.get("why")) or goal.get("note", "")]
+        for name, goal in goals.items()]
+
+
 def write_markdown(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], env: dict) -> None:
     lines = ["# gradlab verification report", ""]
     passed = sum(r.verdict == "pass" for r in rows)
@@ -156,6 +169,8 @@ def write_markdown(target: Path, rows: Sequence[Row], runs: dict[str, dict | Non
             lines.append(f"\nError: `{metrics['error']}`")
         for note in _notes(metrics):
             lines.append(f"\n- {note}")
+        if targets := targets_table(metrics):
+            lines += ["", *_table_lines(targets)]
         for plot, caption in (metrics or {}).get("plots", {}).items():
             lines += ["", f"![{caption}]({name}/{plot})", "", f"*{caption}*"]
         lines.append("")
@@ -180,10 +195,7 @@ def write_html(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], 
         cells = "".join(f"<td>{esc(c)}</td>" for c in r[:-1])
         parts.append(f"<tr>{cells}<td class='{esc(r[-1])}'>{esc(r[-1])}</td></tr>")
     parts.append("</table>")
-    times = run_times(runs)
-    parts.append("<h2>Run times</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in times[0]) + "</tr>"
-                 + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in times[1:])
-                 + "</table><h2>Experiments</h2>")
+    parts.append("<h2>Run times</h2>" + _html_table(run_times(runs)) + "<h2>Experiments</h2>")
     for name, metrics in runs.items():
         status = (metrics or {}).get("status")
         parts.append(f"<h3>{esc(name)}: <span class='{'pass' if status == 'ok' else 'FAIL'}'>"
@@ -191,6 +203,8 @@ def write_html(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], 
         if metrics and metrics.get("error"):
             parts.append(f"<p>Error: <code>{esc(metrics['error'])}</code></p>")
         parts += [f"<p>{esc(note)}</p>" for note in _notes(metrics)]
+        if targets := targets_table(metrics):
+            parts.append(_html_table(targets))
         for plot, caption in (metrics or {}).get("plots", {}).items():
             png = root / name / plot
             if png.exists():
@@ -200,6 +214,12 @@ def write_html(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], 
     parts.append("<h2>Environment</h2><ul>" + "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in env.items()))
     parts.append("</ul></body></html>")
     target.write_text("\n".join(parts))
+
+
+def _html_table(table: list[list[str]]) -> str:
+    esc = html.escape
+    return ("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table[0]) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in table[1:]) + "</table>")
 
 
 def run_times(runs: dict[str, dict | None]) -> list[list[str]]:

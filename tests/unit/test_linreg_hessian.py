@@ -82,6 +82,13 @@ def test_all_x_equal_is_degenerate(value, ys):
     assert center[0] + center[1] * value == pytest.approx(float(np.mean(ys)), rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("value", [1.1125369292536007e-308, 5e-324, -3e-310])  # subnormal: found by hypothesis
+def test_subnormal_equal_x_still_give_the_least_norm_minimum(value):
+    ys = np.arange(12.0)
+    center = np.asarray(linreg.minimizer(jnp.full(12, value), jnp.asarray(ys)))
+    np.testing.assert_allclose(center, [np.mean(ys), 0.0], rtol=1e-12, atol=1e-300)
+
+
 def test_naive_determinant_cancels_where_the_centred_one_does_not():
     x = jnp.full(20, 0.1)  # not exactly representable: I sum x^2 - (sum x)^2 rounds to a nonzero value
     naive = 4 * (x.shape[0] * jnp.sum(x**2) - jnp.sum(x) ** 2)

@@ -67,7 +67,12 @@ def smallest_eigenvalue(trace: jax.Array, det: jax.Array) -> jax.Array:
 
 
 def minimizer(x: jax.Array, y: jax.Array) -> jax.Array:
-    """A least-squares minimum; the one of least norm when the minima form a line (all x_i equal)."""
+    """A least-squares minimum; the one of least norm when the minima form a line (all x_i equal).
+
+    Subnormal x_i (|x_i| < 2.2e-308 in float64) are read as 0: on XLA's CPU backend the SVD behind lstsq returns
+    NaN for a column of them, and the answer differs from the exact one by less than the smallest normal number.
+    """
+    x = jnp.where(jnp.abs(x) < jnp.finfo(x.dtype).tiny, jnp.zeros_like(x), x)
     design = jnp.stack([jnp.ones_like(x), x], axis=1)
     return jnp.linalg.lstsq(design, y)[0]
 

@@ -122,8 +122,8 @@ def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunC
 def main(cfg: Config, ctx: RunContext) -> dict:
     ctx.cooperative = True  # on Ctrl-C/SIGTERM: stop the run in progress, then write the report
     runs = selected(cfg)
-    multiprocessing.get_context("forkserver").set_forkserver_preload(  # imported once, by the server
-        ["matplotlib.pyplot", "gradlab.figures", *dict.fromkeys(f"gradlab.experiments.{r.experiment}" for r in runs)])
+    modules = dict.fromkeys(f"gradlab.{package}.{r.experiment}" for r in runs for package in ("experiments", "figures"))
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["matplotlib.pyplot", *modules])  # imported once
     outcomes: dict[str, dict] = {}
     for index, spec in enumerate(runs, start=1):
         if ctx.stop.is_set():

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -81,11 +82,11 @@ def load_data(cfg: DataConfig) -> tuple[jax.Array, jax.Array]:
 
 def loss_stability(logit_values: list[float]) -> dict:
     """(ii) The summed loss of one point at logit z, y in {0, 1}, against a plain-Python reference."""
-    one = jnp.ones(1)
+    one, loss = jnp.ones(1), jax.jit(logistic.bce_loss)  # one compiled loss for every (z, y)
     worst = 0.0
     for z in logit_values:
         for label in (0.0, 1.0):
-            value = float(logistic.bce_loss(jnp.array([z, 0.0]), one, label * one))
+            value = float(loss(jnp.array([z, 0.0]), one, label * one))
             reference = logistic.bce_reference(z, label)
             if not np.isfinite(value):
                 raise RunFailed(f"loss is not finite at logit z={z}, y={label:g}")
@@ -113,26 +114,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         ctx.warn(f"maximum-likelihood estimate does not exist: {no_optimum}; the fits stop where the "
                  "gradient falls below tolerance, not at an optimum")
 
-    # (iv, v) loss, gradients and Hessians at every grid point, each in one jit-compiled vmap call
-    phi0s = jnp.linspace(*cfg.grid.phi0_range, cfg.grid.resolution)
-    phi1s = jnp.linspace(*cfg.grid.phi1_range, cfg.grid.resolution)
-
-    @jax.jit
-    def grid_maps(x, y):
-        def at(phi):
-            hess_autodiff = jax.hessian(logistic.bce_loss)(phi, x, y)
-            return (
-                logistic.bce_loss(phi, x, y),
-                jnp.max(jnp.abs(logistic.bce_gradient(phi, x, y) - jax.grad(logistic.bce_loss)(phi, x, y))),
-                jnp.max(jnp.abs(logistic.bce_hessian(phi, x, y) - hess_autodiff)),
-                logistic.min_eigenvalue(hess_autodiff),
-            )
-
-        return logistic.on_grid(at, phi0s, phi1s)
-
-    loss_map, grad_err, hess_err, min_eig_map = grid_maps(x, y)
-    row, col = np.unravel_index(int(jnp.argmin(loss_map)), loss_map.shape)
-    grid_argmin = jnp.array([phi0s[col], phi1s[row]])
+    # (iv, v) loss, gradients and Hessians at every grid point, in one jit-compiled vmap call
+    maps = grid_maps(x, y, tuple(cfg.grid.phi0_range), tuple(cfg.grid.phi1_range), cfg.grid.resolution)
 
     # training (a): optax in one lax.scan; (b) Newton in one lax.while_loop
     init = jnp.asarray(cfg.train.init, dtype=x.dtype)
@@ -143,47 +126,86 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         raise RunFailed(f"training produced NaN/inf at step {bad_step} (optimizer {cfg.optimizer.name}, "
                         f"lr={cfg.optimizer.lr:g}); lower optimizer.lr")
     solve = jax.jit(logistic.newton, static_argnames="max_iter")
-    newton = solve(init, x, y, cfg.newton.tol, max_iter=cfg.newton.max_iter)
-    if not bool(jnp.all(jnp.isfinite(newton.phi))):
+    newton = jax.device_get(solve(init, x, y, cfg.newton.tol, max_iter=cfg.newton.max_iter))
+    if not np.all(np.isfinite(newton.phi)):
         raise RunFailed(f"Newton's method produced NaN/inf within {int(newton.iterations)} iterations")
     converged = bool(newton.grad_norm < cfg.newton.tol) and no_optimum is None
     if not bool(newton.grad_norm < cfg.newton.tol):
         ctx.warn(f"Newton's method did not converge: |grad| = {float(newton.grad_norm):.3g} >= newton.tol = "
                  f"{cfg.newton.tol:g} after {int(newton.iterations)} iterations ({cfg.precision})")
 
-    spacing = [float(phi0s[1] - phi0s[0]), float(phi1s[1] - phi1s[0])]
-    eig_tolerance = 100 * float(jnp.finfo(x.dtype).eps) * float(jnp.max(jnp.abs(min_eig_map)))
-    min_eig = float(jnp.min(min_eig_map))
+    m = jax.device_get(measures(fit.phi, newton.phi, maps, x, y))
+    fit = jax.device_get(fit)
+    spacing = [float(d) for d in m["grid_spacing"]]
+    eig_tolerance = 100 * float(jnp.finfo(x.dtype).eps) * float(m["max_abs_min_eig"])
+    min_eig = float(m["min_eig"])
 
     ctx.curve("train/loss", fit.losses)
     steps = thinned_steps(cfg.train.steps)  # a curve over millions of steps is drawn from a few thousand
-    ctx.keep(x=x, y=y, fit_phi=fit.phi, newton_phi=newton.phi, loss_map=loss_map, grid_argmin=grid_argmin,
-             fit_path=np.asarray(fit.path)[np.append(steps, cfg.train.steps)],
-             newton_path=newton.path[: int(newton.iterations) + 1], min_eig_map=min_eig_map, steps=steps,
-             losses=np.asarray(fit.losses)[steps], newton_loss=logistic.bce_loss(newton.phi, x, y))
-    ctx.log.info("fit %s, newton %s in %d iterations", fit.phi, newton.phi, int(newton.iterations))
+    ctx.keep(x=x, y=y, fit_phi=fit.phi, newton_phi=newton.phi, loss_map=maps["loss"], grid_argmin=m["grid_argmin"],
+             fit_path=fit.path[np.append(steps, cfg.train.steps)], newton_path=newton.path[: newton.iterations + 1],
+             min_eig_map=maps["min_eig"], steps=steps, losses=fit.losses[steps], newton_loss=m["newton_loss"])
+    ctx.log.info("fit %s, newton %s in %d iterations", fit.phi, newton.phi, newton.iterations)
     return {
         "data": {"n": int(x.shape[0]), "source": cfg.data.path or "sampled"},
         "fit": {
             "phi0": fit.phi[0], "phi1": fit.phi[1], "loss": fit.losses[-1],
-            "final_loss": logistic.bce_loss(fit.phi, x, y), "grad_norm": fit.grad_norm,
-            "gap_to_newton": logistic.bce_loss(fit.phi, x, y) - logistic.bce_loss(newton.phi, x, y),
-            "distance_to_heatmap_min": jnp.linalg.norm(fit.phi - grid_argmin),
-            "distance_to_newton": jnp.linalg.norm(fit.phi - newton.phi),
+            "final_loss": m["fit_loss"], "grad_norm": fit.grad_norm,
+            "gap_to_newton": m["fit_loss"] - m["newton_loss"],
+            "distance_to_heatmap_min": m["fit_to_heatmap_min"],
+            "distance_to_newton": m["fit_to_newton"],
         },
         "newton": {
             "phi0": newton.phi[0], "phi1": newton.phi[1], "iterations": newton.iterations,
             "grad_norm": newton.grad_norm, "converged": converged,
-            "loss": logistic.bce_loss(newton.phi, x, y),
-            "distance_to_heatmap_min": jnp.linalg.norm(newton.phi - grid_argmin),
+            "loss": m["newton_loss"],
+            "distance_to_heatmap_min": m["newton_to_heatmap_min"],
         },
-        "heatmap": {"argmin": grid_argmin, "min_loss": jnp.min(loss_map), "grid_spacing": spacing,
+        "heatmap": {"argmin": m["grid_argmin"], "min_loss": m["min_loss"], "grid_spacing": spacing,
                     "cell_diagonal": float(np.hypot(*spacing))},
         "loss_stability": loss_stability(cfg.check.logits),
-        "gradient": {"max_abs_err": jnp.max(grad_err)},
-        "hessian": {"max_abs_err": jnp.max(hess_err), "min_eig_over_grid": min_eig,
+        "gradient": {"max_abs_err": m["grad_max_abs_err"]},
+        "hessian": {"max_abs_err": m["hess_max_abs_err"], "min_eig_over_grid": min_eig,
                     "eig_tolerance": eig_tolerance},
         "convex": min_eig >= -eig_tolerance,
+    }
+
+
+@functools.partial(jax.jit, static_argnames=("phi0_range", "phi1_range", "resolution"))
+def grid_maps(x, y, phi0_range, phi1_range, resolution) -> dict:
+    """(iv, v) On a resolution x resolution grid over (phi0, phi1): the loss, the largest gap between the
+    analytic gradient / Hessian and jax.grad / jax.hessian, and the smallest eigenvalue of jax.hessian."""
+    phi0s, phi1s = jnp.linspace(*phi0_range, resolution), jnp.linspace(*phi1_range, resolution)
+
+    def at(phi):
+        hess_autodiff = jax.hessian(logistic.bce_loss)(phi, x, y)
+        return (
+            logistic.bce_loss(phi, x, y),
+            jnp.max(jnp.abs(logistic.bce_gradient(phi, x, y) - jax.grad(logistic.bce_loss)(phi, x, y))),
+            jnp.max(jnp.abs(logistic.bce_hessian(phi, x, y) - hess_autodiff)),
+            logistic.min_eigenvalue(hess_autodiff),
+        )
+
+    loss, grad_err, hess_err, min_eig = logistic.on_grid(at, phi0s, phi1s)
+    return {"phi0": phi0s, "phi1": phi1s, "loss": loss, "grad_err": grad_err, "hess_err": hess_err,
+            "min_eig": min_eig}
+
+
+@jax.jit
+def measures(fit_phi, newton_phi, maps: dict, x, y) -> dict:
+    """The numbers the run reports from its two fits and the grid maps, in one compiled call (one by one, each
+    small operation would be compiled, or loaded from the cache, on its own: ~50 of them)."""
+    row, col = jnp.unravel_index(jnp.argmin(maps["loss"]), maps["loss"].shape)
+    grid_argmin = jnp.stack([maps["phi0"][col], maps["phi1"][row]])
+    return {
+        "grid_argmin": grid_argmin, "min_loss": jnp.min(maps["loss"]),
+        "grid_spacing": jnp.stack([maps["phi0"][1] - maps["phi0"][0], maps["phi1"][1] - maps["phi1"][0]]),
+        "fit_loss": logistic.bce_loss(fit_phi, x, y), "newton_loss": logistic.bce_loss(newton_phi, x, y),
+        "fit_to_heatmap_min": jnp.linalg.norm(fit_phi - grid_argmin),
+        "fit_to_newton": jnp.linalg.norm(fit_phi - newton_phi),
+        "newton_to_heatmap_min": jnp.linalg.norm(newton_phi - grid_argmin),
+        "grad_max_abs_err": jnp.max(maps["grad_err"]), "hess_max_abs_err": jnp.max(maps["hess_err"]),
+        "min_eig": jnp.min(maps["min_eig"]), "max_abs_min_eig": jnp.max(jnp.abs(maps["min_eig"])),
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
@@ -69,7 +70,9 @@ def make_train(loss_fn: Callable, optimizer: str, steps: int, keep_path: bool = 
 
 
 def first_non_finite_step(losses: jax.Array, path: jax.Array) -> int | None:
-    """The first step whose loss or parameters are NaN/inf, or None if training stayed finite."""
-    bad = ~jnp.isfinite(losses) | ~jnp.all(jnp.isfinite(path[:-1]), axis=-1)
-    bad = jnp.concatenate([bad, ~jnp.all(jnp.isfinite(path[-1:]), axis=-1)])
-    return int(jnp.argmax(bad)) if bool(jnp.any(bad)) else None
+    """The first step whose loss or parameters are NaN/inf, or None if training stayed finite (on the host:
+    a check of arrays already computed, not worth compiling)."""
+    losses, path = np.asarray(losses), np.asarray(path)
+    bad = ~np.isfinite(losses) | ~np.all(np.isfinite(path[:-1]), axis=-1)
+    bad = np.concatenate([bad, ~np.all(np.isfinite(path[-1:]), axis=-1)])
+    return int(np.argmax(bad)) if bad.any() else None

@@ -55,6 +55,22 @@ def test_an_interrupted_run_says_interrupted_in_one_line(tmp_path, signum, code)
     assert "Traceback" not in stderr
 
 
+def test_killing_the_launched_process_stops_its_run(tmp_path):
+    """kill -9 of the pid a user started: the run computing in its child stops too and records itself
+    interrupted, instead of finishing unseen."""
+    run_dir = tmp_path / "run"
+    proc = _start(f"hydra.run.dir={run_dir}", *LONG, cwd=tmp_path)
+    worker = _wait_until_computing(run_dir / "metrics.json")
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while json.loads((run_dir / "metrics.json").read_text())["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["signal"] == "SIGTERM", record.get("error")
+    assert record["meta"]["worker_pid"] == worker
+
+
 @pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
 def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
     """Job 1 is killed with SIGKILL (as the OOM killer does); jobs 0 and 2 finish and the summary has all three."""

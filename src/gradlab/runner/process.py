@@ -5,7 +5,8 @@ processes and signals.
 - `in_worker_thread`: the experiment computes in a worker thread, so that a signal is handled at once even
   while XLA runs a compiled call for minutes (a Python handler runs only between the main thread's bytecodes);
 - `supervise`: the run in a forked child; a child that dies without writing its record (SIGKILL, the OOM
-  killer, a native abort) is recorded `crashed` with its signal by this process, and a sweep goes on;
+  killer, a native abort) is recorded `crashed` with its signal by this process, and a sweep goes on; a child
+  whose supervising process is killed gets SIGTERM and records itself `interrupted`;
 - `SWEEP_STOP`: set by a signal during a sweep, so the jobs not started yet are recorded as not run.
 """
 
@@ -101,10 +102,12 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
         return run()
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: run, then leave without unwinding the parent's state (Hydra, launchers)
         code = EXIT_FAILED
         try:
+            _stop_with(parent)
             code = run()
         except SystemExit as err:
             code = err.code if isinstance(err.code, int) else EXIT_FAILED
@@ -141,6 +144,21 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
     results = {k: v for k, v in child.items() if k not in ("status", "experiment", "meta", "phase", "error")}
     record.write("crashed", f"the run's process was {how}", results, signal=how)
     return EXIT_FAILED
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with(parent: int) -> None:
+    """SIGTERM to this child when `parent` dies (Linux): a user who kills the process they launched (kill -9 of
+    its pid) stops the run, which then records itself interrupted, instead of leaving it computing unseen."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _xla_started() -> bool:

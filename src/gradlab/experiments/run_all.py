@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 
 from gradlab.runner.config import ConfigError, at_least, checked
+from gradlab.runner.process import EXIT_SIGNAL
 from gradlab.runner.records import METRICS_FILE, read_record, status_of, write_json_atomic
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.verify.claims import CLAIMS
@@ -140,8 +141,9 @@ def main(cfg: Config, ctx: RunContext) -> dict:
                 "status": "interrupted", "experiment": spec.experiment, "signal": "SIGTERM",
                 "error": f"{stopped} before the run started", "meta": {"wall_time_s": seconds}})
         outcomes[spec.id] = {"exit_code": code, "seconds": seconds, **({"stopped": stopped} if stopped else {})}
-        ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, "ok" if code == 0 else "FAILED",
-                     seconds, "" if code == 0 else f" ({stopped or last_line})")
+        ended = "ok" if code == 0 else "interrupted" if stopped or code in EXIT_SIGNAL.values() else "FAILED"
+        ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, ended, seconds,
+                     "" if code == 0 else f" ({stopped or last_line})")
 
     rows, metrics = build_report(ctx.out_dir, [r.id for r in runs], CLAIMS, notes={
         run_id: outcome["stopped"] for run_id, outcome in outcomes.items() if "stopped" in outcome})

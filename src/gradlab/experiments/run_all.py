@@ -11,7 +11,7 @@ progress the same way, records the runs not started as not run, and still writes
 
 The processes are forked from one server that imported gradlab, JAX, Hydra and Matplotlib once
 (multiprocessing's forkserver, which has started no JAX backend): each run is `python -m
-gradlab.experiments.<name>` without the ~1.2 s of imports a new interpreter pays, 12 of them in `make run`.
+gradlab.experiments.<name>` without the ~1.1 s of imports a new interpreter pays, 12 of them in `make run`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ is the fastest of its repeats, a step's the median of its own.
 The sharded variant splits the data across JAX host devices (one per core). JAX sees more than one CPU
 device only if XLA_FLAGS=--xla_force_host_platform_device_count=K is set before its backend starts, and
 forcing devices changes how the single-device runs use the cores, so the sharded scan runs in a child
-process (`python -m gradlab.bench.limits`) that times the 1-device and the K-device scan alternately.
+process (`python -m gradlab.bench.limits`) that times the 1-device and the K-device scan alternately, then
+the 1-device scan pinned to one core: XLA's CPU backend already spreads a large step over its own threads,
+and free time / pinned time bounds what K devices can add (cores / that factor).
 """
 
 from __future__ import annotations

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
 from conftest import CLI_ENV, REPO
 
 from gradlab.verify.claims import CLAIMS
@@ -92,3 +95,38 @@ def test_ctrl_c_stops_the_run_in_progress_and_still_writes_the_report(tmp_path):
     assert metrics["runs"]["logreg_sweep"]["status"] == "not run"
     report = (out / "report.md").read_text()
     assert "### logreg: interrupted" in report and "### logreg_sweep: not run" in report
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the forkserver through /proc")
+def test_a_killed_forkserver_does_not_end_the_run_it_started(tmp_path):
+    """The forkserver delivers a run's exit code; killed, it delivers 255 while the run computes on: run_all waits
+    for the run itself and reports what its record says."""
+    out = tmp_path / "orphan"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}", "only=[logreg]",
+         "overrides={logreg: ['train.steps=10000000', 'grid.resolution=11', 'figures=false']}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
+    deadline, record = time.monotonic() + 60, out / "logreg" / "metrics.json"
+    while not (record.exists() and "worker_pid" in json.loads(record.read_text())["meta"]):
+        assert time.monotonic() < deadline, "logreg never started computing"
+        time.sleep(0.1)
+    main_job = json.loads((out / "metrics.json").read_text())["meta"]["worker_pid"]
+    (server,) = [pid for pid in _children(main_job) if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(server, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert json.loads(record.read_text())["status"] == "ok"
+    assert json.loads((out / "metrics.json").read_text())["runs"]["logreg"]["status"] == "ok"

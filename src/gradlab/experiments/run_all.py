@@ -20,14 +20,14 @@ import importlib.util
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 
 from gradlab.runner.config import ConfigError, at_least, checked
-from gradlab.runner.process import EXIT_SIGNAL
-from gradlab.runner.records import METRICS_FILE, read_record, status_of, write_json_atomic
+from gradlab.runner.records import METRICS_FILE, process_alive, read_record, status_of, write_json_atomic
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.verify.claims import CLAIMS
 from gradlab.verify.report import build_report
@@ -105,7 +105,8 @@ def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunC
         stopped = None
         while True:
             child.join(timeout=0.2)
-            if child.exitcode is not None:
+            # an exit code and no process: a killed forkserver gives the code (255) while the run still computes
+            if child.exitcode is not None and not process_alive(socket.gethostname(), child.pid, None):
                 break
             if stopped is None and (ctx.stop.is_set() or time.monotonic() > deadline):
                 stopped = "the main job was interrupted" if ctx.stop.is_set() else f"timed out after {timeout_s:g} s"
@@ -141,9 +142,9 @@ def main(cfg: Config, ctx: RunContext) -> dict:
                 "status": "interrupted", "experiment": spec.experiment, "signal": "SIGTERM",
                 "error": f"{stopped} before the run started", "meta": {"wall_time_s": seconds}})
         outcomes[spec.id] = {"exit_code": code, "seconds": seconds, **({"stopped": stopped} if stopped else {})}
-        ended = "ok" if code == 0 else "interrupted" if stopped or code in EXIT_SIGNAL.values() else "FAILED"
+        ended = status_of(read_record(ctx.path(spec.id)))  # what the run's record says, whatever the exit code
         ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, ended, seconds,
-                     "" if code == 0 else f" ({stopped or last_line})")
+                     "" if ended == "ok" else f" ({stopped or last_line})")
 
     rows, metrics = build_report(ctx.out_dir, [r.id for r in runs], CLAIMS, notes={
         run_id: outcome["stopped"] for run_id, outcome in outcomes.items() if "stopped" in outcome})

@@ -50,6 +50,15 @@ def config_error(name: str, *overrides: str):
     return err.value
 
 
+def assert_refused_over_budget(result, key: str) -> None:
+    """`run_experiment(...)`'s result for a config too large for the machine: exit 2, one line naming `key` and
+    the memory budget, and no JAX backend started (refused before any array exists)."""
+    code, metrics, _ = result
+    assert code == 2 and metrics["status"] == "failed" and "\n" not in metrics["error"]
+    assert metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
+    assert "backend" not in metrics["meta"]
+
+
 def experiment_module(name: str):
     """gradlab.experiments.<name>: its schema, main and helpers."""
     from gradlab.runner.run import experiment_module as module

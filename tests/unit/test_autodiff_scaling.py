@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import experiment_module, validated_config
+from conftest import assert_refused_over_budget, experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -262,9 +262,7 @@ def test_config_errors_name_the_key(override, key):
     ],
 )
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, keys):
-    code, metrics, _ = run_experiment("autodiff_scaling", *overrides)
-    assert code == 2 and metrics["error"].startswith(f"config error: {keys}=") and "memory budget" in metrics["error"]
-    assert "backend" not in metrics["meta"]
+    assert_refused_over_budget(run_experiment("autodiff_scaling", *overrides), keys)
 
 
 def test_the_memory_estimate_counts_only_the_parts_that_run():

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import experiment_module, validated_config
+from conftest import assert_refused_over_budget, experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -176,9 +176,7 @@ def test_config_errors_name_the_key(override, key):
     ],
 )
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, key):
-    code, metrics, _ = run_experiment("linreg_hessian", *overrides)
-    assert code == 2 and metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
-    assert "backend" not in metrics["meta"]
+    assert_refused_over_budget(run_experiment("linreg_hessian", *overrides), key)
 
 
 def test_the_memory_estimate_names_the_key_that_sets_the_points():

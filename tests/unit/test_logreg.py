@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from conftest import validated_config
+from conftest import assert_refused_over_budget, validated_config
 
 from gradlab.runner.config import ConfigError
 
@@ -79,11 +79,9 @@ def test_bad_config_is_a_one_line_config_error_naming_the_key(override, key):
 
 @pytest.mark.parametrize("override", ["grid.resolution=100000", "train.steps=1000000000", "newton.max_iter=1000000000"])
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, override):
-    code, metrics, _ = run_experiment("logreg", override)
-    key = override.split("=")[0]
-    assert code == 2 and metrics["status"] == "failed"
-    assert key in metrics["error"] and "memory budget" in metrics["error"] and "GiB" in metrics["error"]
-    assert "backend" not in metrics["meta"]  # refused before JAX started
+    result = run_experiment("logreg", override)
+    assert_refused_over_budget(result, override.split("=")[0])
+    assert "GiB" in result[1]["error"]
 
 
 def test_the_memory_budget_is_a_config_key(run_experiment):

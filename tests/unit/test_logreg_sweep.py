@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import validated_config
+from conftest import assert_refused_over_budget, validated_config
 from omegaconf import OmegaConf
 
 from gradlab.figures import logreg_sweep as figures
@@ -82,10 +82,9 @@ def test_the_last_seed_must_be_a_seed_too():
 )
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, keys):
     started = time.perf_counter()
-    code, metrics, _ = run_experiment("logreg_sweep", *overrides)
+    result = run_experiment("logreg_sweep", *overrides)
     assert time.perf_counter() - started < 10
-    assert code == 2 and metrics["error"].startswith(f"config error: {keys}=") and "memory budget" in metrics["error"]
-    assert "backend" not in metrics["meta"]
+    assert_refused_over_budget(result, keys)
 
 
 def test_reference_newton_stopped_short_or_separable_data_is_a_warning(run_experiment):

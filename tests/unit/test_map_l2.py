@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import config_error, validated_config
+from conftest import assert_refused_over_budget, config_error, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -245,9 +245,7 @@ def test_a_non_finite_result_fails_the_run_naming_it(run_experiment):
     ],
 )
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, override, key):
-    code, metrics, _ = run_experiment("map_l2", override)
-    assert code == 2 and metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
-    assert "backend" not in metrics["meta"]
+    assert_refused_over_budget(run_experiment("map_l2", override), key)
 
 
 def test_sweep_figure_draws_without_a_bernoulli_mle():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import validated_config
+from conftest import assert_refused_over_budget, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,9 +126,7 @@ def test_too_large_a_stack_is_a_config_error_naming_max_input_length(run_experim
     ],
 )
 def test_a_stack_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides):
-    code, metrics, _ = run_experiment("receptive_field", *overrides)
-    assert code == 2 and metrics["error"].startswith("config error: layers=") and "memory budget" in metrics["error"]
-    assert "backend" not in metrics["meta"]
+    assert_refused_over_budget(run_experiment("receptive_field", *overrides), "layers")
 
 
 def test_a_huge_max_input_length_alone_costs_nothing(run_experiment):

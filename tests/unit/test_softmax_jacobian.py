@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import experiment_module, validated_config
+from conftest import assert_refused_over_budget, experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -150,10 +150,7 @@ def test_config_errors_name_the_key(override, key):
     ],
 )
 def test_too_many_logits_are_refused_before_any_array(run_experiment, overrides, key):
-    code, metrics, _ = run_experiment("softmax_jacobian", *overrides)
-    assert code == 2 and metrics["status"] == "failed"
-    assert metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
-    assert "backend" not in metrics["meta"]  # refused before JAX started
+    assert_refused_over_budget(run_experiment("softmax_jacobian", *overrides), key)
 
 
 def test_the_memory_estimate_grows_as_the_cube_of_the_logits():

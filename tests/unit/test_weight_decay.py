@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import config_error, validated_config
+from conftest import assert_refused_over_budget, config_error, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -219,6 +219,4 @@ def test_newton_stopped_short_is_a_warning_and_a_flag(run_experiment):
     ],
 )
 def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experiment, overrides, key):
-    code, metrics, _ = run_experiment("weight_decay", *overrides)
-    assert code == 2 and metrics["error"].startswith(f"config error: {key}=") and "memory budget" in metrics["error"]
-    assert "backend" not in metrics["meta"]
+    assert_refused_over_budget(run_experiment("weight_decay", *overrides), key)

@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gradlab.bench import impls
-from gradlab.bench.timing import alternate, compile_timed, cores_busy, summarize, xla_cost
+from gradlab.bench.timing import alternate, compile_timed, cores_busy, summarize, time_call, xla_cost
 from gradlab.problems import logistic
 
 
@@ -155,7 +155,7 @@ def _on_one_core(compiled, args, repeats: int) -> dict | None:
     allowed = os.sched_getaffinity(0)
     _pin_threads({min(allowed)})  # every thread of the process, XLA's pool included
     try:
-        stats = summarize(alternate({"one_core": lambda: compiled(*args)}, repeats)["one_core"]["times"])
+        stats = time_call(compiled, *args, repeats=repeats)
     finally:
         _pin_threads(allowed)
     return {"time_per_call_median": stats["median"], "time_per_call_spread": stats["spread"],

@@ -82,11 +82,13 @@ def load_data(cfg: DataConfig) -> tuple[jax.Array, jax.Array]:
 
 def loss_stability(logit_values: list[float]) -> dict:
     """(ii) The summed loss of one point at logit z, y in {0, 1}, against a plain-Python reference."""
-    one, loss = jnp.ones(1), jax.jit(logistic.bce_loss)  # one compiled loss for every (z, y)
+    one = jnp.ones(1)
+    at = jax.vmap(jax.vmap(lambda z, label: logistic.bce_loss(jnp.stack([z, 0.0]), one, label * one),
+                           in_axes=(None, 0)), in_axes=(0, None))  # [i, j]: logit i, label j
+    values = np.asarray(jax.jit(at)(jnp.asarray(logit_values), jnp.array([0.0, 1.0])))
     worst = 0.0
-    for z in logit_values:
-        for label in (0.0, 1.0):
-            value = float(loss(jnp.array([z, 0.0]), one, label * one))
+    for z, row in zip(logit_values, values, strict=True):
+        for label, value in zip((0.0, 1.0), row, strict=True):
             reference = logistic.bce_reference(z, label)
             if not np.isfinite(value):
                 raise RunFailed(f"loss is not finite at logit z={z}, y={label:g}")

@@ -21,6 +21,18 @@ jax.config.update("jax_enable_x64", True)  # the verification tests compare in f
 REPO = Path(__file__).resolve().parents[1]
 CLI_ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
 
+# A logreg run that computes for about a minute alone on this machine (2e6 SGD steps on 4000 points), far longer
+# than any test waits: a test that signals or kills it mid-run never races the run's own end, whatever the load
+# (10M steps on the homework's 20 points took ~2.5 s and once finished before a kill -9 took effect). The loss
+# sums over the points, so the step is small: lr < 2 / L with L ~ sum(1 + x^2) / 4 ~ 2000.
+LONG_LOGREG = ("train.steps=2000000", "data.n_per_class=2000", "optimizer.name=sgd", "optimizer.lr=0.0002",
+               "grid.resolution=11", "figures=false")
+
+
+def as_run_all_override(name: str, overrides: tuple[str, ...]) -> str:
+    """run_all's `overrides={<name>: [...]}` for one run."""
+    return f"overrides={{{name}: [{', '.join(repr(o) for o in overrides)}]}}"
+
 
 def compose_config(name: str, *overrides: str):
     """configs/<name>.yaml with overrides, composed as the CLI does (without the hydra section)."""

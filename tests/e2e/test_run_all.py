@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, REPO
+from conftest import CLI_ENV, LONG_LOGREG, REPO, as_run_all_override
 
 from gradlab.verify.claims import CLAIMS
 
@@ -63,8 +63,7 @@ def test_one_failing_experiment_does_not_stop_the_rest(tmp_path):
 
 def test_a_run_past_its_timeout_is_interrupted_and_the_report_says_so(tmp_path):
     out = tmp_path / "slow"
-    proc = _run_all(out, "only=[logreg]", "timeout_s=1",
-                    "overrides={logreg: ['train.steps=10000000', 'grid.resolution=11']}")
+    proc = _run_all(out, "only=[logreg]", "timeout_s=1", as_run_all_override("logreg", LONG_LOGREG))
     assert proc.returncode == 1
     logreg = json.loads((out / "logreg" / "metrics.json").read_text())
     assert logreg["status"] == "interrupted" and logreg["signal"] == "SIGTERM"
@@ -78,7 +77,7 @@ def test_ctrl_c_stops_the_run_in_progress_and_still_writes_the_report(tmp_path):
     out = tmp_path / "stopped"
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
-         "only=[logreg,logreg_sweep]", "overrides={logreg: ['train.steps=10000000', 'grid.resolution=11']}"],
+         "only=[logreg,logreg_sweep]", as_run_all_override("logreg", LONG_LOGREG)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

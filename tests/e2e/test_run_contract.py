@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,15 +13,30 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, REPO
+from conftest import CLI_ENV, LONG_LOGREG, REPO
 
-# ~2.5 s of training on this machine (more under the test load): every signal below lands well inside it
-LONG = ("train.steps=10000000", "grid.resolution=11", "optimizer.name=sgd", "figures=false")
+LONG = LONG_LOGREG
+LONG_STEPS = next(o.split("=")[1] for o in LONG if o.startswith("train.steps="))
+LONG_BUT_STEPS = tuple(o for o in LONG if not o.startswith("train.steps="))
+_launched: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """A test that fails mid-way leaves no minute-long run computing on (its forked runs get SIGTERM with it)."""
+    yield
+    while _launched:
+        proc = _launched.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "experiments" / "logreg.py"), *args], cwd=cwd, env=CLI_ENV,
+    proc = subprocess.Popen([sys.executable, str(REPO / "experiments" / "logreg.py"), *args], cwd=cwd, env=CLI_ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _launched.append(proc)
+    return proc
 
 
 def _wait_until_computing(metrics: Path, timeout: float = 60) -> int:
@@ -50,7 +66,7 @@ def test_an_interrupted_run_says_interrupted_in_one_line(tmp_path, signum, code)
     assert proc.returncode == code
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["signal"] == signum.name
-    assert record["config"]["train"]["steps"] == 10_000_000
+    assert record["config"]["train"]["steps"] == int(LONG_STEPS)
     assert [line for line in stderr.splitlines() if line.startswith("gradlab")] == [
         f"gradlab: logreg interrupted by {signum.name}; partial results in {run_dir / 'metrics.json'}"]
     assert "Traceback" not in stderr
@@ -68,6 +84,8 @@ def test_killing_the_launched_process_stops_its_run(tmp_path):
     while json.loads((run_dir / "metrics.json").read_text())["status"] == "running" and time.monotonic() < deadline:
         time.sleep(0.1)
     record = json.loads((run_dir / "metrics.json").read_text())
+    if record["status"] == "running":
+        os.kill(worker, signal.SIGKILL)
     assert record["status"] == "interrupted" and record["signal"] == "SIGTERM", record.get("error")
     assert record["meta"]["worker_pid"] == worker
 
@@ -75,22 +93,20 @@ def test_killing_the_launched_process_stops_its_run(tmp_path):
 @pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
 def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
     """Job 1 is killed with SIGKILL (as the OOM killer does); jobs 0 and 2 finish and the summary has all three."""
-    proc = _start("-m", f"hydra/launcher={launcher}", "train.steps=30,10000000,300", "grid.resolution=11",
-                  "optimizer.name=sgd", "optimizer.lr=0.01", "figures=false", cwd=tmp_path)
+    proc = _start("-m", f"hydra/launcher={launcher}", f"train.steps=30,{LONG_STEPS},300", *LONG_BUT_STEPS,
+                  cwd=tmp_path)
     job1 = None
     deadline = time.monotonic() + 120
     while job1 is None and time.monotonic() < deadline:
         job1 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/1/metrics.json")), None)
         time.sleep(0.1)
     assert job1 is not None, proc.stderr.read() if proc.poll() is not None else "job 1 never started"
-    import os
-
     os.kill(_wait_until_computing(job1), signal.SIGKILL)
     _, stderr = proc.communicate(timeout=300)
     sweep_dir = job1.parent.parent
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert proc.returncode == 1, stderr
-    assert [row["train.steps"] for row in rows] == ["30", "10000000", "300"]
+    assert [row["train.steps"] for row in rows] == ["30", LONG_STEPS, "300"]
     assert [row["status"] for row in rows] == ["ok", "crashed", "ok"]
     assert "SIGKILL" in rows[1]["error"]
     assert float(rows[2]["fit.grad_norm"]) < float(rows[0]["fit.grad_norm"])  # more steps, closer to the optimum
@@ -99,8 +115,7 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
 
 
 def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tmp_path):
-    proc = _start("-m", "train.steps=10000000,20,30", "grid.resolution=11", "optimizer.name=sgd", "figures=false",
-                  cwd=tmp_path)
+    proc = _start("-m", f"train.steps={LONG_STEPS},20,30", *LONG_BUT_STEPS, cwd=tmp_path)
     job0 = None
     while job0 is None:
         job0 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/0/metrics.json")), None)

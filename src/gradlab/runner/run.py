@@ -298,6 +298,12 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
             if cfg.tracking.tensorboard:
                 tracking.write(ctx.out_dir, results["config"], results, ctx.curves, experiment=name,
                                status="failed" if plot_errors else "ok")
+            if plot_errors:  # inside the try: a signal that lands while the final record is written is recorded
+                message = "figures not drawn: " + "; ".join(f"{k}: {v}" for k, v in plot_errors.items())
+                print(f"gradlab: {name} failed: {message}", file=sys.stderr)
+                record.write("failed", message, {**so_far(), "plots": plots, "plot_errors": plot_errors})
+                return EXIT_FAILED
+            record.write("ok", None, {**so_far(), "plots": plots})
         except Interrupted as err:
             print(f"gradlab: {name} interrupted by {err}; partial results in {record.path}", file=sys.stderr)
             record.write("interrupted", f"interrupted by {err}", so_far(), signal=str(err))
@@ -310,12 +316,6 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
             _log_to_file(ctx.log, traceback.format_exc())
             record.write("failed", message, {**so_far(), **(err.results if isinstance(err, RunFailed) else {})})
             return EXIT_FAILED
-        if plot_errors:
-            message = "figures not drawn: " + "; ".join(f"{k}: {v}" for k, v in plot_errors.items())
-            print(f"gradlab: {name} failed: {message}", file=sys.stderr)
-            record.write("failed", message, {**so_far(), "plots": plots, "plot_errors": plot_errors})
-            return EXIT_FAILED
-        record.write("ok", None, {**so_far(), "plots": plots})
     ctx.log.info("%s finished: %s", name, record.path)
     return EXIT_OK
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
+import threading
+import time
 
 import jax
+import pytest
 
 from gradlab.runner import process
 
@@ -17,3 +23,33 @@ def test_a_process_where_jax_has_started_runs_the_experiment_without_forking():
     jax.devices()  # starts the CPU backend and its threads
     parent = os.getpid()
     assert process.supervise(_Record(), lambda: 7 if os.getpid() == parent else 99) == 7
+
+
+class _SignalsItselfWhenCollected:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs (and its Interrupted is dropped) at one of these bytecodes
+            time.sleep(0.001)
+
+
+class _Ctx:
+    stop = threading.Event()
+    cooperative = False
+    log = logging.getLogger("test")
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+def test_a_signal_whose_exception_a_finalizer_dropped_still_interrupts_the_run(monkeypatch):
+    """SIGTERM while a finalizer runs (JAX runs many as it starts): Python prints the Interrupted and drops it; the
+    run is interrupted all the same as soon as the main thread waits, not computed on to `ok`."""
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", dropped.append)
+    with process.signals_interrupt():
+        obj = _SignalsItselfWhenCollected()
+        del obj
+        assert [d.exc_type for d in dropped] == [process.Interrupted]  # the swallowing this test is about happened
+        started = time.monotonic()
+        with pytest.raises(process.Interrupted) as caught:
+            process.in_worker_thread(lambda cfg, ctx: time.sleep(30), None, _Ctx)
+    assert caught.value.signum == signal.SIGTERM
+    assert time.monotonic() - started < 5

@@ -1,7 +1,8 @@
 """Running one experiment in its own process, and ending it well: the parts of the run layer that deal with
 processes and signals.
 
-- `signals_interrupt`: SIGINT and SIGTERM raise `Interrupted` in the main thread, once;
+- `signals_interrupt`: SIGINT and SIGTERM raise `Interrupted` in the main thread, once; `raise_if_interrupted`
+  raises it again where the first one was swallowed;
 - `in_worker_thread`: the experiment computes in a worker thread, so that a signal is handled at once even
   while XLA runs a compiled call for minutes (a Python handler runs only between the main thread's bytecodes);
 - `supervise`: the run in a forked child; a child that dies without writing its record (SIGKILL, the OOM
@@ -35,6 +36,9 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+_received: list[int] = []  # the signal that interrupted the run, kept after its exception is raised
+
+
 @contextlib.contextmanager
 def signals_interrupt():
     """SIGINT and SIGTERM raise Interrupted in the main thread; a second signal is ignored while recording."""
@@ -45,14 +49,27 @@ def signals_interrupt():
     def on_signal(signum: int, frame: Any) -> None:
         for s in EXIT_SIGNAL:  # the first signal ends the run; a second one must not break the record's writing
             signal.signal(s, signal.SIG_IGN)
+        _received.append(signum)
         raise Interrupted(signum)
 
+    _received.clear()
     previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def raise_if_interrupted() -> None:
+    """Interrupted, again, for a signal whose exception was swallowed where it was raised.
+
+    A Python handler runs at whichever bytecode the main thread is at: inside a finalizer or a weakref callback
+    (JAX runs many while it starts) an exception is printed and dropped, and the run would compute on, with the
+    signals now ignored, to `ok`. Checked while the main thread waits and before the final record.
+    """
+    if _received:
+        raise Interrupted(_received[0])
 
 
 def in_worker_thread(main: Callable[[Any, Any], dict], cfg: Any, ctx: Any) -> dict:
@@ -78,7 +95,7 @@ def in_worker_thread(main: Callable[[Any, Any], dict], cfg: Any, ctx: Any) -> di
     threading.Thread(target=work, name=f"gradlab-{ctx.log.name}", daemon=True).start()
     try:
         while not done.wait(timeout=0.2):
-            pass
+            raise_if_interrupted()
     except Interrupted:
         ctx.stop.set()
         if ctx.cooperative:  # it stops what it runs and records what it has (in ctx.partial)

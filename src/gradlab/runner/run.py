@@ -298,6 +298,7 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
             if cfg.tracking.tensorboard:
                 tracking.write(ctx.out_dir, results["config"], results, ctx.curves, experiment=name,
                                status="failed" if plot_errors else "ok")
+            process.raise_if_interrupted()
             if plot_errors:  # inside the try: a signal that lands while the final record is written is recorded
                 message = "figures not drawn: " + "; ".join(f"{k}: {v}" for k, v in plot_errors.items())
                 print(f"gradlab: {name} failed: {message}", file=sys.stderr)

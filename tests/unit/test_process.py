@@ -53,3 +53,4 @@ def test_a_signal_whose_exception_a_finalizer_dropped_still_interrupts_the_run(m
             process.in_worker_thread(lambda cfg, ctx: time.sleep(30), None, _Ctx)
     assert caught.value.signum == signal.SIGTERM
     assert time.monotonic() - started < 5
+    process.raise_if_interrupted()  # the signal belonged to that run only

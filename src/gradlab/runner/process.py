@@ -59,6 +59,7 @@ def signals_interrupt():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _received.clear()
 
 
 def raise_if_interrupted() -> None:

@@ -28,6 +28,10 @@ CLI_ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
 LONG_LOGREG = ("train.steps=2000000", "data.n_per_class=2000", "optimizer.name=sgd", "optimizer.lr=0.0002",
                "grid.resolution=11", "figures=false")
 
+# autodiff_scaling in a few seconds: one family, two sizes, no memory probe
+SMALL_AUTODIFF_SCALING = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",
+                          "mirror.sizes=[1,8]", "memory.depths=[]")
+
 
 def as_run_all_override(name: str, overrides: tuple[str, ...]) -> str:
     """run_all's `overrides={<name>: [...]}` for one run."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-SMALL = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",
-         "mirror.sizes=[1,8]", "memory.depths=[]")  # fmt: skip
+from conftest import SMALL_AUTODIFF_SCALING as SMALL
 
 
 def test_cli_small_run_end_to_end(cli, tmp_path):

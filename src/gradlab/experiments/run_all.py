@@ -91,6 +91,9 @@ def _experiment_cli(experiment: str, argv: list[str], stderr_path: str) -> None:
         os.dup2(devnull.fileno(), sys.stdout.fileno())
         os.dup2(stderr.fileno(), sys.stderr.fileno())
     sys.argv = [f"gradlab.experiments.{experiment}", *argv]
+    # the platform's default start method, as under `python -m`: the forkserver's would register a semaphore
+    # the run makes (tqdm's lock) with the main job's resource tracker, which then warns of a leak at exit
+    multiprocessing.set_start_method(None, force=True)
     launch(experiment)
 
 

@@ -25,8 +25,10 @@ CLI_ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
 # than any test waits: a test that signals or kills it mid-run never races the run's own end, whatever the load
 # (10M steps on the homework's 20 points took ~2.5 s and once finished before a kill -9 took effect). The loss
 # sums over the points, so the step is small: lr < 2 / L with L ~ sum(1 + x^2) / 4 ~ 2000.
-LONG_LOGREG = ("train.steps=2000000", "data.n_per_class=2000", "optimizer.name=sgd", "optimizer.lr=0.0002",
-               "grid.resolution=11", "figures=false")
+LONG_STEPS = 2_000_000
+LONG_DATA = ("data.n_per_class=2000", "optimizer.name=sgd", "optimizer.lr=0.0002", "grid.resolution=11",
+             "figures=false")
+LONG_LOGREG = (f"train.steps={LONG_STEPS}", *LONG_DATA)
 
 # autodiff_scaling in a few seconds: one family, two sizes, no memory probe
 SMALL_AUTODIFF_SCALING = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, LONG_LOGREG, REPO, SMALL_AUTODIFF_SCALING, as_run_all_override
+from conftest import CLI_ENV, LONG_DATA, LONG_LOGREG, REPO, SMALL_AUTODIFF_SCALING, as_run_all_override
 
 from gradlab.verify.claims import CLAIMS
 
@@ -126,7 +126,7 @@ def test_a_killed_forkserver_does_not_end_the_run_it_started(tmp_path):
     out = tmp_path / "orphan"
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}", "only=[logreg]",
-         "overrides={logreg: ['train.steps=10000000', 'grid.resolution=11', 'figures=false']}"],
+         as_run_all_override("logreg", ("train.steps=250000", *LONG_DATA))],  # ~8 s: it must finish
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
     deadline, record = time.monotonic() + 60, out / "logreg" / "metrics.json"
     while not (record.exists() and "worker_pid" in json.loads(record.read_text())["meta"]):

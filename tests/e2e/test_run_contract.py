@@ -13,11 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, LONG_LOGREG, REPO
+from conftest import CLI_ENV, LONG_DATA, LONG_LOGREG, LONG_STEPS, REPO
 
-LONG = LONG_LOGREG
-LONG_STEPS = next(o.split("=")[1] for o in LONG if o.startswith("train.steps="))
-LONG_BUT_STEPS = tuple(o for o in LONG if not o.startswith("train.steps="))
 _launched: list[subprocess.Popen] = []
 
 
@@ -56,7 +53,7 @@ def _wait_until_computing(metrics: Path, timeout: float = 60) -> int:
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_run_says_interrupted_in_one_line(tmp_path, signum, code):
     run_dir = tmp_path / "run"
-    proc = _start(f"hydra.run.dir={run_dir}", *LONG, cwd=tmp_path)
+    proc = _start(f"hydra.run.dir={run_dir}", *LONG_LOGREG, cwd=tmp_path)
     _wait_until_computing(run_dir / "metrics.json")
     time.sleep(0.5)
     started = time.monotonic()
@@ -66,7 +63,7 @@ def test_an_interrupted_run_says_interrupted_in_one_line(tmp_path, signum, code)
     assert proc.returncode == code
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["signal"] == signum.name
-    assert record["config"]["train"]["steps"] == int(LONG_STEPS)
+    assert record["config"]["train"]["steps"] == LONG_STEPS
     assert [line for line in stderr.splitlines() if line.startswith("gradlab")] == [
         f"gradlab: logreg interrupted by {signum.name}; partial results in {run_dir / 'metrics.json'}"]
     assert "Traceback" not in stderr
@@ -76,7 +73,7 @@ def test_killing_the_launched_process_stops_its_run(tmp_path):
     """kill -9 of the pid a user started: the run computing in its child stops too and records itself
     interrupted, instead of finishing unseen."""
     run_dir = tmp_path / "run"
-    proc = _start(f"hydra.run.dir={run_dir}", *LONG, cwd=tmp_path)
+    proc = _start(f"hydra.run.dir={run_dir}", *LONG_LOGREG, cwd=tmp_path)
     worker = _wait_until_computing(run_dir / "metrics.json")
     proc.kill()
     proc.communicate(timeout=60)
@@ -93,7 +90,7 @@ def test_killing_the_launched_process_stops_its_run(tmp_path):
 @pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
 def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
     """Job 1 is killed with SIGKILL (as the OOM killer does); jobs 0 and 2 finish and the summary has all three."""
-    proc = _start("-m", f"hydra/launcher={launcher}", f"train.steps=30,{LONG_STEPS},300", *LONG_BUT_STEPS,
+    proc = _start("-m", f"hydra/launcher={launcher}", f"train.steps=30,{LONG_STEPS},300", *LONG_DATA,
                   cwd=tmp_path)
     job1 = None
     deadline = time.monotonic() + 120
@@ -106,7 +103,7 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
     sweep_dir = job1.parent.parent
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert proc.returncode == 1, stderr
-    assert [row["train.steps"] for row in rows] == ["30", LONG_STEPS, "300"]
+    assert [row["train.steps"] for row in rows] == ["30", str(LONG_STEPS), "300"]
     assert [row["status"] for row in rows] == ["ok", "crashed", "ok"]
     assert "SIGKILL" in rows[1]["error"]
     assert float(rows[2]["fit.grad_norm"]) < float(rows[0]["fit.grad_norm"])  # more steps, closer to the optimum
@@ -115,7 +112,7 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
 
 
 def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tmp_path):
-    proc = _start("-m", f"train.steps={LONG_STEPS},20,30", *LONG_BUT_STEPS, cwd=tmp_path)
+    proc = _start("-m", f"train.steps={LONG_STEPS},20,30", *LONG_DATA, cwd=tmp_path)
     job0 = None
     while job0 is None:
         job0 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/0/metrics.json")), None)

@@ -109,3 +109,13 @@ def test_autodiff_is_right_where_some_logits_are_exactly_zero():
     for phi in (jnp.zeros(2), jnp.array([0.5, 0.0]), jnp.array([-1.0, 1.0])):  # z = 0 at one or all points
         chex.assert_trees_all_close(jax.grad(logistic.bce_loss)(phi, x, y), logistic.bce_gradient(phi, x, y))
         chex.assert_trees_all_close(jax.hessian(logistic.bce_loss)(phi, x, y), logistic.bce_hessian(phi, x, y))
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=st.lists(st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), min_size=1, max_size=6),
+       labels=st.lists(st.sampled_from([0.0, 1.0]), min_size=6, max_size=6))
+def test_the_traced_separability_test_agrees_with_separation(x, labels):
+    """is_separable (jnp, vmappable) against separation (NumPy, case by case), ties and empty classes included."""
+    y = labels[: len(x)]
+    traced = bool(jax.jit(logistic.is_separable)(jnp.array(x), jnp.array(y)))
+    assert traced == (logistic.separation(np.array(x), np.array(y)) is not None)

@@ -29,7 +29,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from gradlab.bench.timing import block, compile_timed
 from gradlab.problems import logistic
@@ -139,28 +138,14 @@ def jax_newton(phi_init, x, y, tolerance: float, max_iter: int) -> Implementatio
                           lambda out: _float64(out.phi), lambda out: int(out.iterations))
 
 
-def newton_analytic(phi_init, x, y, tol, max_iter: int) -> tuple[jax.Array, jax.Array]:
-    """Newton's method as `logistic.newton` without recording its path: only the last iterate is kept."""
-
-    def keep_going(state):
-        _, it, g, _ = state
-        return (jnp.linalg.norm(g) >= tol) & (it < max_iter)
-
-    def step(state):
-        phi, it, g, h = state
-        phi = phi - jnp.linalg.solve(h, g)
-        return phi, it + 1, *logistic.bce_gradient_and_hessian(phi, x, y)
-
-    phi, it, _, _ = lax.while_loop(keep_going, step, (phi_init, 0, *logistic.bce_gradient_and_hessian(phi_init, x, y)))
-    return phi, it
-
-
 def jax_newton_analytic(phi_init, x, y, tolerance: float, max_iter: int) -> Implementation:
-    """`newton_analytic` jit-compiled, with the same stopping rule as `jax_newton`."""
+    """`logistic.newton` without recording its path (only the last iterate kept), the same stopping rule as
+    `jax_newton`."""
     tol_sum = jnp.asarray(tolerance * x.shape[0], x.dtype)
-    compiled, seconds = compile_timed(partial(newton_analytic, max_iter=max_iter), phi_init, x, y, tol_sum)
+    compiled, seconds = compile_timed(partial(logistic.newton, max_iter=max_iter, keep_path=False),
+                                      phi_init, x, y, tol_sum)
     return Implementation("jax_newton_analytic", NEWTON, lambda: block(compiled(phi_init, x, y, tol_sum)),
-                          seconds, lambda out: _float64(out[0]), lambda out: int(out[1]))
+                          seconds, lambda out: _float64(out.phi), lambda out: int(out.iterations))
 
 
 # ----------------------------------------------------------------------------------------- NumPy, torch

@@ -18,7 +18,7 @@ import numpy as np
 from gradlab.bench import timing
 from gradlab.experiments import memory
 from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
-from gradlab.problems import logistic, vectorised_sweep
+from gradlab.problems import vectorised_sweep
 from gradlab.problems.training import OPTIMIZERS
 from gradlab.runner.config import ConfigError, at_least, each, in_range, one_of, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
@@ -140,9 +140,8 @@ def reference_optima(cfg: Config, ctx: RunContext, data: dict, seeds: np.ndarray
     and the gradient can fall below tol on the way), is warned about and leaves `converged` false."""
     tol = cfg.newton.tol
     fits = jax.device_get(vectorised_sweep.optima(data, seeds, tol, cfg.newton.max_iter))
-    xs, ys = jax.device_get(jax.vmap(lambda seed: vectorised_sweep.sample_data(data, seed))(seeds.astype(np.uint32)))
-    separable = [int(seed) for seed, x, y in zip(seeds, xs, ys, strict=True) if logistic.separation(x, y)]
-    stopped = [int(seed) for seed, norm in zip(seeds, fits.grad_norm, strict=True) if not norm < tol]
+    separable = seeds[fits.separable].tolist()
+    stopped = seeds[~(fits.grad_norm < tol)].tolist()
     if stopped:
         ctx.warn(f"Newton's method did not reach newton.tol = {tol:g} for {_some(stopped, seeds)} (|grad| up to "
                  f"{float(np.max(fits.grad_norm)):.3g} after {int(np.max(fits.iterations))} iterations, "

@@ -132,16 +132,17 @@ class NewtonResult(NamedTuple):
     phi: jax.Array
     iterations: jax.Array
     grad_norm: jax.Array
-    path: jax.Array  # (max_iter + 1, 2); rows after `iterations` repeat the last iterate
+    path: jax.Array | None  # (max_iter + 1, 2); rows after `iterations` repeat the last iterate; None unkept
 
 
-def newton(phi_init: jax.Array, x: jax.Array, y: jax.Array, tol: float, max_iter: int) -> NewtonResult:
+def newton(phi_init: jax.Array, x: jax.Array, y: jax.Array, tol: float, max_iter: int,
+           keep_path: bool = True) -> NewtonResult:
     """Newton's method phi <- phi - H^{-1} g with the analytic 2x2 Hessian, until ||g|| < tol or max_iter.
 
-    One `lax.while_loop` (jit with `max_iter` static); each iteration makes one pass over the data, which
-    gives both the gradient for the stopping test and the Hessian for the next step.
+    One `lax.while_loop` (jit with `max_iter` and `keep_path` static); each iteration makes one pass over the
+    data, which gives both the gradient for the stopping test and the Hessian for the next step.
     """
-    path = jnp.zeros((max_iter + 1, 2), phi_init.dtype).at[:].set(phi_init)
+    path = jnp.zeros((max_iter + 1, 2), phi_init.dtype).at[:].set(phi_init) if keep_path else None
 
     def keep_going(state):
         _, it, grad, _, _ = state
@@ -150,7 +151,8 @@ def newton(phi_init: jax.Array, x: jax.Array, y: jax.Array, tol: float, max_iter
     def step(state):
         phi, it, grad, hess, path = state
         phi = phi - jnp.linalg.solve(hess, grad)
-        path = jnp.where(jnp.arange(max_iter + 1)[:, None] > it, phi, path)
+        if keep_path:
+            path = jnp.where(jnp.arange(max_iter + 1)[:, None] > it, phi, path)
         return phi, it + 1, *bce_gradient_and_hessian(phi, x, y), path
 
     start = (phi_init, 0, *bce_gradient_and_hessian(phi_init, x, y), path)
@@ -168,6 +170,17 @@ def bce_reference(z: float, y: float) -> float:
         return math.log1p(math.exp(-t)) if t >= 0 else -t + math.log1p(math.exp(t))
 
     return y * minus_log_sigmoid(z) + (1.0 - y) * minus_log_sigmoid(-z)
+
+
+def is_separable(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Whether the maximum-likelihood (phi0, phi1) fails to exist (the cases of `separation`), as a traceable
+    boolean for vmapped data sets: max x|y=0 <= min x|y=1 or the reverse; an empty class is -inf / +inf here,
+    so it counts as separated."""
+    def extremes(label):
+        return jnp.max(jnp.where(y == label, x, -jnp.inf)), jnp.min(jnp.where(y == label, x, jnp.inf))
+
+    (max0, min0), (max1, min1) = extremes(0), extremes(1)
+    return (max0 <= min1) | (max1 <= min0)
 
 
 def separation(x, y) -> str | None:

@@ -60,16 +60,18 @@ class Optima(NamedTuple):
     loss: jax.Array  # (S,) the loss where Newton's method stopped
     grad_norm: jax.Array  # (S,) |grad| there: below tol where it converged
     iterations: jax.Array  # (S,)
+    separable: jax.Array  # (S,) no minimum exists (logistic.is_separable): the loss is where Newton stopped
 
 
 def optima(data: dict, seeds, tol: float, max_iter: int) -> Optima:
     """The minimum loss for each seed's data set, by Newton's method (vmapped) stopped at |grad| < tol or after
-    max_iter iterations; grad_norm tells which stopped short of the tolerance."""
+    max_iter iterations; grad_norm tells which stopped short of the tolerance, separable which have none."""
 
     def one(seed):
         x, y = sample_data(data, seed)
         result = logistic.newton(jnp.zeros(2, x.dtype), x, y, tol, max_iter)
-        return Optima(logistic.bce_loss(result.phi, x, y), result.grad_norm, result.iterations)
+        return Optima(logistic.bce_loss(result.phi, x, y), result.grad_norm, result.iterations,
+                      logistic.is_separable(x, y))
 
     return jax.jit(jax.vmap(one))(jnp.asarray(seeds, dtype=jnp.uint32))  # as shard_batch: every seed < 2**32
 

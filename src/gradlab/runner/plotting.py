@@ -41,9 +41,15 @@ def pyplot():
 
 def figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.4, **kwargs):
     """A new figure in the project style: `fig, axes = figure(2)`."""
-    plt = pyplot()
-    with plt.rc_context(STYLE):
-        return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
+    return pyplot().subplots(nrows, ncols, figsize=(width, height), **kwargs)
+
+
+def save(fig: Any, target: Path) -> None:
+    """Write `fig` to `target` (PNG, tight bounding box) and free it, even when the writing fails."""
+    try:
+        fig.savefig(target, dpi=110, bbox_inches="tight")
+    finally:
+        pyplot().close(fig)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -100,11 +106,7 @@ class Figures:
             if fig_spec.when is not None and not fig_spec.when(data, cfg):
                 continue
             try:
-                fig = fig_spec.draw(data, cfg)
-                try:
-                    fig.savefig(out_dir / fig_spec.name, dpi=110, bbox_inches="tight")
-                finally:
-                    pyplot().close(fig)
+                save(fig_spec.draw(data, cfg), out_dir / fig_spec.name)
                 saved[fig_spec.name] = fig_spec.caption
             except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn is recorded, the rest go on
                 errors[fig_spec.name] = f"{type(err).__name__}: {err}".splitlines()[0]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.runner.plotting import figure, pyplot
+from gradlab.runner.plotting import figure, save
 from gradlab.runner.seeds import finite_number
 
 
@@ -50,17 +50,12 @@ def plot_summary(target: Path, rows: list[dict], swept: list[str], metric: str) 
     ax.set(xlabel=x_key, ylabel=metric, title=f"Sweep: {metric} against {x_key}")
     if values:
         ax.legend()
-    _save(fig, target)
+    save(fig, target)
 
 
 def _log_if_wide(values: list[float], ratio: float) -> bool:
     """Whether positive values spanning at least `ratio` (max/min) read better on a log axis."""
     return bool(values) and min(values) > 0 and max(values) / min(values) >= ratio
-
-
-def _save(fig: Any, target: Path) -> None:
-    fig.savefig(target, dpi=110, bbox_inches="tight")
-    pyplot().close(fig)
 
 
 def plot_seed_summary(target: Path, rows: list[dict], aggregate: list[dict], swept: list[str], metric: str) -> None:
@@ -121,7 +116,7 @@ def plot_seed_summary(target: Path, rows: list[dict], aggregate: list[dict], swe
     ax.set(xlabel=x_key or "", ylabel=metric,
            title=f"{metric}: mean over n={n_text} seeds (dots); band: 95% interval of the mean")
     ax.legend()
-    _save(fig, target)
+    save(fig, target)
 
 
 def _value_norm(values: list[float]) -> Any:
@@ -177,7 +172,7 @@ def plot_search(target: Path, rows: list[dict], swept: list[str], metric: str) -
         where = ", ".join(f"{k}={_short(best[0].get(k))}" for k in swept)
         fig.suptitle(f"Search: best {metric} = {best[1]:.3g} (trial {best[0]['job']}) at {where}", fontsize=10)
     _draw_space(space, done, failed, swept, metric, best)
-    _save(fig, target)
+    save(fig, target)
 
 
 def _short(value: Any) -> str:

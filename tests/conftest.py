@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -33,6 +34,20 @@ LONG_LOGREG = (f"train.steps={LONG_STEPS}", *LONG_DATA)
 # autodiff_scaling in a few seconds: one family, two sizes, no memory probe
 SMALL_AUTODIFF_SCALING = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",
                           "mirror.sizes=[1,8]", "memory.depths=[]")
+
+
+def wait_until_computing(metrics: Path, timeout: float = 60) -> int:
+    """The pid of the process computing a run, once its record (metrics.json) says so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            record = json.loads(metrics.read_text())
+            if record["status"] == "running" and "worker_pid" in record["meta"]:
+                return record["meta"]["worker_pid"]
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{metrics} never said running")
 
 
 def as_run_all_override(name: str, overrides: tuple[str, ...]) -> str:

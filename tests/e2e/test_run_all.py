@@ -7,11 +7,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, LONG_DATA, LONG_LOGREG, REPO, SMALL_AUTODIFF_SCALING, as_run_all_override
+from conftest import (
+    CLI_ENV,
+    LONG_DATA,
+    LONG_LOGREG,
+    REPO,
+    SMALL_AUTODIFF_SCALING,
+    as_run_all_override,
+    wait_until_computing,
+)
 
 from gradlab.verify.claims import CLAIMS
 
@@ -89,12 +96,7 @@ def test_ctrl_c_stops_the_run_in_progress_and_still_writes_the_report(tmp_path):
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
          "only=[logreg,logreg_sweep]", as_run_all_override("logreg", LONG_LOGREG)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        record = out / "logreg" / "metrics.json"
-        if record.exists() and "worker_pid" in json.loads(record.read_text())["meta"]:
-            break
-        time.sleep(0.1)
+    wait_until_computing(out / "logreg" / "metrics.json")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
     assert proc.returncode == 130
@@ -128,10 +130,8 @@ def test_a_killed_forkserver_does_not_end_the_run_it_started(tmp_path):
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}", "only=[logreg]",
          as_run_all_override("logreg", ("train.steps=250000", *LONG_DATA))],  # ~8 s: it must finish
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
-    deadline, record = time.monotonic() + 60, out / "logreg" / "metrics.json"
-    while not (record.exists() and "worker_pid" in json.loads(record.read_text())["meta"]):
-        assert time.monotonic() < deadline, "logreg never started computing"
-        time.sleep(0.1)
+    record = out / "logreg" / "metrics.json"
+    wait_until_computing(record)
     main_job = json.loads((out / "metrics.json").read_text())["meta"]["worker_pid"]
     (server,) = [pid for pid in _children(main_job) if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     os.kill(server, signal.SIGKILL)

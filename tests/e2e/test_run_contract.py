@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, LONG_DATA, LONG_LOGREG, LONG_STEPS, REPO
+from conftest import CLI_ENV, LONG_DATA, LONG_LOGREG, LONG_STEPS, REPO, wait_until_computing
 
 _launched: list[subprocess.Popen] = []
 
@@ -36,25 +36,11 @@ def _start(*args: str, cwd: Path) -> subprocess.Popen:
     return proc
 
 
-def _wait_until_computing(metrics: Path, timeout: float = 60) -> int:
-    """The pid of the process computing the run, once its record says so."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            record = json.loads(metrics.read_text())
-            if record["status"] == "running" and "worker_pid" in record["meta"]:
-                return record["meta"]["worker_pid"]
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{metrics} never said running")
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_run_says_interrupted_in_one_line(tmp_path, signum, code):
     run_dir = tmp_path / "run"
     proc = _start(f"hydra.run.dir={run_dir}", *LONG_LOGREG, cwd=tmp_path)
-    _wait_until_computing(run_dir / "metrics.json")
+    wait_until_computing(run_dir / "metrics.json")
     time.sleep(0.5)
     started = time.monotonic()
     proc.send_signal(signum)
@@ -74,7 +60,7 @@ def test_killing_the_launched_process_stops_its_run(tmp_path):
     interrupted, instead of finishing unseen."""
     run_dir = tmp_path / "run"
     proc = _start(f"hydra.run.dir={run_dir}", *LONG_LOGREG, cwd=tmp_path)
-    worker = _wait_until_computing(run_dir / "metrics.json")
+    worker = wait_until_computing(run_dir / "metrics.json")
     proc.kill()
     proc.communicate(timeout=60)
     deadline = time.monotonic() + 30
@@ -98,7 +84,7 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
         job1 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/1/metrics.json")), None)
         time.sleep(0.1)
     assert job1 is not None, proc.stderr.read() if proc.poll() is not None else "job 1 never started"
-    os.kill(_wait_until_computing(job1), signal.SIGKILL)
+    os.kill(wait_until_computing(job1), signal.SIGKILL)
     _, stderr = proc.communicate(timeout=300)
     sweep_dir = job1.parent.parent
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
@@ -117,7 +103,7 @@ def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tm
     while job0 is None:
         job0 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/0/metrics.json")), None)
         time.sleep(0.1)
-    _wait_until_computing(job0)
+    wait_until_computing(job0)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
     rows = list(csv.DictReader((job0.parent.parent / "summary.csv").open()))

@@ -58,7 +58,7 @@ from gradlab.runner.process import EXIT_SIGNAL, Interrupted
 from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, lookup, read_record, write_json_atomic
 from gradlab.runner.tracking import TrackingConfig
 
-CONFIG_DIR = REPO_ROOT / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # package data: found installed or not
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 __all__ = ["REPO_ROOT", "CONFIG_DIR", "BaseConfig", "RunContext", "RunFailed", "execute", "launch"]
 

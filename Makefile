@@ -1,40 +1,50 @@
 # Two entry points for a fresh machine with python3 and make: `make run` and `make test`.
-# Each creates .venv if it is missing and installs the project with the extras it needs.
+# Each creates .venv if it is missing and installs the project and the extras it needs at the versions in
+# uv.lock (uv itself, pinned below, is bootstrapped into .venv with pip). `make lock` refreshes uv.lock.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet
+PYTEST := $(PY) -m pytest -q -n 3 --dist worksteal
 
-.PHONY: setup run test bench lint
+.PHONY: setup run test test-fast mutants bench lock lint
 
-# one stamp per set of extras, so `make run` installs only what the experiments need and `make test` never pays
-# for the benchmark's optional PyTorch
-$(VENV)/.stamp-base: pyproject.toml
+$(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# one stamp per set of extras (joined by +), so `make run` installs only what the experiments need and
+# `make test` never pays for the benchmark's optional PyTorch
+$(VENV)/.stamp-base: pyproject.toml uv.lock | $(UV)
+	$(SYNC)
 	@touch $@
 
-$(VENV)/.stamp-%: pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(subst +,$(comma),$*)]'
+$(VENV)/.stamp-%: pyproject.toml uv.lock | $(UV)
+	$(SYNC) $(foreach extra,$(subst +, ,$*),--extra $(extra))
 	@touch $@
 
-comma := ,
+setup: $(VENV)/.stamp-dev+hpo+tracking+launchers
 
-setup: $(VENV)/.stamp-dev
-
-# the main job: every experiment, then report.md / report.html; light: the benchmark's optional PyTorch and
-# scikit-learn comparisons are recorded as skipped (`make bench` installs them)
+# the main job: every experiment, then report.md / report.html
 run: $(VENV)/.stamp-base
 	$(PY) experiments/run_all.py
 
-test: $(VENV)/.stamp-dev+hpo+tracking
-	$(PY) -m pytest -q -n 3 --dist worksteal
+# the whole suite (CI runs this); test-fast: the unit tier, for the edit-test loop
+test: setup
+	$(PYTEST)
+
+test-fast: setup
+	$(PYTEST) tests/unit
 
 # the benchmark with its optional comparisons: the `bench` extra (PyTorch, scikit-learn)
 bench: $(VENV)/.stamp-dev+bench
 	$(PY) experiments/bench_logreg.py
 
-lint: $(VENV)/.stamp-dev
+# re-resolve every dependency (base and each extra) to the newest allowed versions; commit the new uv.lock
+lock: | $(UV)
+	$(UV) lock --upgrade
+
+lint: setup
 	$(VENV)/bin/ruff check .

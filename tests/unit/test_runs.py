@@ -11,11 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from gradlab import cli
-from gradlab.runner import reproduce, runs
+from gradlab.runner import meta, reproduce, runs
 from gradlab.runner.records import process_start_time
 
 LOGREG_KEY_METRICS = ["fit.loss", "fit.grad_norm", "newton.iterations", "gradient.max_abs_err", "hessian.max_abs_err"]
@@ -175,6 +176,19 @@ def test_compare_refusals(tmp_path, capsys):
 def record(results: dict, **meta) -> dict:
     return {"status": "ok", "experiment": "logreg", "meta": {**VERSIONS, "started_at": "x", "wall_time_s": 1.0, **meta},
             "config": {"optimizer": {"lr": 0.05}}, **results}
+
+
+def test_rerun_says_whether_the_environment_is_the_locked_one(tmp_path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text('version = 1\n[[package]]\nname = "numpy"\nversion = "0.0.1"\n'
+                    '[[package]]\nname = "not-installed-anywhere"\nversion = "1.0"\n')
+    status = meta.lock_status(lock)
+    assert status["differs"] == {"numpy": f"installed {np.__version__}, locked 0.0.1"}  # absent packages not counted
+    lines, _ = reproduce.rerun_report(record({}), record({}, lock=status))
+    assert "environment: differs from uv.lock" in " ".join(lines) and "numpy installed" in " ".join(lines)
+    as_locked = meta.lock_status()  # the checkout's own lock, as make setup installed it
+    assert as_locked is not None and len(as_locked["sha256"]) == 12
+    assert meta.lock_status(tmp_path / "absent.lock") is None
 
 
 def test_rerun_verdict():

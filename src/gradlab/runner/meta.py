@@ -19,7 +19,8 @@ from typing import Any
 
 from gradlab.runner.records import process_start_time
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[3]  # the checkout (src/gradlab/runner/meta.py); unused when installed
+LOCK_FILE = REPO_ROOT / "uv.lock"
 
 
 def _version(package: str) -> str | None:
@@ -46,6 +47,27 @@ def _git_commit() -> str | None:
     return commit + (f"-dirty+{hashlib.sha256(diff.stdout).hexdigest()[:12]}" if diff.stdout.strip() else "")
 
 
+def lock_status(lock_file: Path = LOCK_FILE) -> dict | None:
+    """How this environment stands against the lock: {"sha256": <first 12 hex of uv.lock>, "differs": {package:
+    "installed <v>, locked <v>"}} for every locked package that is installed at another version (extras that are
+    not installed are not counted). None where there is no lock (an installed wheel outside a checkout)."""
+    import tomllib
+
+    try:
+        text = lock_file.read_bytes()
+    except OSError:
+        return None
+    locked: dict[str, set[str]] = {}
+    for package in tomllib.loads(text.decode()).get("package", []):
+        locked.setdefault(package["name"], set()).add(package["version"])
+    differs = {}
+    for name, versions in sorted(locked.items()):
+        installed = _version(name)
+        if installed is not None and installed not in versions and name != "gradlab":
+            differs[name] = f"installed {installed}, locked {' or '.join(sorted(versions))}"
+    return {"sha256": hashlib.sha256(text).hexdigest()[:12], "differs": differs}
+
+
 def _seeds(cfg: dict, prefix: str = "") -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in cfg.items():
@@ -70,6 +92,7 @@ def static_metadata(cfg: dict) -> dict:
         "precision": cfg.get("precision"),
         "seed": next(iter(seeds.values())) if len(seeds) == 1 else (seeds or None),
         "git_commit": _git_commit(),
+        "lock": lock_status(),
         "started_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "argv": sys.argv[1:],
         **process_identity(),

@@ -179,13 +179,20 @@ def _stop_with(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _xla_started() -> bool:
-    """Whether a JAX backend (and so XLA's threads) exists in this process; only then is fork unsafe."""
-    if "jax" not in sys.modules:
-        return False
-    from jax._src import xla_bridge
+_computed_here = False
 
-    return xla_bridge.backends_are_initialized()
+
+def note_computing_here() -> None:
+    """Called by the run layer before a run computes in this process: from then on JAX's backend (and XLA's thread
+    pools) may exist here, and forking this process is unsafe."""
+    global _computed_here
+    _computed_here = True
+
+
+def _xla_started() -> bool:
+    """Whether a run has computed in this process. JAX's public API has no "is a backend initialised?" query, so
+    the run layer keeps count; importing JAX alone (as run_all's forkserver does) starts none of XLA's threads."""
+    return _computed_here
 
 
 class _SweepStop:

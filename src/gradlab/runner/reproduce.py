@@ -123,6 +123,19 @@ def _versions_line(versions: dict) -> str:
     return ", ".join(f"{k} {versions[k]}" for k in VERSION_SUMMARY if versions.get(k) is not None)
 
 
+def _lock_line(lock: dict | str | None) -> str:
+    """Whether the environment the rerun ran in is the locked one (uv.lock): only then is "identical" expected."""
+    if isinstance(lock, str):
+        return f"environment: {lock}"
+    if lock is None:
+        return "environment: no uv.lock here (an installed package): versions are as listed"
+    if not lock["differs"]:
+        return f"environment: as locked (uv.lock {lock['sha256']})"
+    packages = "; ".join(f"{name} {what}" for name, what in lock["differs"].items())
+    return (f"environment: differs from uv.lock {lock['sha256']} in {len(lock['differs'])} packages ({packages}): "
+            "`make setup` installs the locked versions")
+
+
 def rerun_report(old: dict, new: dict, ignore: Sequence[str] = ()) -> tuple[list[str], bool]:
     """The lines that say how far the rerun `new` reproduces `old`, and whether it does (every metric identical)."""
     lines = [f"status: {status_of(new)} (original: {status_of(old)})"]
@@ -144,6 +157,7 @@ def rerun_report(old: dict, new: dict, ignore: Sequence[str] = ()) -> tuple[list
         lines.append(f"metrics: all {same} identical bit for bit")
     if ignored:
         lines.append(f"ignored ({len(ignored)}): {', '.join(ignored)}")
+    lines.append(_lock_line((new.get("meta") or {}).get("lock", "not recorded")))
     old_versions, new_versions = versions_of(old), versions_of(new)
     version_rows = differing([old_versions, new_versions])
     if version_rows:

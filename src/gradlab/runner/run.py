@@ -281,6 +281,7 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
         try:
             record.meta["worker_pid"] = os.getpid()  # the process computing (a child of `pid` when isolated)
             record.write("running", results=results)
+            process.note_computing_here()
             set_precision(cfg.precision)
             record.meta["compile_cache"] = set_compile_cache(cfg.compile_cache)
             COMPILE_CLOCK.install()

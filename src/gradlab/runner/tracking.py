@@ -141,7 +141,8 @@ def write(out_dir: Path, config: Mapping, results: Mapping, curves: Mapping[str,
     `curves`: {tag: per-step values} (a 2-D array is one series per column, `tag/0`, `tag/1`, ...);
     `status`: the run's status, shown by the HParams dashboard (anything but `ok` shows as failed).
     """
-    from tensorboardX import SummaryWriter
+    from tensorboardX import FileWriter
+    from tensorboardX.summary import scalar
 
     series = {}
     for tag, values in curves.items():
@@ -151,17 +152,16 @@ def write(out_dir: Path, config: Mapping, results: Mapping, curves: Mapping[str,
             series[tag if columns.shape[1] == 1 else f"{tag}/{j}"] = columns[:, j]
     last_step = max((len(v) - 1 for v in series.values()), default=0)
     started = time.time()
-    writer = SummaryWriter(logdir=str(out_dir), max_queue=1000, flush_secs=3600)
+    writer = FileWriter(str(out_dir), max_queue=1000, flush_secs=3600)
     try:
-        file_writer = writer._get_file_writer()
         start, end = _hparams_summaries(hparam_values(config, experiment), status, started)
-        file_writer.add_summary(start, 0, started)
+        writer.add_summary(start, 0, started)
         for tag, values in series.items():
             for step in thinned_steps(len(values)):
-                writer.add_scalar(tag, float(values[step]), int(step), started)
+                writer.add_summary(scalar(tag, float(values[step])), int(step), started)
         for tag, value in final_metrics(results, config.get("objective")).items():
-            writer.add_scalar(tag, value, last_step, started)
-        file_writer.add_summary(end, last_step, started)
+            writer.add_summary(scalar(tag, value), last_step, started)
+        writer.add_summary(end, last_step, started)
     finally:
         writer.close()
     return max(Path(out_dir).glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime_ns)

@@ -99,10 +99,11 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
 
 def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tmp_path):
     proc = _start("-m", f"train.steps={LONG_STEPS},20,30", *LONG_DATA, cwd=tmp_path)
-    job0 = None
-    while job0 is None:
+    job0, deadline = None, time.monotonic() + 60
+    while job0 is None and time.monotonic() < deadline:
         job0 = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*/0/metrics.json")), None)
         time.sleep(0.1)
+    assert job0 is not None, "the sweep's first job never started"
     wait_until_computing(job0)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
@@ -165,13 +166,14 @@ def test_the_compilation_cache_setting_is_honoured(tmp_path):
     fonts = CLI_ENV.get("MPLCONFIGDIR", str(Path.home() / ".cache" / "matplotlib"))
     env = {**CLI_ENV, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MPLCONFIGDIR": fonts}
     run = [sys.executable, str(REPO / "experiments" / "receptive_field.py"), "figures=false"]  # compiles little
-    on = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True, env=env)
+    on = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True, env=env,
+                        timeout=120)
     assert on.returncode == 0, on.stderr
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["meta"]["compile_cache"] == str(
         tmp_path / "xdg" / "gradlab" / "jax")
     assert any((tmp_path / "xdg" / "gradlab" / "jax").iterdir())
     off = subprocess.run([*run, f"hydra.run.dir={tmp_path / 'b'}", "compile_cache=null"], capture_output=True,
-                         text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "xdg-off")})
+                         timeout=120, text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "xdg-off")})
     assert off.returncode == 0, off.stderr
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["meta"]["compile_cache"] is None
     assert not (tmp_path / "xdg-off").exists()

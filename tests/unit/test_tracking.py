@@ -6,7 +6,6 @@ own EventAccumulator where TensorBoard is installed.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import struct
 
@@ -17,13 +16,10 @@ from conftest import validated_config
 
 from gradlab.runner import tracking
 from gradlab.runner.config import ConfigError, validate
-from gradlab.runner.run import BaseConfig
 from gradlab.runner.tracking import TrackingConfig, thinned_steps
 
 needs_tensorboardx = pytest.mark.skipif(not tracking.available(),
                                         reason="the `tracking` extra (tensorboardX) is not installed")
-wired = any(f.name == "tracking" for f in dataclasses.fields(BaseConfig))
-needs_wiring = pytest.mark.skipif(not wired, reason="the run layer has no `tracking` config yet (BaseConfig)")
 
 CONFIG = {"precision": "float64", "compile_cache": "/somewhere", "memory_budget_gb": None,
           "objective": "fit.gap_to_newton", "tracking": {"tensorboard": True},
@@ -127,7 +123,6 @@ def test_tracking_on_without_the_extra_is_a_one_line_config_error_naming_the_ext
     assert validate({"tensorboard": False}, TrackingConfig).tensorboard is False
 
 
-@needs_wiring
 def test_every_experiment_config_has_tracking_off_and_logreg_refuses_it_without_the_extra(monkeypatch):
     assert validated_config("logreg").tracking.tensorboard is False
     monkeypatch.setattr(tracking, "available", lambda: False)
@@ -135,7 +130,6 @@ def test_every_experiment_config_has_tracking_off_and_logreg_refuses_it_without_
         validated_config("logreg", "tracking.tensorboard=true")
 
 
-@needs_wiring
 @needs_tensorboardx
 def test_a_logreg_run_with_tracking_writes_its_loss_curve_and_hparams(run_experiment):
     code, metrics, run_dir = run_experiment("logreg", "tracking.tensorboard=true", "grid.resolution=11",

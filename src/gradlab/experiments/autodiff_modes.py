@@ -1,157 +1,352 @@
-"""Problems 9 and 10: reverse and forward mode by hand on y = exp(e^x + e^2x) + sin(e^x + e^2x).
+"""Problems 9 and 10: forward and reverse mode by hand on a computational graph from configs/graph/.
 
-python experiments/autodiff_modes.py                          # defaults: configs/autodiff_modes.yaml
-python experiments/autodiff_modes.py 'x=[-1.0,0.0,2.5]' annotate_x=2.5
-python experiments/autodiff_modes.py -m precision=float32,float64
+python experiments/autodiff_modes.py                                  # the homework's graph (graph=homework)
+python experiments/autodiff_modes.py graph=two_inputs                 # y = log(x1) + x1 x2 - sin(x2)
+python experiments/autodiff_modes.py 'graph.inputs.x=[-1.0,0.0,2.5]' 'graph.draw_at={x: 2.5}'
+python experiments/autodiff_modes.py "graph.nodes.f5='cos(f3)'"       # quote expressions: Hydra reads f(x) itself
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gradlab.experiments import memory
-from gradlab.problems import autodiff_graph as graph
+from gradlab.problems import autodiff_graph as ag
+from gradlab.problems import expression as ex
 from gradlab.problems.numerics import max_rel_error
-from gradlab.runner.config import ConfigError, checked, finite, finite_list, in_range, increasing_pair
-from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
+from gradlab.runner.config import ConfigError, checked, in_range, increasing_pair
+from gradlab.runner.run import BaseConfig, RunContext, launch
+from gradlab.runner.tables import markdown_table
+
+MAX_POINTS = 10_000  # points per run (each is a full table in metrics.json)
+
+
+@dataclass
+class GraphConfig:
+    inputs: dict[str, Any]  # name: a number or a list of numbers (the points)
+    nodes: dict[str, Any]  # name: expression of inputs and nodes above, in order
+    output: str  # a node's name, or an expression (then named y)
+    derivative: dict[str, str] | None  # closed forms dy/d<input> to check, in inputs and nodes
+    draw_at: dict[str, float] | None  # the point drawn on the graph; None: the first point
+    plot_range: list[float] = increasing_pair()  # range of the first input for the y and dy/dx curves
 
 
 @dataclass
 class Config(BaseConfig):
-    x: list[float] = finite_list()  # points at which both tables are written out and checked
+    graph: GraphConfig
     fd_step: float = in_range(1e-12, 1.0)  # relative step of the central difference, h = fd_step * max(1, |x|)
-    annotate_x: float = finite()  # the point whose values, tangents and adjoints annotate the graph drawing
-    plot_range: list[float] = increasing_pair()  # y and dy/dx are plotted over this range of x
     plot_points: int = checked(lambda n: isinstance(n, int) and n >= 2, "an integer >= 2")
 
 
-def _refuse_overflow(cfg: Config, dtype) -> None:
-    """A ConfigError naming the key (x[i], annotate_x, plot_range) of the first point whose tables would hold inf
-    in `dtype` (only large x overflow: of plot_range, its upper end)."""
-    log_max = math.log(float(jnp.finfo(dtype).max))
-    # f3 = e^x + e^2x = log(max) solved for x: e^x = (-1 + sqrt(1 + 4 log max)) / 2
-    f4_limit = math.log((-1.0 + math.sqrt(1.0 + 4.0 * log_max)) / 2.0)
-    points = [*((f"x[{i}]", x, x) for i, x in enumerate(cfg.x)), ("annotate_x", cfg.annotate_x, cfg.annotate_x),
-              ("plot_range", cfg.plot_range, cfg.plot_range[1])]
-    for key, value, x in points:
-        where = graph.first_overflow(float(x), dtype)
-        if where is not None:
-            end = "an upper end " if key == "plot_range" else ""
-            # f4 = exp(f3) is the first node to overflow as x grows: every node overflow lies beyond its limit
-            limit = f"{end}x < {f4_limit:.4f}" if where.startswith("node") else "a point whose tables are finite"
-            raise ConfigError(key, value, f"{limit} in {jnp.dtype(dtype).name} (at x={float(x)!r} {where})")
+# --------------------------------------------------------------------------------------------------------
+# The config's graph and points, every refusal a one-line ConfigError naming the key, node and value
 
 
-def _refuse_non_finite(row: dict) -> None:
-    """A last guard (e.g. the finite difference stepping past the overflow point): no inf in a table."""
-    flat = {**row["values"], **row["forward"], **{f"reverse {k}": v for k, v in row["reverse"].items()}}
-    flat.update({k: v for k, v in row.items() if isinstance(v, float)})
-    bad = [name for name, value in flat.items() if not math.isfinite(value)]
-    if bad:
-        raise RunFailed(f"x={row['x']!r}: {', '.join(bad)} not finite in {jnp.asarray(0.0).dtype}")
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
 
 
-def _table_at(x: float, fd_step: float) -> dict:
-    xs = jnp.asarray(x)
-    to_float = lambda d: {k: float(v) for k, v in d.items()}  # noqa: E731
-    _, vjp_dy_dx = jax.vjp(graph.y_of_x, xs)
-    return {
-        "x": x,
-        "values": to_float(graph.forward_values(xs)),
-        "forward": to_float(graph.forward_tangents(xs)),
-        "reverse": to_float(graph.reverse_adjoints(xs)),
-        "closed_form": float(graph.closed_form_derivative(xs)),
-        "jax_grad": float(jax.grad(graph.y_of_x)(xs)),
-        "jax_jvp": float(jax.jvp(graph.y_of_x, (xs,), (jnp.ones_like(xs),))[1]),
-        "jax_vjp": float(vjp_dy_dx(jnp.ones_like(xs))[0]),
-        "finite_difference": float(graph.central_difference(xs, fd_step)),
+def _points(inputs: dict[str, Any], dtype) -> dict[str, np.ndarray]:
+    """{input: array of its points}: a number is one point (or repeated along the others' lists)."""
+    lists = {}
+    for name, value in inputs.items():
+        key = f"graph.inputs.{name}"
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(map(_number, values)):
+            raise ConfigError(key, value, "a finite number or a non-empty list of finite numbers (every input needs "
+                                          "a value)")
+        lists[name] = values
+    sizes = {len(v) for v in lists.values() if len(v) > 1}
+    if len(sizes) > 1:
+        raise ConfigError("graph.inputs", inputs, "lists of one length (the inputs' points pair up), or numbers")
+    size = sizes.pop() if sizes else 1
+    if size > MAX_POINTS:
+        raise ConfigError("graph.inputs", f"{size} points", f"at most {MAX_POINTS} points")
+    return {k: np.asarray(v * size if len(v) == 1 else v, dtype=dtype) for k, v in lists.items()}
+
+
+def _point_key(graph: ag.Graph, points: dict[str, np.ndarray], index: int) -> tuple[str, Any]:
+    if len(graph.inputs) == 1:
+        (name,) = graph.inputs
+        return f"graph.inputs.{name}[{index}]", float(points[name][index])
+    return f"graph.inputs[{index}]", {k: float(v[index]) for k, v in points.items()}
+
+
+def _walk(graph: ag.Graph, point: dict[str, np.ndarray], counter: dict | None = None) -> dict:
+    values = ag.forward_values(graph, point)
+    local = ag.local_derivatives(graph, values)
+    return {"values": values, "local": local, "forward": ag.forward_mode(graph, local, counter),
+            "reverse": ag.reverse_mode(graph, local, counter)}
+
+
+def prepare(cfg: Config) -> tuple[ag.Graph, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, ex.Expr]]:
+    """The graph, its points, the drawn point and the closed forms; refuses a bad graph or point (ConfigError)."""
+    g = cfg.graph
+    dtype = np.dtype(cfg.precision)
+    try:
+        graph = ag.build(list(g.inputs), g.nodes, g.output)
+    except ag.GraphError as err:
+        value = g.nodes.get(err.where.split(".")[-1], g.output) if err.where.startswith("graph.nodes") else (
+            g.output if err.where == "graph.output" else g.inputs if err.where == "graph.inputs" else
+            g.inputs.get(err.where.split(".")[-1]))
+        raise ConfigError(err.where, value, err.message) from None
+    points = _points(g.inputs, dtype)
+    closed = {}
+    for name, text in (g.derivative or {}).items():
+        key = f"graph.derivative.{name}"
+        if name not in graph.inputs:
+            raise ConfigError(key, text, f"a closed form dy/d<input> for an input ({', '.join(graph.inputs)})")
+        try:
+            closed[name] = ex.parse(str(text))
+        except ex.ExpressionError as err:
+            raise ConfigError(key, text, str(err)) from None
+        unknown = [n for n in ex.names(closed[name]) if n not in graph.names]
+        if unknown:
+            raise ConfigError(key, text, f"an expression of the graph's names ({', '.join(graph.names)}): "
+                                         f"{unknown[0]!r} is not one")
+    if g.draw_at is not None and set(g.draw_at) != set(graph.inputs):
+        raise ConfigError("graph.draw_at", g.draw_at, f"a value for each input ({', '.join(graph.inputs)}), or null")
+    draw = ({k: np.asarray([g.draw_at[k]], dtype=dtype) for k in graph.inputs} if g.draw_at is not None
+            else {k: v[:1] for k, v in points.items()})
+    for key_of, point in ((lambda i: _point_key(graph, points, i), points), (lambda i: ("graph.draw_at", g.draw_at),
+                                                                          draw)):
+        try:
+            walk = _walk(graph, point)
+            for name in closed:
+                with np.errstate(all="ignore"):
+                    value = ex.evaluate(closed[name], walk["values"], np, checked=True)
+                finite = np.isfinite(np.broadcast_to(value, point[name].shape))
+                if not finite.all():
+                    raise ag.GraphError(f"graph.derivative.{name}", f"dy/d{name} is not finite",
+                                        int(np.flatnonzero(~finite)[0]))
+        except ag.GraphError as err:
+            key, value = key_of(err.index or 0)
+            raise ConfigError(key, value, f"a point where every node is defined and finite: {err}") from None
+        except ex.DomainError as err:
+            key, value = key_of(err.index)
+            raise ConfigError(key, value, f"a point inside the closed form's domain: {err}") from None
+    _check_plot_range(cfg, graph, draw)
+    _check_steps(cfg, graph, points)
+    return graph, points, draw, closed
+
+
+def _curve_point(graph: ag.Graph, draw: dict[str, np.ndarray], grid: np.ndarray) -> dict[str, np.ndarray]:
+    """The first input along grid, the others held at the drawn point."""
+    first = graph.inputs[0]
+    return {k: grid if k == first else np.full_like(grid, v[0]) for k, v in draw.items()}
+
+
+def _check_plot_range(cfg: Config, graph: ag.Graph, draw: dict[str, np.ndarray]) -> None:
+    """Refuse a plot range where a node leaves its domain or overflows, naming where (bisected to the boundary)."""
+    first = graph.inputs[0]
+    grid = np.linspace(*cfg.graph.plot_range, cfg.plot_points, dtype=np.dtype(cfg.precision))
+    try:
+        _walk(graph, _curve_point(graph, draw, grid))
+        return
+    except ag.GraphError as err:
+        bad, where = err.index or 0, str(err)
+    boundary = grid[bad]
+    if bad > 0:  # bisect between the last good and the first bad grid point; say what fails at the boundary
+        low, high = grid[bad - 1], grid[bad]
+        for _ in range(60):
+            mid = (low + high) / 2
+            try:
+                _walk(graph, _curve_point(graph, draw, np.asarray([mid], dtype=grid.dtype)))
+                low = mid
+            except ag.GraphError as err:
+                high, where = mid, str(err)
+        boundary = high
+    raise ConfigError("graph.plot_range", cfg.graph.plot_range, f"a range of {first} where every node is defined "
+                      f"and finite: {where}, from {first} = {float(boundary):.6g} on")
+
+
+def _check_steps(cfg: Config, graph: ag.Graph, points: dict[str, np.ndarray]) -> None:
+    """The central difference evaluates y at x +- 2h: refuse a step that leaves a node's domain there."""
+    for name in graph.inputs:
+        h = cfg.fd_step * np.maximum(1.0, np.abs(points[name]))
+        for sign in (-2.0, -1.0, 1.0, 2.0):
+            try:
+                ag.forward_values(graph, {**points, name: points[name] + sign * h})
+            except ag.GraphError as err:
+                raise ConfigError("fd_step", cfg.fd_step, f"a step whose central difference stays where every node "
+                                  f"is defined and finite (at {name} = {float(points[name][err.index or 0])!r} "
+                                  f"{'+-'[sign < 0]} {abs(sign):g}h: {err})") from None
+
+
+def check_config(cfg: Config) -> None:
+    """Every refusal before any array: the graph, its points, the plot range, the finite-difference steps."""
+    prepare(cfg)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The run
+
+
+def _rel(a, b) -> float:
+    return float(max_rel_error(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+
+
+def _routes(graph: ag.Graph, points: dict, walk: dict, closed: dict, fd_step: float) -> dict:
+    """dy/d<input> per route at every point, and the derived bound on the finite difference's error."""
+    jvp, vjp = ag.jvp_tangents(graph, points), ag.vjp_adjoints(graph, points)
+    grad = ag.jax_gradient(graph, points)
+    rounding = ag.rounding_of_output(graph, walk["values"], walk["reverse"])
+    routes = {}
+    for name in graph.inputs:
+        d_h, d_2h, h = ag.central_difference(graph, points, name, fd_step)
+        bound = 2.0 * (np.abs(d_2h - d_h) / 3.0 + rounding / h)  # 2 x (truncation estimate + round-off / h)
+        routes[name] = {
+            "forward": walk["forward"][name][graph.output], "reverse": walk["reverse"][name],
+            "jax_grad": np.asarray(grad[name]), "jax_jvp": np.asarray(jvp[name][graph.output]),
+            "jax_vjp": np.asarray(vjp[name]), "finite_difference": d_h, "finite_difference_bound": bound,
+            **({"closed_form": np.broadcast_to(ex.evaluate(closed[name], walk["values"], np), h.shape)}
+               if name in closed else {}),
+        }
+    return routes, jvp, vjp
+
+
+def _errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) -> dict:
+    """Max relative errors over every point (and node) of each hand-made entry against its independent route."""
+    ours_t, theirs_t = ag.tangent_table(graph, walk["forward"]), ag.tangent_table(graph, jvp)
+    ours_a, theirs_a = ag.adjoint_table(graph, walk["reverse"]), ag.adjoint_table(graph, vjp)
+    each = lambda a, b: max(_rel(routes[n][a], routes[n][b]) for n in graph.inputs)  # noqa: E731
+    fd_reference = "closed_form" if all("closed_form" in r for r in routes.values()) else "reverse"
+    fd_error = {n: np.abs(r["finite_difference"] - r[fd_reference]) for n, r in routes.items()}
+    errors = {
+        "forward_vs_jax_jvp": max(_rel(ours_t[k], theirs_t[k]) for k in ours_t),
+        "reverse_vs_jax_vjp": max(_rel(ours_a[k], theirs_a[k]) for k in ours_a),
+        "forward_vs_reverse": each("forward", "reverse"),
+        "reverse_vs_jax_grad": each("reverse", "jax_grad"),
+        f"finite_difference_vs_{fd_reference}": each("finite_difference", fd_reference),
+        # the bound relative to the same reference, where the error is largest relative to its bound
+        "finite_difference_bound": max(_rel(routes[n][fd_reference] + routes[n]["finite_difference_bound"],
+                                            routes[n][fd_reference]) for n in graph.inputs),
+        "finite_difference_within_bound": all(bool(np.all(fd_error[n] <= routes[n]["finite_difference_bound"]))
+                                              for n in graph.inputs),
+        "finite_difference_bound_is": "2 (|D(2h) - D(h)| / 3 + (eps/2) sum_v |dy/dv| |v| / h): truncation "
+                                      "estimated by Richardson, first-order round-off of y over the step",
+        "kind": "relative: max over points (and nodes) of |a - b| / |b|",
     }
+    if fd_reference == "closed_form":
+        errors |= {"forward_vs_closed_form": each("forward", "closed_form"),
+                   "reverse_vs_closed_form": each("reverse", "closed_form"),
+                   "jax_grad_vs_closed_form": each("jax_grad", "closed_form")}
+    return errors
 
 
-def _max_errors(xs: np.ndarray, rows: list[dict]) -> dict:
-    """Max relative errors over all x of each table entry against its independent route."""
-    tangents_jax = graph.jax_tangents(jnp.asarray(xs))
-    adjoints_jax = graph.jax_adjoints(jnp.asarray(xs))
-    forward = {k: np.array([r["forward"][k] for r in rows]) for k in graph.TANGENT_ORDER}
-    reverse = {k: np.array([r["reverse"][k] for r in rows]) for k in graph.ADJOINT_ORDER}
-    column = lambda key: np.array([r[key] for r in rows])  # noqa: E731
-    rel = lambda approx, reference: float(max_rel_error(approx, reference))  # noqa: E731
-    return {
-        "forward_vs_jax_jvp": max(rel(forward[k], tangents_jax[k]) for k in graph.TANGENT_ORDER),
-        "reverse_vs_jax_vjp": max(rel(reverse[k], adjoints_jax[k]) for k in graph.ADJOINT_ORDER),
-        "forward_vs_closed_form": rel(forward["dy_dx"], column("closed_form")),
-        "reverse_vs_closed_form": rel(reverse["dy_dx"], column("closed_form")),
-        "forward_vs_reverse": rel(forward["dy_dx"], reverse["dy_dx"]),
-        "jax_grad_vs_closed_form": rel(column("jax_grad"), column("closed_form")),
-        "finite_difference_vs_closed_form": rel(column("finite_difference"), column("closed_form")),
-        "kind": "relative: max over x of |a - b| / |b|",
-    }
+def _rows(graph: ag.Graph, points: dict, walk: dict, routes: dict) -> list[dict]:
+    tangents, adjoints = ag.tangent_table(graph, walk["forward"]), ag.adjoint_table(graph, walk["reverse"])
+    rows = []
+    for i in range(len(next(iter(points.values())))):
+        rows.append({
+            "inputs": {k: float(v[i]) for k, v in points.items()},
+            "values": {name: float(walk["values"][name][i]) for name, _ in graph.nodes},
+            "forward": {k: float(v[i]) for k, v in tangents.items()},
+            "reverse": {k: float(v[i]) for k, v in adjoints.items()},
+            "local_derivatives": {f"d{c}_d{p}": float(v[i]) for (p, c), v in walk["local"].items()},
+            "gradient": {n: {route: float(v[i]) for route, v in r.items()} for n, r in routes.items()},
+        })
+    return rows
 
 
-def _curves(cfg: Config, rows: list[dict]) -> dict[str, np.ndarray]:
-    """y and the closed-form dy/dx over plot_range, and each mode's dy/dx at the configured points."""
-    grid = jnp.linspace(*cfg.plot_range, cfg.plot_points)
-    return {
-        "curve_x": grid,
-        "curve_y": graph.y_of_x(grid),
-        "curve_dy_dx": graph.closed_form_derivative(grid),
-        "points_x": [r["x"] for r in rows],
-        "points_forward": [r["forward"]["dy_dx"] for r in rows],
-        "points_reverse": [r["reverse"]["dy_dx"] for r in rows],
-        "points_jax_grad": [r["jax_grad"] for r in rows],
-    }
-
-
-def _annotated_graph(x: float) -> dict[str, np.ndarray]:
-    """The graph (nodes, edges with their local partials) and every node's value, tangent and adjoint at x."""
-    xs = jnp.asarray(x)
-    nodes = (graph.INPUT, *graph.NODES)
-    values = {graph.INPUT: xs, **graph.forward_values(xs)}
-    tangents = graph.forward_tangents(xs)
-    adjoints = graph.reverse_adjoints(xs)
-    return {
-        "graph_nodes": np.array(nodes),
-        "graph_formulas": np.array([graph.NODE_FORMULAS[n] for n in nodes]),
-        "graph_values": [values[n] for n in nodes],
-        # dx/dx = 1 seeds the forward pass, dy/dy = 1 the reverse pass
-        "graph_tangents": [1.0 if n == graph.INPUT else tangents[f"d{n}_dx"] for n in nodes],
-        "graph_adjoints": [1.0 if n == graph.NODES[-1] else adjoints[f"dy_d{n}"] for n in nodes],
-        "edge_parents": np.array([parent for parent, _, _ in graph.EDGES]),
-        "edge_children": np.array([child for _, child, _ in graph.EDGES]),
-        "edge_partials": np.array([local for _, _, local in graph.EDGES]),
-    }
+def _tables_markdown(graph: ag.Graph, rows: list[dict], counts: dict) -> str:
+    """One table per point (values, tangents per input, adjoints), the edges, every route's gradient, the cost."""
+    y, fmt = graph.output, (lambda v: f"{v:.10g}")
+    parts = [f"# Forward and reverse mode on {y} = {ex.to_text(ex.inline(ex.Name(y), dict(graph.nodes)))}", ""]
+    for row in rows:
+        at = ", ".join(f"{k} = {v:g}" for k, v in row["inputs"].items())
+        header = ["name", "formula", "value", *(f"d./d{n} (forward)" for n in graph.inputs), f"d{y}/d. (reverse)"]
+        body = [[name, graph.formula(name), fmt(row["inputs"].get(name, row["values"].get(name, 0.0))),
+                 *(fmt(1.0 * (name == n)) if name in graph.inputs else fmt(row["forward"][f"d{name}_d{n}"])
+                   for n in graph.inputs),
+                 fmt(1.0) if name == y else fmt(row["reverse"][f"d{y}_d{name}"])] for name in graph.names]
+        edges = [[f"{e.parent} -> {e.child}", f"d{e.child}/d{e.parent} = {e.formula}",
+                  fmt(row["local_derivatives"][f"d{e.child}_d{e.parent}"])] for e in graph.edges]
+        routes = [[n, *(fmt(v) for v in r.values())] for n, r in row["gradient"].items()]
+        parts += [f"## At {at}", "", markdown_table(header, body), "", markdown_table(["edge", "local derivative",
+                  "value"], edges), "", markdown_table(["d/d", *next(iter(row["gradient"].values()))], routes), ""]
+    parts += ["## Cost: forward mode's n passes against reverse mode's one", "",
+              markdown_table(["count", "value"], [[k, str(v)] for k, v in counts.items()]), ""]
+    return "\n".join(parts)
 
 
 def memory_estimate(cfg: Config) -> dict[str, float]:
-    """Bytes by the key that sizes them: the plotted curves, ~20 floats per plot point (the grid, y, dy/dx and
-    their intermediates, host copies, plot_data.npz and the figure's paths: measured 160 bytes a point between
-    plot_points = 3e6 and 1e7); the tables are a few floats per x."""
-    return {"plot_points": cfg.plot_points * 20 * 8.0,
-            "x": len(cfg.x) * 60 * (memory.word(cfg.precision) + memory.JSON_FLOAT_BYTES)}
+    """Bytes by key: the plotted curves (~20 floats a plot point: grid, values and derivatives of every node,
+    host copies, plot_data.npz), and a full table per point (values, tangents, adjoints, JSON)."""
+    size = len(cfg.graph.nodes) + len(cfg.graph.inputs) + 1
+    points = max((len(v) for v in cfg.graph.inputs.values() if isinstance(v, list)), default=1)
+    word = memory.word(cfg.precision) + memory.JSON_FLOAT_BYTES
+    return {"plot_points": cfg.plot_points * (20 + 2 * size) * 8.0,
+            "graph.inputs": points * size * (len(cfg.graph.inputs) + 6) * word}
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
-    dtype = jnp.asarray(0.0).dtype
-    _refuse_overflow(cfg, dtype)
-    rows = [_table_at(float(x), cfg.fd_step) for x in cfg.x]
-    for row in rows:
-        _refuse_non_finite(row)
-    errors = _max_errors(np.asarray(cfg.x, dtype=float), rows)
-    x0 = jnp.asarray(cfg.annotate_x)
-    ctx.save_text("jaxpr_y.txt", f"{jax.make_jaxpr(graph.y_of_x)(x0)}\n")
-    ctx.save_text("jaxpr_grad_y.txt", f"{jax.make_jaxpr(jax.grad(graph.y_of_x))(x0)}\n")
-    ctx.keep(**_curves(cfg, rows), **_annotated_graph(cfg.annotate_x))
+    graph, points, draw, closed = prepare(cfg)
+    counter: dict[str, int] = {}
+    walk = _walk(graph, points, counter)
+    routes, jvp, vjp = _routes(graph, points, walk, closed, cfg.fd_step)
+    errors = _errors(graph, walk, routes, jvp, vjp)
+    counts = ag.operation_counts(graph)
+    counts |= {"forward_ops_walked": counter.get("forward", 0), "reverse_ops_walked": counter.get("reverse", 0)}
+    rows = _rows(graph, points, walk, routes)
+    ctx.save_text("tables.md", _tables_markdown(graph, rows, counts))
+    y_of = lambda p: ag.jax_values(graph, p)[graph.output]  # noqa: E731
+    x0 = {k: jnp.asarray(v[0]) for k, v in draw.items()}
+    ctx.save_text("jaxpr_y.txt", f"{jax.make_jaxpr(y_of)(x0)}\n")
+    ctx.save_text("jaxpr_grad_y.txt", f"{jax.make_jaxpr(jax.grad(y_of))(x0)}\n")
+    ctx.keep(**_curves(cfg, graph, points, draw, closed, routes), **_drawn(graph, draw))
     ctx.log.info("max relative errors: %s", errors)
     return {
+        "graph": {"inputs": list(graph.inputs), "nodes": {n: ex.to_text(t) for n, t in graph.nodes},
+                  "output": graph.output, "edges": [[e.parent, e.child, e.formula] for e in graph.edges]},
         "points": rows,
         "max_errors": errors,
-        "dtype": str(dtype),
-        "files": {"jaxpr_y": "jaxpr_y.txt", "jaxpr_grad_y": "jaxpr_grad_y.txt"},
+        "operation_counts": counts,
+        "dtype": str(np.dtype(cfg.precision)),
+        "files": {"tables": "tables.md", "jaxpr_y": "jaxpr_y.txt", "jaxpr_grad_y": "jaxpr_grad_y.txt"},
+    }
+
+
+def _curves(cfg: Config, graph: ag.Graph, points: dict, draw: dict, closed: dict, routes: dict) -> dict:
+    """y and dy/d<first input> (the closed form if given, else the reverse walk) along the plot range."""
+    first = graph.inputs[0]
+    grid = np.linspace(*cfg.graph.plot_range, cfg.plot_points, dtype=np.dtype(cfg.precision))
+    on_line = np.all([points[k] == draw[k][0] for k in graph.inputs if k != first], axis=0)
+    walk = _walk(graph, _curve_point(graph, draw, grid))
+    with np.errstate(all="ignore"):
+        closed_value = ex.evaluate(closed[first], walk["values"], np) if first in closed else None
+    derivative = (np.broadcast_to(closed_value, grid.shape) if first in closed else walk["reverse"][first])
+    return {"curve_x": grid, "curve_y": walk["values"][graph.output], "curve_derivative": derivative,
+            "curve_is_closed_form": first in closed,
+            # the configured points that lie on this line (the other inputs at their drawn values)
+            "points_x": points[first][on_line], "points_forward": routes[first]["forward"][on_line],
+            "points_reverse": routes[first]["reverse"][on_line], "points_jax_grad": routes[first]["jax_grad"][on_line],
+            "curve_held": ", ".join(f"{k} = {float(v[0]):g}" for k, v in draw.items() if k != first),
+            "curve_input": first, "output_name": graph.output,
+            "output_text": ex.to_text(ex.inline(ex.Name(graph.output), dict(graph.nodes)))}
+
+
+def _drawn(graph: ag.Graph, draw: dict) -> dict[str, np.ndarray]:
+    """The graph and, at the drawn point, every name's value, tangents (one column per input) and adjoint."""
+    walk = _walk(graph, draw)
+    names = graph.names
+    return {
+        "graph_nodes": np.array(names),
+        "graph_inputs": np.array(graph.inputs),
+        "graph_formulas": np.array([graph.formula(n) for n in names]),
+        "graph_values": [float(walk["values"][n][0]) for n in names],
+        "graph_tangents": [[float(walk["forward"][seed][n][0]) for seed in graph.inputs] for n in names],
+        "graph_adjoints": [float(walk["reverse"][n][0]) for n in names],
+        "draw_at": [float(draw[k][0]) for k in graph.inputs],
+        "edge_parents": np.array([e.parent for e in graph.edges]),
+        "edge_children": np.array([e.child for e in graph.edges]),
+        "edge_partials": np.array([e.formula for e in graph.edges]),
+        "edge_values": [float(walk["local"][e.parent, e.child][0]) for e in graph.edges],
     }
 
 

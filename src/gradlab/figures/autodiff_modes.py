@@ -9,26 +9,47 @@ from gradlab.runner.plotting import Figures, figure
 FIGURES = Figures()
 
 
-@FIGURES.add("y_and_derivative.png", "y and dy/dx over x: the hand-written forward and reverse tables and jax.grad "
-             "sit on the closed form dy/dx = f1 (1 + 2 f1)(f4 + cos f3) at every configured x")
+@FIGURES.add("y_and_derivative.png", "y and dy/dx along the first input: the hand-written forward and reverse "
+             "tables and jax.grad sit on the closed form (or the reverse walk where none is given) at every point")
 def y_and_derivative(data, cfg):
     fig, (ax_y, ax_d) = figure(2, width=11.0, height=4.2)
-    ax_y.semilogy(data["curve_x"], data["curve_y"], label="y(x)")
-    ax_y.set(xlabel="x", ylabel="y (log scale)", title="y = exp(e^x + e^2x) + sin(e^x + e^2x)")
-    ax_d.semilogy(data["curve_x"], data["curve_dy_dx"], label="closed form f1 (1 + 2 f1)(f4 + cos f3)")
+    x, y = str(data["curve_input"]), str(data["output_name"])
+    text = str(data["output_text"])
+    title = f"{y} = {text}" if len(text) <= 60 else f"{y} = {text[:57]}..."
+    held = str(data["curve_held"])
+    title += f" ({held})" if held else ""
+
+    def log_scale(values) -> bool:  # positive and spanning more than two decades
+        return bool(np.all(values > 0)) and float(np.max(values) / np.min(values)) > 100
+
+    positive = log_scale(data["curve_y"]) and log_scale(data["curve_derivative"])
+    plot = ax_y.semilogy if positive else ax_y.plot
+    plot(data["curve_x"], data["curve_y"], label=f"{y}({x})")
+    ax_y.set(xlabel=x, ylabel=y + (" (log scale)" if positive else ""), title=title)
+    plot = ax_d.semilogy if positive else ax_d.plot
+    reference = "closed form" if bool(data["curve_is_closed_form"]) else "reverse mode along the range"
+    plot(data["curve_x"], data["curve_derivative"], label=reference)
     xs = data["points_x"]
-    ax_d.semilogy(xs, data["points_forward"], "o", mfc="none", ms=9, label="forward mode")
-    ax_d.semilogy(xs, data["points_reverse"], "x", ms=7, label="reverse mode")
-    ax_d.semilogy(xs, data["points_jax_grad"], "+", ms=11, label="jax.grad")
-    ax_d.set(xlabel="x", ylabel="dy/dx (log scale)",
-             title="Forward mode, reverse mode and jax.grad all land on the closed form")
+    plot(xs, data["points_forward"], "o", mfc="none", ms=9, label="forward mode")
+    plot(xs, data["points_reverse"], "x", ms=7, label="reverse mode")
+    plot(xs, data["points_jax_grad"], "+", ms=11, label="jax.grad")
+    ax_d.set(xlabel=x, ylabel=f"d{y}/d{x}" + (" (log scale)" if positive else ""),
+             title=f"Forward mode, reverse mode and jax.grad all land on the {reference}")
     for ax in (ax_y, ax_d):
         ax.legend()
     return fig
 
 
-def layered_layout(nodes, parents, children, dx: float = 2.2, dy: float = 1.3) -> dict[str, tuple[float, float]]:
-    """Node positions: column = longest path from the input; two nodes of a column sit at +-dy, and a lone node
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def layered_layout(nodes, parents, children, dx: float = 2.6, dy: float = 1.3) -> dict[str, tuple[float, float]]:
+    """Node positions: column = longest path from an input; the nodes of a column sit 2 dy apart, and a lone node
     that an edge jumps over (f2, jumped by f1 -> f3) sits at +dy so that the edge passes below it."""
     depth = dict.fromkeys(nodes, 0)
     for _ in nodes:  # relax along the edges until the longest paths are found (the graph is tiny and acyclic)
@@ -41,7 +62,8 @@ def layered_layout(nodes, parents, children, dx: float = 2.2, dy: float = 1.3) -
     positions = {}
     for column, members in columns.items():
         jumped = any(low < column < high for low, high in spans)
-        rows = [dy if jumped else 0.0] if len(members) == 1 else np.linspace(dy, -dy, len(members))
+        n = len(members)  # a column of n nodes, 2 dy apart, centred (two nodes at +-dy)
+        rows = [dy if jumped else 0.0] if n == 1 else ((n - 1) / 2 - np.arange(n)) * 2 * dy
         positions.update({node: (column * dx, float(row)) for node, row in zip(members, rows, strict=True)})
     return positions
 
@@ -56,13 +78,17 @@ def _slab(p0: np.ndarray, p1: np.ndarray, box) -> tuple[float, float]:
     return low, high
 
 
-@FIGURES.add("computational_graph.png", "the graph x -> f1..f5 -> y at annotate_x, each node with its value, forward "
-             "tangent df/dx and reverse adjoint dy/df; dy/dx at x equals dy/dx at y")
+@FIGURES.add("computational_graph.png", "the graph at graph.draw_at, each node with its value, forward tangents "
+             "df/dx_j (one pass per input) and reverse adjoint dy/df (one pass), each edge with its local derivative; "
+             "dy/dx_j at the output's tangent equals the adjoint at x_j")
 def computational_graph(data, cfg):
     nodes = [str(n) for n in data["graph_nodes"]]
     parents, children = [str(p) for p in data["edge_parents"]], [str(c) for c in data["edge_children"]]
+    inputs = [str(n) for n in data["graph_inputs"]]
     position = layered_layout(nodes, parents, children)
-    fig, ax = figure(width=13.5, height=5.2)
+    columns = len({x for x, _ in position.values()})
+    rows = max(sum(1 for p in position.values() if p[0] == x) for x, _ in position.values())
+    fig, ax = figure(width=max(14.5, 2.2 * columns), height=max(5.2, (1.2 + 0.25 * len(inputs)) * rows))
     xs, ys = zip(*position.values(), strict=True)
     ax.set(xlim=(min(xs) - 0.9, max(xs) + 0.9), ylim=(min(ys) - 0.7, max(ys) + 0.7), xticks=[], yticks=[])
     ax.grid(False)
@@ -71,13 +97,15 @@ def computational_graph(data, cfg):
     boxes = {}
     for node, formula, value, tangent, adjoint in zip(nodes, data["graph_formulas"], data["graph_values"],
                                                       data["graph_tangents"], data["graph_adjoints"], strict=True):
-        head = f"{node} ({formula})" if node == nodes[0] else f"{node} = {formula}"
-        label = f"{head}\nvalue = {value:.5g}\nd{node}/dx = {tangent:.5g}\ndy/d{node} = {adjoint:.5g}"
+        head = f"{node} ({formula})" if node in inputs else f"{node} = {formula}"
+        forward = "".join(f"\nd{node}/d{seed} = {t:.5g}" for seed, t in zip(inputs, tangent, strict=True))
+        label = f"{head}\nvalue = {value:.5g}{forward}\nd{nodes[-1]}/d{node} = {adjoint:.5g}"
         boxes[node] = ax.text(*position[node], label, ha="center", va="center", fontsize=7.5,
                               bbox={"boxstyle": "round", "fc": "white", "ec": "tab:blue"})
     fig.canvas.draw()  # places the boxes, whose extents clip the arrows and centre the labels
     renderer = fig.canvas.get_renderer()
-    for parent, child, partial in zip(parents, children, data["edge_partials"], strict=True):
+    for parent, child, partial, local in zip(parents, children, data["edge_partials"], data["edge_values"],
+                                             strict=True):
         start, end = boxes[parent].get_bbox_patch(), boxes[child].get_bbox_patch()
         ax.annotate("", xy=position[child], xytext=position[parent],
                     arrowprops={"arrowstyle": "-|>", "color": "0.4", "patchA": start, "patchB": end,
@@ -90,10 +118,13 @@ def computational_graph(data, cfg):
         enter = _slab(p0, p1, end.get_window_extent(renderer))[0]
         middle = ax.transData.inverted().transform(p0 + (leave + enter) / 2 * (p1 - p0))
         (dx, dy) = p1 - p0
-        ax.annotate(f"∂{child}/∂{parent} = {partial}", xy=middle, xytext=3 * np.array([-dy, dx]) / np.hypot(dx, dy),
+        shown = partial if _is_number(str(partial)) else f"{partial} = {local:.4g}"
+        ax.annotate(f"∂{child}/∂{parent} = {shown}", xy=middle, xytext=3 * np.array([-dy, dx]) / np.hypot(dx, dy),
                     textcoords="offset points", rotation=np.degrees(np.arctan2(dy, dx)), rotation_mode="anchor",
                     ha="center", va="bottom", fontsize=7, color="tab:purple")
-    x, dy_dx = cfg.annotate_x, data["graph_tangents"][-1]
-    ax.set_title(f"Problems 9/10 at x = {x:g}: forward tangents (left to right) and reverse adjoints (right to left) "
-                 f"both give dy/dx = {dy_dx:.6g}")
+    at = ", ".join(f"{k} = {v:g}" for k, v in zip(inputs, data["draw_at"], strict=True))
+    y = nodes[-1]
+    gradient = ", ".join(f"d{y}/d{k} = {g:.6g}" for k, g in zip(inputs, data["graph_tangents"][-1], strict=True))
+    ax.set_title(f"Problems 9/10 at {at}: forward tangents (left to right, one pass per input) and reverse adjoints "
+                 f"(right to left, one pass) both give {gradient}", wrap=True)
     return fig

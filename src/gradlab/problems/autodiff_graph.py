@@ -1,193 +1,395 @@
-"""Forward and reverse mode by hand on the homework's computational graph (Problems 9 and 10).
+"""Forward and reverse mode by hand on a computational graph given as text (Problems 9 and 10, on any graph).
 
-    y = exp(exp[x] + exp[x]^2) + sin(exp[x] + exp[x]^2)
-
-broken into the graph
+A graph is a list of inputs and a list of nodes in order, each an expression (`gradlab.problems.expression`) of
+earlier names; the output is a node. The homework's graph (configs/graph/homework.yaml) is
 
     f1 = exp(x),  f2 = f1^2,  f3 = f1 + f2,  f4 = exp(f3),  f5 = sin(f3),  y = f4 + f5.
 
-Problem 10 (forward mode) pushes a tangent df_i/dx from x towards y, one node at a time, each step using
-the tangents of the node's parents. Problem 9 (reverse mode) pulls an adjoint dy/df_i from y back to x,
-each step summing over the node's children (f3 feeds f4 and f5, f1 feeds f2 and f3). Both end at
+Every edge p -> c carries the local derivative dc/dp (the node's expression differentiated in p, symbolically).
+Problem 10 (forward mode) pushes tangents from one input x_j to the output, one pass per input:
 
-    dy/dx = f1 (1 + 2 f1) (f4 + cos f3).
+    dx_k/dx_j = [k = j],        dc/dx_j = sum over parents p of c:  (dc/dp) (dp/dx_j).
 
-Here the adjoint dy/df_i is the derivative of y with respect to node f_i when everything downstream of
-f_i is recomputed and every other node is held fixed (the adjoint of reverse-mode autodiff). It is what
-JAX returns for a perturbation added to f_i, which is how `jax_adjoints` checks the hand-written table.
+Problem 9 (reverse mode) pulls adjoints from the output back, one pass for every input at once, each node
+summing over its children (f3 feeds f4 and f5, f1 feeds f2 and f3):
 
-All functions act elementwise, so `x` may be a scalar or an array of points.
+    dy/dy = 1,                  dy/dp = sum over children c of p:  (dy/dc) (dc/dp).
+
+The adjoint dy/dp is the derivative of y with respect to node p when everything downstream of p is recomputed
+and every other node is held fixed: what JAX returns for a perturbation added to p (`vjp_adjoints`).
+All walks act elementwise: a point is a dict of arrays of the same shape (several points at once).
 """
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
+import yaml
 
-INPUT = "x"
-NODES = ("f1", "f2", "f3", "f4", "f5", "y")  # the graph's nodes after the input, in forward order
-# The order in which Problem 10 asks for the tangents (f1 .. y) and Problem 9 for the adjoints (f5 .. f1, then x).
-TANGENT_ORDER = tuple(f"d{node}_dx" for node in NODES)
-ADJOINT_ORDER = (*(f"dy_d{node}" for node in reversed(NODES[:-1])), f"dy_d{INPUT}")
-# Edges of the graph (parent -> child) and the local partial derivative each one carries
-# (d exp(x)/dx = exp(x) = f1 and d exp(f3)/df3 = f4: the exponentials reuse their own values).
-EDGES = (
-    ("x", "f1", "f1"),
-    ("f1", "f2", "2 f1"),
-    ("f1", "f3", "1"),
-    ("f2", "f3", "1"),
-    ("f3", "f4", "f4"),
-    ("f3", "f5", "cos f3"),
-    ("f4", "y", "1"),
-    ("f5", "y", "1"),
-)
-NODE_FORMULAS = {
-    "x": "input",
-    "f1": "exp(x)",
-    "f2": "f1^2",
-    "f3": "f1 + f2",
-    "f4": "exp(f3)",
-    "f5": "sin(f3)",
-    "y": "f4 + f5",
-}
+from gradlab.problems import expression as ex
+
+MAX_NODES = 100  # a larger graph is refused (the drawing stays readable up to ~30)
+MAX_INPUTS = 16
 
 
-def forward_values(x):
-    """The forward pass: every node's value, {"f1": ..., ..., "y": ...}."""
-    f1 = jnp.exp(x)
-    f2 = f1**2
-    f3 = f1 + f2
-    f4 = jnp.exp(f3)
-    f5 = jnp.sin(f3)
-    y = f4 + f5
-    return {"f1": f1, "f2": f2, "f3": f3, "f4": f4, "f5": f5, "y": y}
+class GraphError(ValueError):
+    """A graph that cannot be used: `where` names the node (or input), `message` says why, in one line."""
+
+    def __init__(self, where: str, message: str, index: int | None = None):
+        self.where, self.message, self.index = where, message, index
+        super().__init__(f"{where}: {message}")
 
 
-def y_of_x(x):
-    """The scalar function y(x) itself, for JAX's autodiff and the finite difference."""
-    return forward_values(x)["y"]
+@dataclass(frozen=True)
+class Edge:
+    parent: str
+    child: str
+    derivative: ex.Expr  # d child / d parent, as an expression of the graph's names
+
+    @property
+    def formula(self) -> str:
+        return ex.to_text(self.derivative)
 
 
-def forward_tangents(x):
-    """Problem 10: forward mode, tangents df_i/dx in the order f1, f2, f3, f4, f5, y.
+@dataclass(frozen=True)
+class Graph:
+    inputs: tuple[str, ...]
+    nodes: tuple[tuple[str, ex.Expr], ...]  # in order; the output is the last
+    edges: tuple[Edge, ...]
 
-    Each tangent is the chain rule through the node's parents, reusing tangents already computed:
-        df1/dx = exp(x) = f1
-        df2/dx = (df2/df1) df1/dx = 2 f1 df1/dx
-        df3/dx = df1/dx + df2/dx                  (f3 has two parents)
-        df4/dx = (df4/df3) df3/dx = f4 df3/dx
-        df5/dx = (df5/df3) df3/dx = cos(f3) df3/dx
-        dy/dx  = df4/dx + df5/dx                  (y has two parents)
+    @property
+    def output(self) -> str:
+        return self.nodes[-1][0]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.inputs, *(name for name, _ in self.nodes))
+
+    def parents(self, node: str) -> list[Edge]:
+        return [e for e in self.edges if e.child == node]
+
+    def formula(self, node: str) -> str:
+        return "input" if node in self.inputs else ex.to_text(dict(self.nodes)[node])
+
+
+def _identifier(name: str, where: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or name in ex.FUNCTIONS:
+        raise GraphError(where, f"{name!r} is not a usable name: a letter or _ then letters, digits or _, "
+                                f"not a function ({', '.join(ex.FUNCTIONS)})")
+
+
+def build(inputs: Sequence[str], nodes: Mapping[str, str], output: str, output_name: str = "y") -> Graph:
+    """The graph, checked before anything is computed; GraphError names the node and the reason.
+
+    `output` is a node's name or an expression (then it becomes the last node, named output_name).
+    Refused: a bad name, a syntax error (with its column), an unknown function or name, a name used before it is
+    defined (which is also how a cycle shows: nodes are in order), a node or input the output does not use,
+    more than MAX_NODES nodes or MAX_INPUTS inputs, an expression deeper than expression.MAX_DEPTH.
     """
-    v = forward_values(x)
-    df1_dx = v["f1"]
-    df2_dx = 2.0 * v["f1"] * df1_dx
-    df3_dx = df1_dx + df2_dx
-    df4_dx = v["f4"] * df3_dx
-    df5_dx = jnp.cos(v["f3"]) * df3_dx
-    dy_dx = df4_dx + df5_dx
-    return {
-        "df1_dx": df1_dx,
-        "df2_dx": df2_dx,
-        "df3_dx": df3_dx,
-        "df4_dx": df4_dx,
-        "df5_dx": df5_dx,
-        "dy_dx": dy_dx,
-    }
+    if not inputs:
+        raise GraphError("graph.inputs", "no inputs: name at least one, with its value(s)")
+    if len(inputs) > MAX_INPUTS:
+        raise GraphError("graph.inputs", f"{len(inputs)} inputs, more than the limit of {MAX_INPUTS}")
+    for name in inputs:
+        _identifier(name, f"graph.inputs.{name}")
+    texts = dict(nodes)
+    if output in texts or output in inputs:
+        if output in inputs:
+            raise GraphError("graph.output", f"{output!r} is an input: the output must be a node or an expression")
+        # the output node goes last; nodes after it cannot reach it (refused below)
+        texts = {**{k: v for k, v in texts.items() if k != output}, output: texts[output]}
+    else:
+        if output_name in texts or output_name in inputs:
+            raise GraphError("graph.output", f"the output expression would be named {output_name!r}, which is "
+                                             "taken: name a node as the output instead")
+        texts[output_name] = output
+    if len(texts) > MAX_NODES:
+        raise GraphError("graph.nodes", f"{len(texts)} nodes, more than the limit of {MAX_NODES}")
+    defined: list[str] = list(inputs)
+    order = list(texts)
+    parsed, edges = [], []
+    for name, text in texts.items():
+        where = "graph.output" if name == output_name and name not in nodes else f"graph.nodes.{name}"
+        _identifier(name, where)
+        if name in defined:
+            raise GraphError(where, f"{name!r} is defined twice (an input and a node)")
+        try:
+            tree = ex.parse(str(text) if isinstance(text, int | float) else text)
+        except ex.ExpressionError as err:
+            raise GraphError(where, str(err)) from None
+        for used in ex.names(tree):
+            if used == name:
+                raise GraphError(where, f"{name} uses itself: a cycle")
+            if used in order and used not in defined:
+                raise GraphError(where, f"uses {used}, defined after {name}: a cycle or nodes out of order (each "
+                                        "node may use only inputs and the nodes above it)")
+            if used not in defined:
+                raise GraphError(where, f"{used!r} is not defined (inputs: {', '.join(inputs)}; nodes: "
+                                        f"{', '.join(n for n in order if n != name)})")
+        parsed.append((name, tree))
+        edges += [Edge(p, name, ex.substitute(ex.differentiate(tree, p), tree, name)) for p in ex.names(tree)]
+        defined.append(name)
+    graph = Graph(tuple(inputs), tuple(parsed), tuple(edges))
+    reaching = _ancestors(graph, graph.output)
+    for name in graph.names[:-1]:
+        if name not in reaching:
+            kind = "input" if name in inputs else "node"
+            where = f"graph.inputs.{name}" if name in inputs else f"graph.nodes.{name}"
+            raise GraphError(where, f"{kind} {name} is not used on the way to the output {graph.output} (its adjoint "
+                                    "would be 0): use it or remove it")
+    return graph
 
 
-def reverse_adjoints(x):
-    """Problem 9: reverse mode, adjoints dy/df_i in the order f5, f4, f3, f2, f1, x.
-
-    After one forward pass that stores the node values, each adjoint sums over the node's children:
-        dy/df5 = 1                                 (y = f4 + f5)
-        dy/df4 = 1
-        dy/df3 = dy/df4 df4/df3 + dy/df5 df5/df3 = dy/df4 f4 + dy/df5 cos(f3)     (children f4, f5)
-        dy/df2 = dy/df3 df3/df2 = dy/df3
-        dy/df1 = dy/df3 df3/df1 + dy/df2 df2/df1 = dy/df3 + dy/df2 2 f1           (children f3, f2)
-        dy/dx  = dy/df1 df1/dx = dy/df1 f1
-    """
-    v = forward_values(x)
-    dy_df5 = jnp.ones_like(v["y"])
-    dy_df4 = jnp.ones_like(v["y"])
-    dy_df3 = dy_df4 * v["f4"] + dy_df5 * jnp.cos(v["f3"])
-    dy_df2 = dy_df3 * 1.0
-    dy_df1 = dy_df3 * 1.0 + dy_df2 * 2.0 * v["f1"]
-    dy_dx = dy_df1 * v["f1"]
-    return {
-        "dy_df5": dy_df5,
-        "dy_df4": dy_df4,
-        "dy_df3": dy_df3,
-        "dy_df2": dy_df2,
-        "dy_df1": dy_df1,
-        "dy_dx": dy_dx,
-    }
-
-
-def closed_form_derivative(x):
-    """dy/dx = f1 (1 + 2 f1) (f4 + cos f3), the answer both problems arrive at."""
-    v = forward_values(x)
-    return v["f1"] * (1.0 + 2.0 * v["f1"]) * (v["f4"] + jnp.cos(v["f3"]))
-
-
-def central_difference(x, step: float):
-    """(y(x + h) - y(x - h)) / 2h with h = step * max(1, |x|): truncation O(h^2), round-off O(eps y / h)."""
-    h = step * jnp.maximum(1.0, jnp.abs(x))
-    return (y_of_x(x + h) - y_of_x(x - h)) / (2.0 * h)
+def _ancestors(graph: Graph, node: str) -> set[str]:
+    found, stack = {node}, [node]
+    while stack:
+        for edge in graph.parents(stack.pop()):
+            if edge.parent not in found:
+                found.add(edge.parent)
+                stack.append(edge.parent)
+    return found
 
 
 # --------------------------------------------------------------------------------------------------------
-# The independent route: JAX's own forward and reverse mode
+# The walks by hand (numpy): values, local derivatives, tangents, adjoints
 
 
-def jax_tangents(x):
-    """jax.jvp of the map x -> (f1, ..., f5, y) with tangent 1: every node's df_i/dx from JAX."""
-    _, tangents = jax.jvp(lambda t: forward_values(t), (x,), (jnp.ones_like(x),))
-    return {f"d{node}_dx": tangents[node] for node in NODES}
+def _finite(where: str, what: str, value: np.ndarray) -> None:
+    bad = ~np.isfinite(value)
+    if bad.any():
+        index = int(np.flatnonzero(np.broadcast_to(bad, np.shape(value)).ravel())[0]) if np.ndim(value) else 0
+        shown = np.ravel(value)[index] if np.ndim(value) else value
+        raise GraphError(where, f"{what} = {shown} is not finite in {np.asarray(value).dtype}", index)
 
 
-def _y_with_perturbed_nodes(x, eps):
-    """y with a perturbation eps[node] added to each node f1..f5 right after it is computed.
+def forward_values(graph: Graph, point: Mapping[str, np.ndarray], *, checked: bool = True) -> dict[str, np.ndarray]:
+    """The forward pass: every name's value (inputs included). checked: a domain error or a non-finite value
+    raises GraphError naming the node (GraphError.index: the first point where it happens)."""
+    dtype = np.result_type(*point.values())
+    shape = np.broadcast_shapes(*(np.shape(v) for v in point.values()))
+    values = {name: np.broadcast_to(np.asarray(point[name], dtype=dtype), shape) for name in graph.inputs}
+    with np.errstate(all="ignore"):
+        for name, tree in graph.nodes:
+            try:
+                value = ex.evaluate(tree, values, np, checked=checked)
+            except ex.DomainError as err:
+                raise GraphError(f"node {name} = {ex.to_text(tree)}", str(err), err.index) from None
+            values[name] = np.broadcast_to(np.asarray(value, dtype=dtype), shape)
+            if checked:
+                _finite(f"node {name} = {ex.to_text(tree)}", name, values[name])
+    return values
 
-    dy/d eps[node] at eps = 0 is exactly the reverse-mode adjoint of that node: everything downstream is
-    recomputed, everything else held fixed.
+
+def local_derivatives(graph: Graph, values: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    """Every edge's local derivative d child / d parent at the point: {(parent, child): value}."""
+    some = next(iter(values.values()))
+    local = {}
+    with np.errstate(all="ignore"):
+        for edge in graph.edges:
+            where = f"node {edge.child}: d{edge.child}/d{edge.parent} = {edge.formula}"
+            try:
+                value = ex.evaluate(edge.derivative, values, np, checked=True)
+            except ex.DomainError as err:
+                raise GraphError(where, str(err), err.index) from None
+            local[edge.parent, edge.child] = np.broadcast_to(np.asarray(value, dtype=some.dtype), some.shape)
+            _finite(where, f"d{edge.child}/d{edge.parent}", local[edge.parent, edge.child])
+    return local
+
+
+def forward_pass(graph: Graph, local: Mapping[tuple[str, str], np.ndarray], seed: str,
+                 counter: dict | None = None) -> dict[str, np.ndarray]:
+    """Problem 10: one forward-mode pass, the tangent d name / d seed of every name, seeded with d seed/d seed = 1."""
+    some = next(iter(local.values()))
+    tangent = {name: np.full_like(some, float(name == seed)) for name in graph.inputs}
+    for name, _ in graph.nodes:
+        terms = [local[e.parent, name] * tangent[e.parent] for e in graph.parents(name)]
+        tangent[name] = sum(terms[1:], terms[0]) if terms else np.zeros_like(some)
+        if counter is not None:  # one multiply per edge, one add per extra parent
+            counter["forward"] = counter.get("forward", 0) + 2 * len(terms) - 1 if terms else counter.get("forward", 0)
+        _finite(f"node {name}", f"d{name}/d{seed}", tangent[name])
+    return tangent
+
+
+def forward_mode(graph: Graph, local: Mapping[tuple[str, str], np.ndarray],
+                 counter: dict | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """One forward pass per input: {input: {name: d name / d input}} (n inputs cost n passes)."""
+    return {seed: forward_pass(graph, local, seed, counter) for seed in graph.inputs}
+
+
+def reverse_mode(graph: Graph, local: Mapping[tuple[str, str], np.ndarray],
+                 counter: dict | None = None) -> dict[str, np.ndarray]:
+    """Problem 9: one reverse-mode pass, the adjoint dy/d name of every name (inputs included: the gradient).
+
+    A node's adjoint is complete once all its children have been visited, which the reverse order guarantees.
     """
-    f1 = jnp.exp(x) + eps["f1"]
-    f2 = f1**2 + eps["f2"]
-    f3 = f1 + f2 + eps["f3"]
-    f4 = jnp.exp(f3) + eps["f4"]
-    f5 = jnp.sin(f3) + eps["f5"]
-    return f4 + f5
+    some = next(iter(local.values()))
+    adjoint: dict[str, np.ndarray] = {graph.output: np.ones_like(some)}
+    for name, _ in reversed(graph.nodes):
+        _finite(f"node {name}", f"d{graph.output}/d{name}", adjoint[name])
+        for edge in graph.parents(name):
+            contribution = adjoint[name] * local[edge.parent, name]
+            seen = edge.parent in adjoint
+            adjoint[edge.parent] = adjoint[edge.parent] + contribution if seen else contribution
+            if counter is not None:  # one multiply per edge, one add per child after the first
+                counter["reverse"] = counter.get("reverse", 0) + 1 + seen
+    for name in graph.inputs:
+        _finite(f"input {name}", f"d{graph.output}/d{name}", adjoint[name])
+    return {name: adjoint[name] for name in reversed(graph.names)}
 
 
-def jax_adjoints(x):
-    """One jax.vjp of y with cotangent 1 gives dy/dx and, through the node perturbations, every dy/df_i."""
-    x = jnp.asarray(x)
-    zeros = {node: jnp.zeros_like(x) for node in NODES[:-1]}
-    y, pullback = jax.vjp(_y_with_perturbed_nodes, x, zeros)
-    dy_dx, dy_deps = pullback(jnp.ones_like(y))
-    return {**{f"dy_d{node}": dy_deps[node] for node in NODES[:-1]}, "dy_dx": dy_dx}
+def operation_counts(graph: Graph) -> dict[str, int]:
+    """The cost argument on this graph, in primitive operations counted on its structure (E edges, N nodes).
+
+    A forward pass does, at each node with k parents, k multiplies and k - 1 adds: 2E - N (N counts nodes with
+    parents); n inputs need n passes. The reverse pass does, per edge, one multiply and, for a parent with m
+    children, m - 1 adds: 2E - P (P parents); one pass for all inputs. Both share the node values and the local
+    derivatives (operations in their expressions).
+    """
+    n_edges = len(graph.edges)
+    with_parents = sum(1 for name, _ in graph.nodes if graph.parents(name))
+    parents = len({e.parent for e in graph.edges})
+    forward_pass_ops, reverse_pass_ops = 2 * n_edges - with_parents, 2 * n_edges - parents
+    shared = sum(ex.operations(tree) for _, tree in graph.nodes) + sum(ex.operations(e.derivative) for e in graph.edges)
+    n = len(graph.inputs)
+    return {
+        "inputs": n, "nodes": len(graph.nodes), "edges": n_edges,
+        "value_and_local_derivative_ops": shared,
+        "forward_pass_ops": forward_pass_ops, "forward_passes": n, "forward_total_ops": n * forward_pass_ops,
+        "reverse_pass_ops": reverse_pass_ops, "reverse_passes": 1, "reverse_total_ops": reverse_pass_ops,
+    }
+
+
+def central_difference(graph: Graph, point: Mapping[str, np.ndarray], wrt: str, step: float):
+    """(y(x + h) - y(x - h)) / (2h) in input `wrt`, h = step max(1, |x|), and the ingredients of its error bound.
+
+    The step actually taken is (x + h) - (x - h) as rounded, so h's own rounding adds no error. Returns the
+    difference quotient D(h), D(2h) (for the truncation estimate |D(2h) - D(h)| / 3 ~ |y'''| h^2 / 6) and h.
+    """
+    x = np.asarray(point[wrt])
+    h = step * np.maximum(1.0, np.abs(x))
+
+    def quotient(width):
+        up, down = x + width, x - width
+        with np.errstate(all="ignore"):
+            y_up = forward_values(graph, {**point, wrt: up}, checked=False)[graph.output]
+            y_down = forward_values(graph, {**point, wrt: down}, checked=False)[graph.output]
+        return (y_up - y_down) / (up - down)
+
+    return quotient(h), quotient(2 * h), h
+
+
+def rounding_of_output(graph: Graph, values: Mapping[str, np.ndarray], adjoints: Mapping[str, np.ndarray]):
+    """First-order round-off of y as evaluated: each name v is rounded by at most eps |v| / 2 and moves y by its
+    adjoint times that, so |y computed - y| <~ (eps / 2) sum_v |dy/dv| |v| (inputs and nodes)."""
+    eps = np.finfo(next(iter(values.values())).dtype).eps
+    return eps / 2 * sum(np.abs(adjoints[name] * values[name]) for name in graph.names)
 
 
 # --------------------------------------------------------------------------------------------------------
-# Overflow: an x whose table would hold inf is refused, naming x and the node
+# The independent route: the same graph as a JAX function, differentiated by JAX
 
 
-def first_overflow(x: float, dtype) -> str | None:
-    """The first quantity of the forward/reverse tables that is not finite at x in `dtype`, else None.
+def jax_values(graph: Graph, point: Mapping):
+    """Every name's value, computed with jax.numpy (traceable: jax.jvp / jax.vjp / jax.grad differentiate it)."""
+    import jax.numpy as jnp
 
-    exp(f3) overflows once f3 = e^x + e^2x exceeds log(max float): x > 3.26 in float64, x > 2.19 in float32.
-    The message names the node and its formula so that the error says where the overflow starts.
-    """
-    x_arr = jnp.asarray(x, dtype=dtype)
-    values = forward_values(x_arr)
-    for node in NODES:
-        if not np.isfinite(float(values[node])):
-            return f"node {node} = {NODE_FORMULAS[node]} overflows {jnp.dtype(dtype).name}"
-    for table, entries in (("forward", forward_tangents(x_arr)), ("reverse", reverse_adjoints(x_arr))):
-        for name, value in entries.items():
-            if not np.isfinite(float(value)):
-                return f"{table}-mode {name} overflows {jnp.dtype(dtype).name}"
-    return None
+    values = dict(point)
+    for name, tree in graph.nodes:
+        values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + jnp.zeros_like(point[graph.inputs[0]])
+    return values
 
+
+def jvp_tangents(graph: Graph, point: Mapping) -> dict[str, dict]:
+    """jax.jvp of point -> all node values, once per input with a one-hot tangent: {input: {name: d name/d input}}."""
+    import jax
+    import jax.numpy as jnp
+
+    point = {k: jnp.asarray(v) for k, v in point.items()}
+    out = {}
+    for seed in graph.inputs:
+        tangent = {k: jnp.full_like(v, float(k == seed)) for k, v in point.items()}
+        out[seed] = jax.jvp(lambda p: jax_values(graph, p), (point,), (tangent,))[1]
+    return out
+
+
+def vjp_adjoints(graph: Graph, point: Mapping) -> dict:
+    """One jax.vjp of y, with a zero perturbation added to every node right after it is computed: the cotangent of
+    each perturbation is that node's adjoint dy/d node, the cotangent of each input its dy/d input."""
+    import jax
+    import jax.numpy as jnp
+
+    point = {k: jnp.asarray(v) for k, v in point.items()}
+
+    def y_perturbed(p, eps):
+        values = dict(p)
+        for name, tree in graph.nodes:
+            values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + eps[name]
+        return values[graph.output]
+
+    shape = jnp.broadcast_shapes(*(v.shape for v in point.values()))
+    zeros = {name: jnp.zeros(shape) for name, _ in graph.nodes}
+    y, pullback = jax.vjp(y_perturbed, point, zeros)
+    d_inputs, d_nodes = pullback(jnp.ones_like(y))
+    return {**d_nodes, **d_inputs}
+
+
+def jax_gradient(graph: Graph, point: Mapping) -> dict:
+    """jax.grad of the scalar y(inputs), vmapped over the points: {input: dy/d input}."""
+    import jax
+    import jax.numpy as jnp
+
+    point = {k: jnp.asarray(v) for k, v in point.items()}
+    shape = jnp.broadcast_shapes(*(v.shape for v in point.values()))
+    flat = {k: jnp.broadcast_to(v, shape).ravel() for k, v in point.items()}
+    grads = jax.vmap(jax.grad(lambda p: jax_values(graph, p)[graph.output]))(flat)
+    return {k: v.reshape(shape) for k, v in grads.items()}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Tables: the names of Problem 10's tangents (per input, in forward order) and Problem 9's adjoints (backwards)
+
+
+def tangent_table(graph: Graph, tangents: Mapping[str, Mapping]) -> dict:
+    """{"d<node>_d<input>": value}: for each input, its column f1 .. y (Problem 10's order)."""
+    return {f"d{name}_d{seed}": tangents[seed][name] for seed in graph.inputs for name, _ in graph.nodes}
+
+
+def adjoint_table(graph: Graph, adjoints: Mapping) -> dict:
+    """{"d<y>_d<name>": value}: from the last node before y back to the inputs (Problem 9's order)."""
+    return {f"d{graph.output}_d{name}": adjoints[name] for name in reversed(graph.names[:-1])}
+
+
+# --------------------------------------------------------------------------------------------------------
+# The homework's graph, for callers that grade Problems 9/10 without a config (check_answers)
+
+_HOMEWORK = Path(__file__).resolve().parents[1] / "configs" / "graph" / "homework.yaml"
+
+
+@functools.cache
+def homework() -> Graph:
+    """The graph of configs/graph/homework.yaml (its one place): f1 = exp(x), ..., y = f4 + f5."""
+    spec = yaml.safe_load(_HOMEWORK.read_text())
+    return build(list(spec["inputs"]), spec["nodes"], spec["output"])
+
+
+def __getattr__(name: str):
+    """TANGENT_ORDER and ADJOINT_ORDER of the homework's graph (df1_dx .. dy_dx; dy_df5 .. dy_df1, dy_dx)."""
+    if name == "TANGENT_ORDER":
+        return tuple(tangent_table(homework(), {"x": dict.fromkeys(homework().names)}))
+    if name == "ADJOINT_ORDER":
+        return tuple(adjoint_table(homework(), dict.fromkeys(homework().names)))
+    raise AttributeError(name)
+
+
+def jax_tangents(x) -> dict:
+    """The homework's tangents d f_i / dx by jax.jvp, keyed as TANGENT_ORDER."""
+    return tangent_table(homework(), jvp_tangents(homework(), {"x": x}))
+
+
+def jax_adjoints(x) -> dict:
+    """The homework's adjoints dy / d f_i by jax.vjp, keyed as ADJOINT_ORDER."""
+    return adjoint_table(homework(), vjp_adjoints(homework(), {"x": x}))

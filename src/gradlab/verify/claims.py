@@ -76,9 +76,17 @@ CLAIMS = [
     Claim("9", "autodiff_modes", "reverse-mode dy/dx vs closed form (rel)", None, None,
           error="max_errors.reverse_vs_closed_form", tolerance=1e-13),
     Claim("9, 10", "autodiff_modes", "dy/dx at x = 0: closed form 3 (e^2 + cos 2) vs jax.grad",
-          "points.4.closed_form", "points.4.jax_grad", tolerance=1e-12),
+          "points.4.gradient.x.closed_form", "points.4.gradient.x.jax_grad", tolerance=1e-12),
     Claim("9, 10", "autodiff_modes", "closed form vs central finite difference (rel)", None, None,
-          error="max_errors.finite_difference_vs_closed_form", tolerance=1e-5),
+          error="max_errors.finite_difference_vs_closed_form", tolerance_metric="max_errors.finite_difference_bound",
+          tolerance_why="2 (|D(2h) - D(h)| / 3 + (eps/2) sum_v |dy/dv| |v| / h): Richardson's truncation estimate "
+                        "plus y's first-order round-off over the step", arrays="tables.md"),
+    Claim("9, 10", "autodiff_modes", "central difference within its derived bound at every point", None, None,
+          expect=("max_errors.finite_difference_within_bound", True)),
+    Claim("10 (why)", "autodiff_modes", "forward mode's chain-rule operations: counted on the graph vs walked",
+          "operation_counts.forward_total_ops", "operation_counts.forward_ops_walked", equal=True),
+    Claim("9 (why)", "autodiff_modes", "reverse mode's chain-rule operations: counted on the graph vs walked",
+          "operation_counts.reverse_total_ops", "operation_counts.reverse_ops_walked", equal=True),
     # Why deep nets use reverse mode: forward mode pays a factor P, reverse mode a small constant
     *[
         claim

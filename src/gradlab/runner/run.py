@@ -68,6 +68,7 @@ class BaseConfig:
     """Keys every experiment has (values in configs/base/run.yaml). Applied before any array is created."""
 
     precision: str = one_of("float64", "float32")
+    scale: str = one_of("main", "full")  # configs/scale/: main-job sizes, or an experiment's long version
     compile_cache: str | None  # JAX's persistent compilation cache directory (per user); null disables it
     memory_budget_gb: float | None = checked(
         lambda x: x is None or (math.isfinite(x) and x > 0), "a number of GB > 0, or null (half the available memory)"

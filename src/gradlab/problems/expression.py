@@ -469,11 +469,11 @@ def differentiate(e: Expr, var: str) -> Expr:
     if isinstance(e, Call):
         if e.fn in BINARY:
             a, b = e.args
-            first, second = (a, b) if e.fn == "max" else (b, a)
+            first, second = (a, b) if e.fn == "max" else (b, a)  # min(a, b) = -max(-a, -b): a wins when b > a
             da, db = differentiate(a, var), differentiate(b, var)
             wins_a = call("heaviside", sub(first, second))
             wins_b = call("heaviside", sub(second, first))
-            return add(mul(wins_a, da), mul(wins_b, db)) if e.fn == "max" else add(mul(wins_b, da), mul(wins_a, db))
+            return add(mul(wins_a, da), mul(wins_b, db))
         (u,) = e.args
         return mul(_chain(e.fn, u, e), differentiate(u, var))
     a, b = e.left, e.right

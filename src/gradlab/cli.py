@@ -8,6 +8,7 @@
     gradlab rerun DIR [--out NEW] [--ignore PATTERN]
     gradlab replot DIR [--out NEW]
     gradlab resume SWEEP_DIR
+    gradlab search EXPERIMENT [search=NAME] [search.KEY=VALUE ...] [overrides...]   # an Optuna search
 
 An experiment is a module of `gradlab.experiments` with its defaults in configs/<name>.yaml. A path that is not
 what a command needs is one line on stderr (`gradlab: error: <path>: <problem>`) and exit code 2.
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_USAGE = 2
-COMMANDS = ("runs", "compare", "rerun", "replot", "resume")
+COMMANDS = ("runs", "compare", "rerun", "replot", "resume", "search")
 ALIASES = {"run-all": "run_all"}
 
 
@@ -125,6 +126,14 @@ def parser(with_experiments: bool = False) -> argparse.ArgumentParser:
                                  "SWEEP_DIR/resume-<k>/<job>; then summary.csv is written from every job's latest "
                                  "attempt.")
     resume.add_argument("dir", type=Path, metavar="SWEEP_DIR")
+    search = commands.add_parser(
+        "search", help="an Optuna search: each trial a run of EXPERIMENT; resumes from its database",
+        description="Runs the Optuna study of configs/hpo/NAME.yaml (default: EXPERIMENT_optuna): each trial is a "
+        "run of EXPERIMENT in <dir>/<trial>; ends with <dir>/summary.csv, summary.png and best.yaml. The same "
+        "command resumes a stopped or killed search. search.KEY=VALUE sets a key of the search config (n_trials, "
+        "storage, study_name, seed, direction, dir); other overrides go to every trial's run. See docs/search.md.")
+    search.add_argument("experiment", metavar="EXPERIMENT")
+    search.add_argument("overrides", nargs="*", metavar="OVERRIDE")
     return top
 
 
@@ -150,6 +159,16 @@ def _compare(args: argparse.Namespace) -> int:
         raise RunError(args.dirs[0], "compare needs two or more run directories")
     print(compare(args.dirs))
     return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from gradlab.runner.runs import RunError
+
+    if args.experiment not in experiments():
+        raise RunError(Path(args.experiment), "not an experiment (one of: " + ", ".join(experiments()) + ")")
+    from gradlab.runner.search import search
+
+    return search(args.experiment, args.overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,6 +202,8 @@ def _main(argv: Sequence[str] | None) -> int:
             from gradlab.runner.resume import resume
 
             return resume(args.dir)
+        if args.command == "search":
+            return _search(args)
         from gradlab.runner import reproduce
 
         if args.command == "rerun":

@@ -362,7 +362,7 @@ def launch(name: str) -> None:
 
     The task function names the experiment module by its import path, so process-based launchers (joblib,
     submitit) import it by reference in their workers. Hydra's own errors (an unknown key, a bad override)
-    become one line and exit code 2.
+    become one line and exit code 2; any other error one line saying what it is, exit code 1 (`report_error`).
     """
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -376,15 +376,41 @@ def launch(name: str) -> None:
         record_exit_code(code)
         return objective_value(out_dir, cfg.get("objective"))
 
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user's: the traceback too
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; we print one line
     _exit_codes.clear()  # this launch's runs only (the command line may call launch again in one process)
     process.SWEEP_STOP.signum = None
     try:
         app()
-    except Exception as err:  # noqa: BLE001 - Hydra's composition and override errors
-        print(f"gradlab: {hydra_error_line(err, name)}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
+    except Exception as err:  # noqa: BLE001 - reported once: a config error (exit 2) or what it is (exit 1)
+        sys.exit(report_error(err, name, full_error))
     sys.exit(exit_code())
+
+
+def is_config_error(err: BaseException) -> bool:
+    """Bad input: a ConfigError, Hydra's override and composition errors (an unknown key, a missing config),
+    OmegaConf's (a wrong type, an interpolation that does not resolve)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(err, ConfigError | HydraException | OmegaConfBaseException)
+
+
+def report_error(err: BaseException, name: str, full_error: bool = False) -> int:
+    """Print one line for an error that ended a command, the traceback first with `full_error`; the exit code:
+    `gradlab: config error: ...` and 2 for bad input, `gradlab: error: <Type>: <message>` and 1 for anything else."""
+    if full_error:
+        traceback.print_exception(err, file=sys.stderr)
+    if isinstance(err, ConfigError):
+        line, code = str(err), EXIT_CONFIG
+    elif is_config_error(err):
+        line, code = hydra_error_line(err, name), EXIT_CONFIG
+    else:
+        first = next((text for text in str(err).splitlines() if text.strip()), "")
+        line, code = f"error: {type(err).__name__}" + (f": {first}" if first else ""), EXIT_FAILED
+    print(f"gradlab: {line}" + ("" if full_error or code == EXIT_CONFIG else
+                                " (HYDRA_FULL_ERROR=1 for the traceback)"), file=sys.stderr)
+    return code
 
 
 def hydra_error_line(err: Exception, name: str) -> str:

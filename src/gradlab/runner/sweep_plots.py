@@ -2,7 +2,7 @@
 
 - `plot_summary`: a metric against the first swept parameter, one line per value of the others;
 - `plot_seed_summary`: the mean over seeds with its 95% interval as a band, every seed as a dot;
-- `plot_search`: an Optuna search, each trial's objective with the best so far, and where the trials fell.
+- `plot_search`: a search (`gradlab search`), each trial's objective with the best so far, and where the trials fell.
 """
 
 from __future__ import annotations
@@ -144,8 +144,8 @@ def _set_value_scale(axis_setter: Any, norm: Any) -> None:
         axis_setter("symlog", linthresh=norm.linthresh, linscale=0.5)
 
 
-def plot_search(target: Path, rows: list[dict], swept: list[str], metric: str) -> None:
-    """A search's trials (minimising `metric`): the objective of each with the best so far, and the searched space.
+def plot_search(target: Path, rows: list[dict], swept: list[str], metric: str, *, maximize: bool = False) -> None:
+    """A search's trials (minimising `metric`, or maximising): each one's objective, the best so far, the space.
 
     Left: each trial's objective in trial order, the running best as a step line, failed trials as red x.
     Right: the trials in the plane of the first two searched parameters, coloured by objective, the best starred.
@@ -158,20 +158,21 @@ def plot_search(target: Path, rows: list[dict], swept: list[str], metric: str) -
     values = [v for _, v in done]
     ax.plot([r["job"] for r, _ in done], values, "o", label="trial")
     if values:
-        ax.step([r["job"] for r, _ in done], np.minimum.accumulate(values), where="post", color="black", lw=1,
+        running = np.maximum.accumulate(values) if maximize else np.minimum.accumulate(values)
+        ax.step([r["job"] for r, _ in done], running, where="post", color="black", lw=1,
                 label="best so far")
     for r in failed:
         ax.plot([r["job"]], [0.02], "rx", ms=8, transform=ax.get_xaxis_transform(),
                 label="failed trial" if r is failed[0] else None)
     _set_value_scale(ax.set_yscale, _value_norm(values))
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set(xlabel="trial (job number)", ylabel=metric, title=f"{len(rows)} trials, {len(failed)} failed")
+    ax.set(xlabel="trial", ylabel=metric, title=f"{len(rows)} trials, {len(failed)} failed")
     ax.legend()
-    best = min(done, key=lambda d: d[1]) if done else None
+    best = (max if maximize else min)(done, key=lambda d: d[1]) if done else None
     if best is not None:
         where = ", ".join(f"{k}={_short(best[0].get(k))}" for k in swept)
         fig.suptitle(f"Search: best {metric} = {best[1]:.3g} (trial {best[0]['job']}) at {where}", fontsize=10)
-    _draw_space(space, done, failed, swept, metric, best)
+    _draw_space(space, done, failed, swept, metric, best, maximize)
     save(fig, target)
 
 
@@ -179,7 +180,8 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _draw_space(ax: Any, done: list, failed: list[dict], swept: list[str], metric: str, best: Any) -> None:
+def _draw_space(ax: Any, done: list, failed: list[dict], swept: list[str], metric: str, best: Any,
+                maximize: bool = False) -> None:
     """The searched parameters: a plane for two (colour: objective), the objective against one."""
     numeric = [k for k in swept if all(finite_number(r.get(k)) is not None for r, _ in done)]
     if not numeric or not done:
@@ -191,13 +193,14 @@ def _draw_space(ax: Any, done: list, failed: list[dict], swept: list[str], metri
     if len(numeric) >= 2:
         y_key = numeric[1]
         points = ax.scatter(xs, [float(r[y_key]) for r, _ in done], c=values, norm=_value_norm(values),
-                            cmap="viridis_r", s=30)
+                            cmap="viridis" if maximize else "viridis_r", s=30)
         ax.figure.colorbar(points, ax=ax, label=metric)
         ax.plot([float(best[0][x_key])], [float(best[0][y_key])], "*", color="red", ms=14, label="best")
         ax.plot([float(r[x_key]) for r in failed if finite_number(r.get(x_key)) is not None],
                 [float(r[y_key]) for r in failed if finite_number(r.get(x_key)) is not None], "rx", ms=8,
                 label="failed trial" if failed else None)
-        ax.set(ylabel=y_key, title="Where the trials fell (colour: objective, lower is better)")
+        ax.set(ylabel=y_key, title="Where the trials fell (colour: objective, "
+                                   f"{'higher' if maximize else 'lower'} is better)")
     else:
         ax.plot(xs, values, "o")
         ax.plot([float(best[0][x_key])], [best[1]], "*", color="red", ms=14, label="best")

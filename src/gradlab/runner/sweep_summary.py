@@ -2,13 +2,12 @@
 
 Configured once in `configs/base/run.yaml` as the Hydra callback `sweep_summary`; an experiment picks the
 metrics it summarises in its own config (`hydra.callbacks.sweep_summary.metrics`, `.plot_metric`), and the run's
-`objective` (what an Optuna search minimises) is always one of them. Runs with every launcher and sweeper
-(basic, joblib, submitit; Hydra's grid or Optuna), because it reads what the jobs wrote: `.hydra/overrides.yaml`
-and `metrics.json` in each job directory. It writes into the sweep directory
+`objective` (what `gradlab search` optimises) is always one of them. Runs with every launcher (basic, joblib,
+submitit), because it reads what the jobs wrote: `.hydra/overrides.yaml` and `metrics.json` in each job
+directory. It writes into the sweep directory
 
 - `summary.csv`: one row per job (overrides, status, metrics, error); a failed job is a row with its error;
-- `summary.png`: the plot metric against the first swept parameter (for an Optuna search: every trial's
-  objective with the best so far, and where in the searched space each trial fell);
+- `summary.png`: the plot metric against the first swept parameter;
 - `summary_seeds.csv` and `summary_seeds.png`, when a seed key is swept (`data.seed=0,1,2`): the jobs that
   differ only in seeds aggregated per metric (`gradlab.runner.seeds`), and the mean with its 95% interval
   against the swept parameter.
@@ -28,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from gradlab.runner import run
 from gradlab.runner.records import lookup, read_record, status_of
 from gradlab.runner.seeds import STATS, aggregate_over_seeds, is_seed_key
-from gradlab.runner.sweep_plots import plot_search, plot_seed_summary, plot_summary
+from gradlab.runner.sweep_plots import plot_seed_summary, plot_summary
 
 SUMMARY_CSV, SUMMARY_PNG = "summary.csv", "summary.png"
 SEEDS_CSV, SEEDS_PNG = "summary_seeds.csv", "summary_seeds.png"
@@ -91,7 +90,8 @@ def job_rows(jobs: list[dict], override_keys: list[str], metric_keys: list[str])
     return rows
 
 
-def _write_csv(target: Path, header: list[str], rows: list[dict]) -> Path:
+def write_csv(target: Path, header: list[str], rows: list[dict]) -> Path:
+    """The rows as CSV with this header (also the summary of `gradlab search`)."""
     with open(target, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
@@ -99,28 +99,21 @@ def _write_csv(target: Path, header: list[str], rows: list[dict]) -> Path:
     return target
 
 
-def write_summary(sweep_dir: Path, metric_keys: list[str], plot_metric: str | None, *,
-                  search: bool = False) -> Summary:
-    """Write summary.csv and summary.png, and the seed aggregate when a seed key is swept.
-
-    `search`: the jobs are the trials of a search (Optuna), so summary.png shows the search, not a line plot.
-    """
+def write_summary(sweep_dir: Path, metric_keys: list[str], plot_metric: str | None) -> Summary:
+    """Write summary.csv and summary.png, and the seed aggregate when a seed key is swept."""
     jobs = collect_jobs(sweep_dir)
     override_keys = list(dict.fromkeys(k for job in jobs for k in job["overrides"]))
     varying = [k for k in override_keys if len({json.dumps(j["overrides"].get(k)) for j in jobs}) > 1]
     rows = job_rows(jobs, override_keys, metric_keys)
-    target = _write_csv(sweep_dir / SUMMARY_CSV, ["job", "attempt", *override_keys, "status", *metric_keys, "warnings",
+    target = write_csv(sweep_dir / SUMMARY_CSV, ["job", "attempt", *override_keys, "status", *metric_keys, "warnings",
                                                   "error"], rows)
     if plot_metric and rows:
-        if search:
-            plot_search(sweep_dir / SUMMARY_PNG, rows, varying, plot_metric)
-        else:
-            plot_summary(sweep_dir / SUMMARY_PNG, rows, varying or override_keys[:1], plot_metric)
+        plot_summary(sweep_dir / SUMMARY_PNG, rows, varying or override_keys[:1], plot_metric)
     seeds_csv = None
     if any(is_seed_key(k) for k in varying) and metric_keys:
         swept = [k for k in varying if not is_seed_key(k)]
         aggregate = aggregate_over_seeds(rows, metric_keys, params=varying)
-        seeds_csv = _write_csv(sweep_dir / SEEDS_CSV, [*swept, "metric", "failed", "missing", *STATS], aggregate)
+        seeds_csv = write_csv(sweep_dir / SEEDS_CSV, [*swept, "metric", "failed", "missing", *STATS], aggregate)
         if plot_metric:
             plot_seed_summary(sweep_dir / SEEDS_PNG, rows, aggregate, swept, plot_metric)
     return Summary(target, seeds_csv, any(row["status"] != "ok" for row in rows))
@@ -138,10 +131,8 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         objective = OmegaConf.select(config, "objective", default=None)
-        search = "optuna" in str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).lower()
-        plot_metric = (objective or self.plot_metric) if search else self.plot_metric
-        metric_keys = list(dict.fromkeys([*self.metrics, *(k for k in (plot_metric, objective) if k)]))
-        summary = write_summary(sweep_dir, metric_keys, plot_metric, search=search)
+        metric_keys = list(dict.fromkeys([*self.metrics, *(k for k in (self.plot_metric, objective) if k)]))
+        summary = write_summary(sweep_dir, metric_keys, self.plot_metric)
         print(f"gradlab: sweep summary: {summary.csv}" + (" (some jobs failed)" if summary.failed else ""))
         if summary.seeds_csv:
             print(f"gradlab: mean and spread over seeds: {summary.seeds_csv}")

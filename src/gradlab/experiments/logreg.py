@@ -136,7 +136,9 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         ctx.warn(f"Newton's method did not converge: |grad| = {float(newton.grad_norm):.3g} >= newton.tol = "
                  f"{cfg.newton.tol:g} after {int(newton.iterations)} iterations ({cfg.precision})")
 
-    m = jax.device_get(measures(fit.phi, newton.phi, maps, x, y))
+    m = jax.device_get(measures(fit.phi, newton.phi, fit.path, fit.losses, maps, x, y))
+    bounds = {k: float(v) for k, v in m["bounds"].items()}
+    save_grid_errors(ctx.path("grid_errors.csv"), jax.device_get(maps))
     fit = jax.device_get(fit)
     spacing = [float(d) for d in m["grid_spacing"]]
     eig_tolerance = 100 * float(jnp.finfo(x.dtype).eps) * float(m["max_abs_min_eig"])
@@ -166,39 +168,113 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         "heatmap": {"argmin": m["grid_argmin"], "min_loss": m["min_loss"], "grid_spacing": spacing,
                     "cell_diagonal": float(np.hypot(*spacing))},
         "loss_stability": loss_stability(cfg.check.logits),
-        "gradient": {"max_abs_err": m["grad_max_abs_err"]},
+        "gradient": {"max_abs_err": m["grad_max_abs_err"], "tolerance": bounds["gradient"],
+                     "finite_difference_max_ratio": m["fd_ratio"],
+                     "custom_rule_max_abs_err": m["custom_rule_err"], "fused_max_abs_err": m["fused_grad_err"]},
+        "loss": {"max_ratio_to_bound": m["loss_ratio"], "relative_tolerance": bounds["loss_rel"],
+                 "recorded_max_ratio_to_bound": m["recorded_loss_ratio"],
+                 "recorded_max_abs_err": m["recorded_loss_max_abs_err"]},
         "hessian": {"max_abs_err": m["hess_max_abs_err"], "min_eig_over_grid": min_eig,
-                    "eig_tolerance": eig_tolerance},
+                    "eig_tolerance": eig_tolerance, "tolerance": bounds["hessian"]},
+        "independent": {"newton_grad_norm": m["newton_grad_textbook"],
+                        "newton_grad_tolerance": cfg.newton.tol + 2**0.5 * bounds["gradient"],
+                        "fit_grad_norm": m["fit_grad_textbook"], "min_curvature_at_newton": m["newton_min_curvature"],
+                        "fit_to_newton_bound": m["distance_bound"]},
         "convex": min_eig >= -eig_tolerance,
     }
 
 
+# max |sigma''(z)| = sqrt(3) / 18: the bound on the third derivative of softplus that the finite-difference
+# truncation error h^2 |f^(3)| / 6 needs (d^3 L / dphi_k^3 = sum_i sigma''(z_i) a_ik^3 with a_i = [1, x_i])
+SOFTPLUS_THIRD_DERIVATIVE_MAX = 3**0.5 / 18
+
+
+def roundoff_bounds(x: jax.Array) -> dict:
+    """Round-off bounds of the comparisons, from the data alone (eps = machine epsilon, n points):
+
+        gradient   (n + 8) eps sum_i (1 + |x_i|)       each route's residual p_i - y_i within 4 eps of the truth,
+                                                       summed over n terms |r_i a_ik| <= 1 + |x_i| (Higham: n eps)
+        Hessian    (n + 8) eps sum_i (1 + |x_i|)^2 / 4  the same for terms p_i (1 - p_i) a_ij a_ik <= (1 + |x_i|)^2/4
+        loss, rel  (n + 8) eps                         n positive terms, each within 4 eps in each route
+    """
+    eps, n = jnp.finfo(x.dtype).eps, x.shape[0]
+    return {"gradient": (n + 8) * eps * jnp.sum(1 + jnp.abs(x)),
+            "hessian": (n + 8) * eps * jnp.sum((1 + jnp.abs(x)) ** 2) / 4,
+            "loss_rel": (n + 8) * eps}
+
+
+def finite_difference_check(phi, x, y, analytic_grad, loss) -> jax.Array:
+    """|analytic - central difference| / its bound, per component (<= 1 when the analytic gradient is right).
+
+    Step h_k = eps^(1/3) max(1, |phi_k|); bound = truncation h^2 M3_k / 6 (M3_0 = c n, M3_1 = c sum |x|^3,
+    c = max |sigma''|) + round-off of the two loss values (n + 8) eps L / h + the rounded step eps |phi_k| |g_k| / h.
+    """
+    eps, n = jnp.finfo(x.dtype).eps, x.shape[0]
+    step = eps ** (1 / 3) * jnp.maximum(1.0, jnp.abs(phi))
+    basis = jnp.diag(step)
+    fd = jax.vmap(lambda e, h: (logistic.bce_loss(phi + e, x, y) - logistic.bce_loss(phi - e, x, y)) / (2 * h))(
+        basis, step)
+    third = SOFTPLUS_THIRD_DERIVATIVE_MAX * jnp.stack([n * 1.0, jnp.sum(jnp.abs(x) ** 3)])
+    bound = (step**2 * third / 6 + (n + 8) * eps * loss / step + eps * jnp.abs(phi) * jnp.abs(analytic_grad) / step)
+    return jnp.abs(analytic_grad - fd) / bound
+
+
+def save_grid_errors(path, maps: dict) -> None:
+    """grid_errors.csv: every grid point's errors (the arrays behind the report's max-over-grid rows)."""
+    phi0, phi1 = np.meshgrid(maps["phi0"], maps["phi1"])
+    names = ["grad_err", "hess_err", "fd_ratio", "custom_rule_err", "fused_grad_err", "loss_ratio", "min_eig"]
+    columns = np.stack([phi0.ravel(), phi1.ravel(), *(np.asarray(maps[k]).ravel() for k in names)], axis=1)
+    np.savetxt(path, columns, delimiter=",", header=",".join(["phi0", "phi1", *names]), comments="", fmt="%.4e")
+
+
 @functools.partial(jax.jit, static_argnames=("phi0_range", "phi1_range", "resolution"))
 def grid_maps(x, y, phi0_range, phi1_range, resolution) -> dict:
-    """(iv, v) On a resolution x resolution grid over (phi0, phi1): the loss, the largest gap between the
-    analytic gradient / Hessian and jax.grad / jax.hessian, and the smallest eigenvalue of jax.hessian."""
+    """(iv, v) On a resolution x resolution grid over (phi0, phi1): the loss, and the analytic gradient and
+    Hessian against routes that share no code with them: autodiff of the textbook loss (`bce_loss_textbook`,
+    no custom rule), central finite differences of the stable loss, and the custom-JVP and fused gradients
+    (what jax.grad and training use) against the textbook's. Errors are max abs over components; the
+    finite-difference and loss columns are divided by their bounds (<= 1 passes)."""
     phi0s, phi1s = jnp.linspace(*phi0_range, resolution), jnp.linspace(*phi1_range, resolution)
+    bounds = roundoff_bounds(x)
 
     def at(phi):
-        hess_autodiff = jax.hessian(logistic.bce_loss)(phi, x, y)
-        return (
-            logistic.bce_loss(phi, x, y),
-            jnp.max(jnp.abs(logistic.bce_gradient(phi, x, y) - jax.grad(logistic.bce_loss)(phi, x, y))),
-            jnp.max(jnp.abs(logistic.bce_hessian(phi, x, y) - hess_autodiff)),
-            logistic.min_eigenvalue(hess_autodiff),
-        )
+        loss = logistic.bce_loss(phi, x, y)
+        grad, hess = logistic.bce_gradient_and_hessian(phi, x, y)
+        textbook_loss, textbook_grad = jax.value_and_grad(logistic.bce_loss_textbook)(phi, x, y)
+        textbook_hess = jax.hessian(logistic.bce_loss_textbook)(phi, x, y)
+        fused_loss, fused_grad = logistic.bce_value_and_grad(phi, x, y)
+        loss_bound = bounds["loss_rel"] * textbook_loss
+        return {
+            "loss": loss,
+            "grad_err": jnp.max(jnp.abs(grad - textbook_grad)),
+            "hess_err": jnp.max(jnp.abs(hess - textbook_hess)),
+            "min_eig": logistic.min_eigenvalue(textbook_hess),
+            "fd_ratio": jnp.max(finite_difference_check(phi, x, y, grad, loss)),
+            "custom_rule_err": jnp.max(jnp.abs(jax.grad(logistic.bce_loss)(phi, x, y) - textbook_grad)),
+            "fused_grad_err": jnp.max(jnp.abs(fused_grad - textbook_grad)),
+            "loss_ratio": jnp.maximum(jnp.abs(loss - textbook_loss), jnp.abs(fused_loss - textbook_loss)) / loss_bound,
+        }
 
-    loss, grad_err, hess_err, min_eig = logistic.on_grid(at, phi0s, phi1s)
-    return {"phi0": phi0s, "phi1": phi1s, "loss": loss, "grad_err": grad_err, "hess_err": hess_err,
-            "min_eig": min_eig}
+    maps = logistic.on_grid(at, phi0s, phi1s)
+    return {"phi0": phi0s, "phi1": phi1s, **maps}
 
 
 @jax.jit
-def measures(fit_phi, newton_phi, maps: dict, x, y) -> dict:
+def measures(fit_phi, newton_phi, fit_path, fit_losses, maps: dict, x, y) -> dict:
     """The numbers the run reports from its two fits and the grid maps, in one compiled call (one by one, each
-    small operation would be compiled, or loaded from the cache, on its own: ~50 of them)."""
+    small operation would be compiled, or loaded from the cache, on its own: ~50 of them).
+
+    The independent checks of the fits use autodiff of the textbook loss: the loss training recorded at each step
+    against the textbook loss at the parameters of that step; the gradient norms at both minima; the distance
+    between them against the strong-convexity bound 2 (|g_fit| + |g_newton| + 2 delta) / lambda_min(H(newton)),
+    delta the round-off bound of a computed gradient."""
     row, col = jnp.unravel_index(jnp.argmin(maps["loss"]), maps["loss"].shape)
     grid_argmin = jnp.stack([maps["phi0"][col], maps["phi1"][row]])
+    bounds = roundoff_bounds(x)
+    textbook = jax.vmap(lambda phi: logistic.bce_loss_textbook(phi, x, y))(fit_path[:-1])
+    grad = jax.grad(logistic.bce_loss_textbook)
+    fit_grad, newton_grad = jnp.linalg.norm(grad(fit_phi, x, y)), jnp.linalg.norm(grad(newton_phi, x, y))
+    curvature = logistic.min_eigenvalue(jax.hessian(logistic.bce_loss_textbook)(newton_phi, x, y))
     return {
         "grid_argmin": grid_argmin, "min_loss": jnp.min(maps["loss"]),
         "grid_spacing": jnp.stack([maps["phi0"][1] - maps["phi0"][0], maps["phi1"][1] - maps["phi1"][0]]),
@@ -208,6 +284,13 @@ def measures(fit_phi, newton_phi, maps: dict, x, y) -> dict:
         "newton_to_heatmap_min": jnp.linalg.norm(newton_phi - grid_argmin),
         "grad_max_abs_err": jnp.max(maps["grad_err"]), "hess_max_abs_err": jnp.max(maps["hess_err"]),
         "min_eig": jnp.min(maps["min_eig"]), "max_abs_min_eig": jnp.max(jnp.abs(maps["min_eig"])),
+        "fd_ratio": jnp.max(maps["fd_ratio"]), "custom_rule_err": jnp.max(maps["custom_rule_err"]),
+        "fused_grad_err": jnp.max(maps["fused_grad_err"]), "loss_ratio": jnp.max(maps["loss_ratio"]),
+        "recorded_loss_ratio": jnp.max(jnp.abs(fit_losses - textbook) / (bounds["loss_rel"] * textbook)),
+        "recorded_loss_max_abs_err": jnp.max(jnp.abs(fit_losses - textbook)),
+        "fit_grad_textbook": fit_grad, "newton_grad_textbook": newton_grad, "newton_min_curvature": curvature,
+        "distance_bound": 2 * (fit_grad + newton_grad + 2 * bounds["gradient"]) / curvature,
+        "bounds": bounds,
     }
 
 

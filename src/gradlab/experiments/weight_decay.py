@@ -17,8 +17,8 @@ import numpy as np
 from gradlab.experiments import memory
 from gradlab.experiments.schemas import LinearDataConfig, LogisticDataConfig, NewtonConfig
 from gradlab.problems import regularization as reg
-from gradlab.problems.linreg import least_squares_loss
-from gradlab.problems.logistic import bce_loss
+from gradlab.problems.linreg import least_squares_gradient_numpy, least_squares_loss
+from gradlab.problems.logistic import bce_gradient_numpy, bce_loss
 from gradlab.problems.map_l2 import newton_minimize
 from gradlab.runner.config import at_least, finite_list, in_range, one_of, positive
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
@@ -60,12 +60,42 @@ def memory_estimate(cfg: Config) -> dict[str, float]:
 
 
 def make_loss(cfg: Config):
-    """The unregularized loss L[phi] of the configured model and data."""
+    """The unregularized loss L[phi] of the configured model and data, and its hand-written NumPy gradient."""
     if cfg.model == "logistic":
         x, y = cfg.logistic.sample()
-        return lambda phi: bce_loss(phi, x, y)
-    x, y = cfg.least_squares.sample()
-    return lambda phi: least_squares_loss(phi, x, y)
+        loss, numpy_grad = (lambda phi: bce_loss(phi, x, y)), bce_gradient_numpy
+    else:
+        x, y = cfg.least_squares.sample()
+        loss, numpy_grad = (lambda phi: least_squares_loss(phi, x, y)), least_squares_gradient_numpy
+    x_np, y_np = np.asarray(x), np.asarray(y)
+    loss.numpy_grad = lambda phi: numpy_grad(phi, x_np, y_np)
+    loss.n = int(x.shape[0])
+    return loss
+
+
+def reference_metrics(cfg: Config, loss, runs: dict, phi_init) -> tuple[dict, dict]:
+    """Each optax/JAX trajectory against the NumPy route (`reg.numpy_reference_runs`), max over steps and
+    coordinates, with the round-off bound of `steps` updates:
+
+        tolerance = steps (n + 8) eps (max|phi| + alpha S)
+
+    each update rounds phi (a few eps |phi|) and a gradient of n terms whose absolute sum is at most S (Higham:
+    n eps S); for SGD and momentum on a convex L with alpha below 2 / Lipschitz the update map does not expand
+    an error, so errors add over the steps. Adam's update divides by sqrt(v^), which does expand an error where
+    the gradient is small; the same bound is used and the measured margin is reported."""
+    refs, scale = reg.numpy_reference_runs(loss.numpy_grad, phi_init, cfg.alpha, cfg.lam, cfg.steps, cfg.momentum,
+                                           cfg.adam.b1, cfg.adam.b2, cfg.adam.eps)
+    eps = float(np.finfo(float).eps)
+    size = max(float(np.max(np.abs(np.asarray(path)))) for path in runs.values())
+    tolerance = cfg.steps * (loss.n + 8) * eps * (size + cfg.alpha * scale)
+    out = {"tolerance": tolerance, "gradient_abs_sum_max": scale, "max_abs_phi": size}
+    for metric, run, reference in reg.REFERENCE_COMPARISONS:
+        out[f"{metric}_max_abs_err"] = float(np.max(np.abs(np.asarray(runs[run]) - refs[reference])))
+    jax_gap = np.max(np.abs(np.asarray(runs["adamw"]) - np.asarray(runs["adam_l2"])), axis=1)
+    ref_gap = np.max(np.abs(refs["adamw"] - refs["adam_l2"]), axis=1)
+    out["adamw_vs_adam_l2"] = {"numpy": float(ref_gap.max()), "jax": float(jax_gap.max()),
+                               "abs_err": float(np.max(np.abs(jax_gap - ref_gap))), "tolerance": 2 * tolerance}
+    return out, refs
 
 
 def contour_grid(penalized, points: np.ndarray, grid_points: int) -> dict[str, np.ndarray]:
@@ -98,6 +128,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     eps = float(jnp.finfo(phi_init.dtype).eps)
     scale = max(1.0, float(max(jnp.max(jnp.abs(path)) for path in runs.values())))
     tolerance = cfg.roundoff_ulps * eps * scale
+    reference, _ = reference_metrics(cfg, loss, runs, np.asarray(phi_init))
     minimum = jax.jit(lambda phi: newton_minimize(penalized, phi, cfg.newton.tol, cfg.newton.max_iter))(phi_init)
     minimizer = np.asarray(minimum["phi"])
     if not bool(minimum["converged"]):
@@ -114,6 +145,9 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         "penalty_grad_max_abs_err": reg.penalty_gradient_error(
             jnp.concatenate(list(runs.values())), cfg.lam, cfg.alpha
         ),
+        "penalty_grad_fd_max_ratio": reg.penalty_gradient_fd_ratio(
+            np.concatenate([np.asarray(p) for p in runs.values()]), cfg.lam, cfg.alpha),
+        "numpy_reference": reference,
         "minimizer_l2": {
             "phi": minimizer,
             "grad_inf_norm": minimum["grad_inf_norm"],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradlab.problems.numerics import max_abs_error
 
@@ -77,6 +78,21 @@ def minimizer(x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.linalg.lstsq(design, y)[0]
 
 
+def roundoff_bounds(x: jax.Array, hessian: jax.Array) -> dict:
+    """Round-off bounds of the comparisons (eps = machine epsilon, n points):
+
+        hessian      4 n eps sum_i (1 + x_i^2)          each route sums n terms 2 x_i^2 (Higham: n eps each)
+        det          8 eps (|H00 H11| + H01^2) + d (|H00| + |H11| + 2 |H01|)    the 2x2 LU's own round-off plus
+                                                        the entries' error d (first-order perturbation of ad - b^2)
+        min_eig      d + 8 eps max|H|                    Weyl: an entry error d moves an eigenvalue by <= 2 d
+    """
+    eps, n = jnp.finfo(x.dtype).eps, x.shape[0]
+    entry = 4 * n * eps * jnp.sum(1 + x**2)
+    (a, b), (_, d) = jnp.abs(hessian)
+    return {"hessian": entry, "det": 8 * eps * (a * d + b * b) + entry * (a + d + 2 * b),
+            "min_eig": 2 * entry + 8 * eps * jnp.max(jnp.abs(hessian))}
+
+
 @jax.jit
 def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol: float) -> dict:
     """The analytic Hessian against jax.hessian at phi, its trace, determinant and eigen-decomposition.
@@ -90,6 +106,8 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
     eigenvalues, eigenvectors = jnp.linalg.eigh(analytic)
     trace, det = jnp.trace(analytic), hessian_determinant(x)
     center = minimizer(x, y)
+    bounds = roundoff_bounds(x, autodiff)
+    det_autodiff = jnp.linalg.det(autodiff)
     flattest = eigenvectors[:, 0]
     loss_at_min = least_squares_loss(center, x, y)
     return {
@@ -100,7 +118,12 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
         },
         "trace": trace,
         "det": det,
-        "det_autodiff": jnp.linalg.det(autodiff),
+        "det_autodiff": det_autodiff,
+        "det_abs_err": jnp.abs(det - det_autodiff),
+        "tolerance": bounds,
+        # det > 0 read on autodiff's H, beyond its round-off: the closed form is not judged by itself
+        "strictly_convex_autodiff": det_autodiff > bounds["det"],
+        "min_eigenvalue_autodiff": jnp.linalg.eigvalsh(autodiff)[0],
         "eigenvalues": eigenvalues,
         "eigenvectors": eigenvectors,  # columns, smallest eigenvalue first
         "min_eigenvalue_closed_form": smallest_eigenvalue(trace, det),
@@ -117,3 +140,11 @@ def loss_surface(x: jax.Array, y: jax.Array, phi0_grid: jax.Array, phi1_grid: ja
     """L on the grid phi0_grid x phi1_grid, shape (len(phi1_grid), len(phi0_grid)) for contour plots."""
     on_row = jax.vmap(lambda p0, p1: least_squares_loss(jnp.stack([p0, p1]), x, y), in_axes=(0, None))
     return jax.vmap(lambda p1: on_row(phi0_grid, p1))(phi1_grid)
+
+
+def least_squares_gradient_numpy(phi, x, y) -> tuple[np.ndarray, float]:
+    """dL/dphi = 2 [sum r, sum r x], r = phi0 + phi1 x - y, in NumPy float64, and sum_i 2 |r_i| (1 + |x_i|) (the
+    size of its round-off): a route for checking trajectories by hand."""
+    phi, x, y = (np.asarray(a, dtype=float) for a in (phi, x, y))
+    r = phi[0] + phi[1] * x - y
+    return 2 * np.array([r.sum(), (r * x).sum()]), float(np.sum(2 * np.abs(r) * (1 + np.abs(x))))

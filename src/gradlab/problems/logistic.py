@@ -161,6 +161,17 @@ def newton(phi_init: jax.Array, x: jax.Array, y: jax.Array, tol: float, max_iter
     return NewtonResult(phi, it, norm, path)
 
 
+def bce_loss_textbook(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """L = -sum_i [y_i log sig(z_i) + (1 - y_i) log(1 - sig(z_i))], z_i = phi0 + phi1 x_i, as the textbook writes it.
+
+    The independent route for autodiff: no custom derivative rule of ours (log sig(z) = jax.nn.log_sigmoid(z),
+    log(1 - sig(z)) = log sig(-z)), and its own logits, so `jax.grad` / `jax.hessian` of it check
+    `bce_gradient_and_hessian`, `bce_terms`' JVP rule and the fused `bce_value_and_grad` from outside.
+    """
+    z = phi[0] + phi[1] * x
+    return -jnp.sum(y * jax.nn.log_sigmoid(z) + (1.0 - y) * jax.nn.log_sigmoid(-z))
+
+
 def bce_reference(z: float, y: float) -> float:
     """-[y log sig(z) + (1-y) log(1 - sig(z))] in plain Python floats, case by case (an independent route).
 
@@ -198,3 +209,14 @@ def separation(x, y) -> str | None:
         return ("the classes are separable by a threshold on x: no finite optimum (the loss decreases towards 0 "
                 "as |phi1| grows)")
     return None
+
+
+def bce_gradient_numpy(phi, x, y) -> tuple[np.ndarray, float]:
+    """dL/dphi = [sum (p - y), sum (p - y) x] in NumPy float64, p = 1 / (1 + exp(-z)) by cases (no overflow),
+    and sum_i |p_i - y_i| (1 + |x_i|), which sizes its round-off: a route for checking trajectories by hand."""
+    phi, x, y = (np.asarray(a, dtype=float) for a in (phi, x, y))
+    z = phi[0] + phi[1] * x
+    e = np.exp(-np.abs(z))
+    p = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    r = p - y
+    return np.array([r.sum(), (r * x).sum()]), float(np.sum(np.abs(r) * (1 + np.abs(x))))

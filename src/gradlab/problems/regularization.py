@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
@@ -174,3 +175,84 @@ def penalty_gradient_error(phis: jax.Array, lam: float, alpha: float) -> jax.Arr
     """max |jax.grad(penalty) - (lambda/alpha) phi| over a batch of points phis (N, P)."""
     autodiff = jax.vmap(jax.grad(lambda phi: l2_penalty(phi, lam, alpha)))(phis)
     return jnp.max(jnp.abs(autodiff - l2_penalty_gradient(phis, lam, alpha)))
+
+
+# --------------------------------------------------------------------------------------------------------
+# The independent route: every update written by hand in NumPy, with a NumPy gradient of L
+
+
+def numpy_reference_runs(grad, phi_init, alpha: float, lam: float, steps: int, momentum: float, b1: float,
+                         b2: float, eps: float) -> tuple[dict[str, np.ndarray], float]:
+    """The updates of `weight_decay_runs` written from their papers in plain NumPy (no JAX, no optax), with
+    w = lambda / alpha and `grad(phi) -> (dL/dphi, sum_i |per-point term|)` a hand-written NumPy gradient of L:
+
+        sgd_decay      phi <- (1 - lambda) phi - alpha g                          (Problem 3)
+        momentum_l2    m <- momentum m + (g + w phi);  phi <- phi - alpha m       (heavy ball on L~)
+        adam_l2        Adam (Kingma & Ba) on g + w phi, bias-corrected, eps outside the root
+        adamw          phi <- phi - alpha (m^ / (sqrt(v^) + eps) + w phi), Adam on g alone (Loshchilov & Hutter)
+
+    Returns the trajectories (steps + 1, P) and the largest sum_i |per-point gradient term| met, which sizes
+    the gradient's round-off for the tolerance."""
+    w = lam / alpha
+    phi0 = np.asarray(phi_init, dtype=float)
+    scale = 0.0
+
+    def g(phi):
+        nonlocal scale
+        value, size = grad(phi)
+        scale = max(scale, size)
+        return value
+
+    paths = {name: [phi0] for name in ("sgd_decay", "momentum_l2", "adam_l2", "adamw")}
+    m_heavy = np.zeros_like(phi0)
+    adam = {name: (np.zeros_like(phi0), np.zeros_like(phi0)) for name in ("adam_l2", "adamw")}
+    for t in range(1, steps + 1):
+        phi = paths["sgd_decay"][-1]
+        paths["sgd_decay"].append((1.0 - lam) * phi - alpha * g(phi))
+        phi = paths["momentum_l2"][-1]
+        m_heavy = momentum * m_heavy + (g(phi) + w * phi)
+        paths["momentum_l2"].append(phi - alpha * m_heavy)
+        for name in ("adam_l2", "adamw"):
+            phi = paths[name][-1]
+            gradient = g(phi) + (w * phi if name == "adam_l2" else 0.0)
+            m, v = adam[name]
+            m, v = b1 * m + (1 - b1) * gradient, b2 * v + (1 - b2) * gradient**2
+            adam[name] = (m, v)
+            step = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+            paths[name].append(phi - alpha * (step + (w * phi if name == "adamw" else 0.0)))
+    return {name: np.stack(path) for name, path in paths.items()}, scale
+
+
+# Each JAX/optax run against the NumPy route it must match: (metric name, run, reference)
+REFERENCE_COMPARISONS = (
+    ("sgd_manual", "sgd_manual", "sgd_decay"),
+    ("sgd_l2", "sgd_l2", "sgd_decay"),
+    ("sgd_optax_decay", "sgd_optax_decay", "sgd_decay"),
+    ("momentum_decay", "momentum_decay", "momentum_l2"),
+    ("momentum_l2", "momentum_l2", "momentum_l2"),
+    ("adam_l2", "adam_l2", "adam_l2"),
+    ("adamw", "adamw", "adamw"),
+)
+
+
+def penalty_gradient_fd_ratio(phis: np.ndarray, lam: float, alpha: float) -> float:
+    """max over points and components of |(lambda/alpha) phi_k - central difference of the penalty| / bound.
+
+    The penalty is quadratic, so the difference has no truncation error; the bound is the round-off of two
+    penalty values, 8 eps P(phi) / h, plus the rounded step, eps |phi_k| |g_k| / h, with h = eps^(1/3) max(1, |phi_k|).
+    Evaluated in NumPy (float64), a route that shares only the formula's statement with `l2_penalty_gradient`.
+    """
+    eps = np.finfo(float).eps
+    worst = 0.0
+    c = lam / (2.0 * alpha)
+    for phi in np.asarray(phis, dtype=float):
+        analytic = np.asarray(l2_penalty_gradient(phi, lam, alpha))
+        for k in range(phi.size):
+            h = eps ** (1 / 3) * max(1.0, abs(phi[k]))
+            up, down = phi.copy(), phi.copy()
+            up[k] += h
+            down[k] -= h
+            fd = (c * np.sum(up**2) - c * np.sum(down**2)) / (2 * h)
+            bound = (8 * eps * c * np.sum(phi**2) + eps * abs(phi[k]) * abs(analytic[k])) / h + np.finfo(float).tiny
+            worst = max(worst, abs(analytic[k] - fd) / bound)
+    return worst

@@ -72,11 +72,29 @@ def collapsed_entries(value: jax.Array, reference: jax.Array) -> jax.Array:
     return jnp.sum((value == 0) & (jnp.abs(reference) >= jnp.finfo(reference.dtype).tiny))
 
 
+def tolerances(logits: jax.Array, jacobian: jax.Array) -> dict:
+    """Round-off bounds for n logits z, eps = machine epsilon:
+
+        rel       (n + 8) eps (1 + max|z|)     each s_i is exp of a margin z_i - lse(...) whose absolute error is
+                                               about (n + 4) eps (1 + max|z|) (log-sum-exp of n terms), and exp turns
+                                               an absolute error of the exponent into the same relative error of s_i
+        abs       rel * max|J|                 the same, on the largest entry
+        row_sum   (n + 8) eps max_i sum_j|J_ij|  n entries of relative error <= rel summed (Higham)
+        symmetry  2 rel                        J_ij and J_ji each within rel of the truth, relative
+    """
+    n, eps = logits.shape[0], jnp.finfo(logits.dtype).eps
+    rel = (n + 8) * eps * (1 + jnp.max(jnp.abs(logits)))
+    return {"rel": rel, "abs": rel * jnp.max(jnp.abs(jacobian)), "symmetry_rel": 2 * rel,
+            "row_sum": (n + 8) * eps * jnp.max(jnp.sum(jnp.abs(jacobian), axis=1)) + rel * jnp.max(jnp.abs(jacobian))}
+
+
 @jax.jit
 def jacobian_report(logits: jax.Array) -> dict:
-    """The analytic Jacobian checked against both autodiff modes, its structure, and jax.nn.softmax."""
+    """The analytic Jacobian checked against both autodiff modes, and the structure the problem states (rows sum
+    to 0, J symmetric) checked on jax.jacfwd's J, which is computed without the formula; and jax.nn.softmax."""
     jacobian = softmax_jacobian_analytic(logits)
     references = {mode: softmax_jacobian_autodiff(logits, mode) for mode in ("jacfwd", "jacrev")}
+    autodiff = references["jacfwd"]
     naive = jax.jacfwd(jax.nn.softmax)(logits)
     magnitude = jnp.abs(jacobian)
     smallest = jnp.unravel_index(jnp.argmin(jnp.where(magnitude > 0, magnitude, jnp.inf)), jacobian.shape)
@@ -87,8 +105,11 @@ def jacobian_report(logits: jax.Array) -> dict:
         "max_abs_err": {mode: max_abs_error(jacobian, ref) for mode, ref in references.items()},
         "max_rel_err": {mode: max_rel_error(jacobian, ref) for mode, ref in references.items()},
         "row_sum_max_abs": jnp.max(jnp.abs(jacobian.sum(axis=1))),
-        # J_ij = -s_i s_j = J_ji exactly (floating-point products commute), so no tolerance is needed
+        # J_ij = -s_i s_j = J_ji exactly (floating-point products commute): true of the formula by construction
         "symmetric": jnp.all(jacobian == jacobian.T),
+        "autodiff_row_sum_max_abs": jnp.max(jnp.abs(autodiff.sum(axis=1))),
+        "autodiff_symmetry_max_rel": max_rel_error(autodiff, autodiff.T),
+        "tolerance": tolerances(logits, jacobian),
         "smallest_entry": {
             "index": jnp.stack(smallest),
             "analytic": jacobian[smallest],

@@ -3,8 +3,6 @@ rules checked against jax.grad of the same tree evaluated with jax.numpy."""
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np

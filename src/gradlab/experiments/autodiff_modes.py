@@ -8,6 +8,7 @@ python experiments/autodiff_modes.py "graph.nodes.f5='cos(f3)'"       # quote ex
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from gradlab.problems import autodiff_graph as ag
 from gradlab.problems import expression as ex
 from gradlab.problems.numerics import max_rel_error
 from gradlab.runner.config import ConfigError, checked, in_range, increasing_pair
-from gradlab.runner.run import BaseConfig, RunContext, launch
+from gradlab.runner.run import BaseConfig, RunContext, check_memory, launch
 from gradlab.runner.tables import markdown_table
 
 MAX_POINTS = 10_000  # points per run (each is a full table in metrics.json)
@@ -179,7 +180,9 @@ def _check_steps(cfg: Config, graph: ag.Graph, points: dict[str, np.ndarray]) ->
 
 
 def check_config(cfg: Config) -> None:
-    """Every refusal before any array: the graph, its points, the plot range, the finite-difference steps."""
+    """Every refusal before any array: the memory budget first (the plot range's check walks plot_points points),
+    then the graph, its points, the plot range and the finite-difference steps."""
+    check_memory(sys.modules[__name__], cfg)
     prepare(cfg)
 
 

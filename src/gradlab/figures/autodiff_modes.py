@@ -40,32 +40,57 @@ def y_and_derivative(data, cfg):
     return fig
 
 
-def _is_number(text: str) -> bool:
+MAX_EDGE_LABELS = 12  # more edges than this: each edge's derivative is written in its child's box
+
+
+def _edge_text(formula, value: float) -> str:
+    """'2 * f1 = 3.297', or just '1' where the formula is a number."""
     try:
-        float(text)
+        float(str(formula))
     except ValueError:
-        return False
-    return True
+        return f"{formula} = {value:.4g}"
+    return str(formula)
 
 
 def layered_layout(nodes, parents, children, dx: float = 2.6, dy: float = 1.3) -> dict[str, tuple[float, float]]:
-    """Node positions: column = longest path from an input; the nodes of a column sit 2 dy apart, and a lone node
-    that an edge jumps over (f2, jumped by f1 -> f3) sits at +dy so that the edge passes below it."""
+    """Node positions: column = longest path from an input; the nodes of a column sit 2 dy apart, ordered by the
+    mean height of their parents (fewer crossings), and a lone node that an edge jumps over (f2, jumped by
+    f1 -> f3) sits at +dy so that the edge passes below it."""
     depth = dict.fromkeys(nodes, 0)
-    for _ in nodes:  # relax along the edges until the longest paths are found (the graph is tiny and acyclic)
+    for _ in nodes:  # relax along the edges until the longest paths are found (the graph is small and acyclic)
         for parent, child in zip(parents, children, strict=True):
             depth[child] = max(depth[child], depth[parent] + 1)
     columns: dict[int, list[str]] = {}
     for node in nodes:
         columns.setdefault(depth[node], []).append(node)
     spans = [(depth[p], depth[c]) for p, c in zip(parents, children, strict=True)]
-    positions = {}
-    for column, members in columns.items():
+    positions: dict[str, tuple[float, float]] = {}
+    for column in sorted(columns):
+        members = columns[column]
+        heights = {m: [positions[p][1] for p, c in zip(parents, children, strict=True) if c == m] for m in members}
+        members = sorted(members, key=lambda m: -np.mean(heights[m]) if heights[m] else 0.0)  # stable: ties keep order
         jumped = any(low < column < high for low, high in spans)
         n = len(members)  # a column of n nodes, 2 dy apart, centred (two nodes at +-dy)
         rows = [dy if jumped else 0.0] if n == 1 else ((n - 1) / 2 - np.arange(n)) * 2 * dy
         positions.update({node: (column * dx, float(row)) for node, row in zip(members, rows, strict=True)})
     return positions
+
+
+def _fit_boxes(ax, boxes, renderer) -> None:
+    """Widen the axes' limits until every node box lies inside them (tall boxes of a many-input graph)."""
+    for _ in range(3):
+        inside = ax.get_window_extent(renderer)
+        extents = [box.get_bbox_patch().get_window_extent(renderer) for box in boxes]
+        over = [max(0.0, inside.y0 - min(e.y0 for e in extents)), max(0.0, max(e.y1 for e in extents) - inside.y1),
+                max(0.0, inside.x0 - min(e.x0 for e in extents)), max(0.0, max(e.x1 for e in extents) - inside.x1)]
+        if max(over) <= 0:
+            return
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        per_x, per_y = (x1 - x0) / inside.width, (y1 - y0) / inside.height  # data units per pixel
+        pad = 4.0  # pixels
+        ax.set_ylim(y0 - (over[0] + pad) * per_y * 1.2, y1 + (over[1] + pad) * per_y * 1.2)
+        ax.set_xlim(x0 - (over[2] + pad) * per_x * 1.2, x1 + (over[3] + pad) * per_x * 1.2)
+        ax.figure.canvas.draw()
 
 
 def _slab(p0: np.ndarray, p1: np.ndarray, box) -> tuple[float, float]:
@@ -88,28 +113,38 @@ def computational_graph(data, cfg):
     position = layered_layout(nodes, parents, children)
     columns = len({x for x, _ in position.values()})
     rows = max(sum(1 for p in position.values() if p[0] == x) for x, _ in position.values())
-    fig, ax = figure(width=max(14.5, 2.2 * columns), height=max(5.2, (1.2 + 0.25 * len(inputs)) * rows))
+    lines = 3 + len(inputs) + (max(children.count(n) for n in nodes) if len(parents) > MAX_EDGE_LABELS else 0)
+    fig, ax = figure(width=3.4 * columns + 1.0, height=max(5.2, (0.4 + 0.17 * lines) * rows))
     xs, ys = zip(*position.values(), strict=True)
     ax.set(xlim=(min(xs) - 0.9, max(xs) + 0.9), ylim=(min(ys) - 0.7, max(ys) + 0.7), xticks=[], yticks=[])
     ax.grid(False)
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
+    # A small graph gets each edge's derivative beside its arrow; past MAX_EDGE_LABELS edges those labels would
+    # crowd the arrows, so each node's box lists the derivatives of its incoming edges instead.
+    in_boxes = len(parents) > MAX_EDGE_LABELS
+    incoming = {node: "".join(f"\n∂{node}/∂{p} = {_edge_text(f, v)}" for p, c, f, v in zip(
+        parents, children, data["edge_partials"], data["edge_values"], strict=True) if c == node) for node in nodes}
     boxes = {}
     for node, formula, value, tangent, adjoint in zip(nodes, data["graph_formulas"], data["graph_values"],
                                                       data["graph_tangents"], data["graph_adjoints"], strict=True):
         head = f"{node} ({formula})" if node in inputs else f"{node} = {formula}"
         forward = "".join(f"\nd{node}/d{seed} = {t:.5g}" for seed, t in zip(inputs, tangent, strict=True))
         label = f"{head}\nvalue = {value:.5g}{forward}\nd{nodes[-1]}/d{node} = {adjoint:.5g}"
+        label += incoming[node] if in_boxes else ""
         boxes[node] = ax.text(*position[node], label, ha="center", va="center", fontsize=7.5,
                               bbox={"boxstyle": "round", "fc": "white", "ec": "tab:blue"})
     fig.canvas.draw()  # places the boxes, whose extents clip the arrows and centre the labels
     renderer = fig.canvas.get_renderer()
+    _fit_boxes(ax, boxes.values(), renderer)
     for parent, child, partial, local in zip(parents, children, data["edge_partials"], data["edge_values"],
                                              strict=True):
         start, end = boxes[parent].get_bbox_patch(), boxes[child].get_bbox_patch()
         ax.annotate("", xy=position[child], xytext=position[parent],
                     arrowprops={"arrowstyle": "-|>", "color": "0.4", "patchA": start, "patchB": end,
                                 "shrinkA": 2, "shrinkB": 2})
+        if in_boxes:
+            continue
         # The label goes at the middle of the arrow's visible part (between the two boxes), along the arrow and
         # a few points to its left: above it, as every edge points rightwards. Angle and offset are taken on
         # screen, where the axes are not square, so the label never covers its arrow.
@@ -118,8 +153,8 @@ def computational_graph(data, cfg):
         enter = _slab(p0, p1, end.get_window_extent(renderer))[0]
         middle = ax.transData.inverted().transform(p0 + (leave + enter) / 2 * (p1 - p0))
         (dx, dy) = p1 - p0
-        shown = partial if _is_number(str(partial)) else f"{partial} = {local:.4g}"
-        ax.annotate(f"∂{child}/∂{parent} = {shown}", xy=middle, xytext=3 * np.array([-dy, dx]) / np.hypot(dx, dy),
+        ax.annotate(f"∂{child}/∂{parent} = {_edge_text(partial, local)}", xy=middle,
+                    xytext=3 * np.array([-dy, dx]) / np.hypot(dx, dy),
                     textcoords="offset points", rotation=np.degrees(np.arctan2(dy, dx)), rotation_mode="anchor",
                     ha="center", va="bottom", fontsize=7, color="tab:purple")
     at = ", ".join(f"{k} = {v:g}" for k, v in zip(inputs, data["draw_at"], strict=True))

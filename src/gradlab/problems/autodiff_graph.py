@@ -205,12 +205,13 @@ def forward_pass(graph: Graph, local: Mapping[tuple[str, str], np.ndarray], seed
     """Problem 10: one forward-mode pass, the tangent d name / d seed of every name, seeded with d seed/d seed = 1."""
     some = next(iter(local.values()))
     tangent = {name: np.full_like(some, float(name == seed)) for name in graph.inputs}
-    for name, _ in graph.nodes:
-        terms = [local[e.parent, name] * tangent[e.parent] for e in graph.parents(name)]
-        tangent[name] = sum(terms[1:], terms[0]) if terms else np.zeros_like(some)
-        if counter is not None:  # one multiply per edge, one add per extra parent
-            counter["forward"] = counter.get("forward", 0) + 2 * len(terms) - 1 if terms else counter.get("forward", 0)
-        _finite(f"node {name}", f"d{name}/d{seed}", tangent[name])
+    with np.errstate(all="ignore"):  # an overflow is reported by _finite, naming the node
+        for name, _ in graph.nodes:
+            terms = [local[e.parent, name] * tangent[e.parent] for e in graph.parents(name)]
+            tangent[name] = sum(terms[1:], terms[0]) if terms else np.zeros_like(some)
+            if counter is not None and terms:  # one multiply per edge, one add per parent after the first
+                counter["forward"] = counter.get("forward", 0) + 2 * len(terms) - 1
+            _finite(f"node {name}", f"d{name}/d{seed}", tangent[name])
     return tangent
 
 
@@ -228,14 +229,15 @@ def reverse_mode(graph: Graph, local: Mapping[tuple[str, str], np.ndarray],
     """
     some = next(iter(local.values()))
     adjoint: dict[str, np.ndarray] = {graph.output: np.ones_like(some)}
-    for name, _ in reversed(graph.nodes):
-        _finite(f"node {name}", f"d{graph.output}/d{name}", adjoint[name])
-        for edge in graph.parents(name):
-            contribution = adjoint[name] * local[edge.parent, name]
-            seen = edge.parent in adjoint
-            adjoint[edge.parent] = adjoint[edge.parent] + contribution if seen else contribution
-            if counter is not None:  # one multiply per edge, one add per child after the first
-                counter["reverse"] = counter.get("reverse", 0) + 1 + seen
+    with np.errstate(all="ignore"):  # an overflow is reported by _finite, naming the node
+        for name, _ in reversed(graph.nodes):
+            _finite(f"node {name}", f"d{graph.output}/d{name}", adjoint[name])
+            for edge in graph.parents(name):
+                contribution = adjoint[name] * local[edge.parent, name]
+                seen = edge.parent in adjoint
+                adjoint[edge.parent] = adjoint[edge.parent] + contribution if seen else contribution
+                if counter is not None:  # one multiply per edge, one add per child after the first
+                    counter["reverse"] = counter.get("reverse", 0) + 1 + seen
     for name in graph.inputs:
         _finite(f"input {name}", f"d{graph.output}/d{name}", adjoint[name])
     return {name: adjoint[name] for name in reversed(graph.names)}

@@ -1,7 +1,7 @@
-"""Optuna searches through the CLI (`-m +hpo=logreg_optuna`): needs the `hpo` extra (hydra-optuna-sweeper).
+"""`gradlab search` through the real CLI (Optuna's ask/tell over the run layer): needs the `hpo` extra.
 
-A trial is one job of the sweep; the task returns the run's `objective` (configs/logreg.yaml:
-fit.gap_to_newton), which the seeded TPE sampler minimises; a failed trial is told to Optuna as failed.
+A trial is a run of logreg in <search.dir>/<trial>; the study lives in SQLite and a killed search resumes from it;
+a trial whose run fails is FAIL in the study and the search goes on; a bad search config is refused in one line.
 """
 
 from __future__ import annotations
@@ -10,62 +10,108 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CLI_ENV, REPO, compose_config
+from conftest import CLI_ENV, wait_until_computing
 
-pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `hpo` extra is not installed: "
-                    "pip install -e '.[hpo]' (hydra-optuna-sweeper, optuna<3)")
-pytestmark = pytest.mark.slow
+optuna = pytest.importorskip("optuna", reason="the `hpo` extra is not installed: pip install -e '.[hpo]'")
 
-TINY = ("grid.resolution=11", "train.steps=50", "hydra.sweeper.n_trials=4", "figures=false")
+TINY = ("train.steps=50", "grid.resolution=11", "figures=false")  # a trial in ~1-2 s; trials share the compile cache
+STUDY = "logreg_lr_momentum"  # configs/hpo/logreg_optuna.yaml
 
 
-def search(tmp_path, *overrides):
-    """Run a 4-trial search in tmp_path: (process, sweep dir, summary rows, optimization_results.yaml)."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / "logreg.py"), "-m", "+hpo=logreg_optuna", *TINY, *overrides],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=CLI_ENV,
-    )
-    sweeps = list((tmp_path / "outputs" / "logreg" / "multirun").glob("*/*"))
-    assert len(sweeps) == 1, proc.stderr
-    with open(sweeps[0] / "summary.csv") as handle:
+def command(tmp_path, *overrides: str) -> list[str]:
+    return [sys.executable, "-m", "gradlab.cli", "search", "logreg", f"search.dir={tmp_path / 'search'}", *TINY,
+            *overrides]
+
+
+def search(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command(tmp_path, *overrides), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=CLI_ENV)
+
+
+def summary(tmp_path) -> tuple[list[dict], dict]:
+    """summary.csv's rows and best.yaml of the search in tmp_path."""
+    with open(tmp_path / "search" / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
-    results = sweeps[0] / "optimization_results.yaml"
-    return proc, sweeps[0], rows, (yaml.safe_load(results.read_text()) if results.exists() else None)
+    return rows, yaml.safe_load((tmp_path / "search" / "best.yaml").read_text())
 
 
-def test_the_search_config_is_lr_and_momentum_of_heavy_ball_30_seeded_trials_minimising_the_objective():
-    cfg = compose_config("logreg", "+hpo=logreg_optuna")
-    assert cfg.optimizer.name == "momentum" and cfg.objective == "fit.gap_to_newton"
-    from hydra import compose, initialize_config_dir
-
-    from gradlab.runner.run import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        sweeper = compose("logreg", overrides=["+hpo=logreg_optuna"], return_hydra_config=True).hydra.sweeper
-    assert "optuna" in sweeper._target_ and sweeper.n_trials == 30 and sweeper.direction == "minimize"
-    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and isinstance(sweeper.sampler.seed, int)
-    assert sweeper.params == {"optimizer.lr": "tag(log, interval(0.001, 10.0))",
-                              "optimizer.momentum": "interval(0.0, 0.99)"}
+def run_record(row: dict) -> dict:
+    return json.loads((Path(row["dir"]) / "metrics.json").read_text())
 
 
-def test_a_4_trial_search_runs_end_to_end_records_a_diverging_trial_failed_and_reports_the_best(tmp_path):
-    # lr 1e308 overflows at step 1: those trials fail, the search goes on; the seeded sampler draws both kinds
-    proc, sweep_dir, rows, results = search(tmp_path, "optimizer.lr=choice(0.05,0.5,1e308)")
-    assert proc.returncode == 1, proc.stderr  # like any sweep with a failed job
-    assert len(rows) == 4 and {"ok", "failed"} == {row["status"] for row in rows}, rows
-    assert all("NaN/inf" in row["error"] for row in rows if row["status"] == "failed")
-    assert "Failed experiment" in proc.stderr + proc.stdout  # the sweeper told Optuna the trial failed
-    ok = [row for row in rows if row["status"] == "ok"]
-    for row in rows:
-        assert float(row["optimizer.lr"]) in (0.05, 0.5, 1e308) and 0.0 <= float(row["optimizer.momentum"]) < 0.99
-        config = json.loads((sweep_dir / row["job"] / "metrics.json").read_text())["config"]
-        assert config["optimizer"]["name"] == "momentum"
-    best = min(ok, key=lambda row: float(row["fit.gap_to_newton"]))
-    assert results["best_value"] == pytest.approx(float(best["fit.gap_to_newton"]), rel=1e-12)
-    assert results["best_params"] == {"optimizer.lr": pytest.approx(float(best["optimizer.lr"]), rel=1e-12),
-                                      "optimizer.momentum": pytest.approx(float(best["optimizer.momentum"]),
-                                                                          rel=1e-12)}
-    assert (sweep_dir / "summary.png").stat().st_size > 0
+@pytest.mark.slow
+def test_a_search_killed_after_2_trials_resumes_from_sqlite_to_4_complete_trials(tmp_path):
+    first = subprocess.Popen(command(tmp_path, "search.n_trials=4"), cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=CLI_ENV)
+    try:
+        wait_until_computing(tmp_path / "search" / "2" / "metrics.json", timeout=120)  # trials 0 and 1 are done
+        first.kill()
+        assert first.wait(timeout=30) == -9
+    finally:
+        if first.poll() is None:
+            first.kill()
+    resumed = search(tmp_path, "search.n_trials=4")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "trial(s) 2 were running when the search stopped: marked FAIL" in resumed.stdout
+    assert "ended: 4 of 4 trials done (4 complete, 0 failed)" in resumed.stdout
+
+    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{tmp_path / 'search' / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    rows, best = summary(tmp_path)
+    assert [(int(r["trial"]), r["state"]) for r in rows] == [(t.number, t.state.name) for t in study.trials]
+    killed = rows[2]
+    assert killed["status"] == "interrupted" and "marked FAIL on resume" in killed["error"]  # its run got SIGTERM
+    for row, trial in zip(rows, study.trials, strict=True):
+        if trial.state.name != "COMPLETE":
+            continue
+        record = run_record(row)  # each trial is a normal run with the trial's parameters and the objective
+        assert record["status"] == "ok" and record["config"]["optimizer"]["name"] == "momentum"
+        assert record["config"]["optimizer"]["lr"] == trial.params["optimizer.lr"] == float(row["optimizer.lr"])
+        assert record["fit"]["gap_to_newton"] == trial.value == float(row["value"])
+    assert best["best"]["value"] == study.best_value and best["best"]["trial"] == study.best_trial.number
+    assert len({float(r["optimizer.lr"]) for r in rows}) == 5  # the resumed sampler did not draw trials again
+    assert (tmp_path / "search" / "summary.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_search_whose_every_trial_diverges_records_them_failed_and_still_writes_its_summary(tmp_path):
+    # lr >= 1e300: training overflows, or a result is inf; every run fails. In memory (storage null), 2 trials
+    proc = search(tmp_path, "search.n_trials=2", "search.storage=null",
+                  "search.params={optimizer.lr: {low: 1e300, high: 1e308, log: true}}")
+    assert proc.returncode == 1, proc.stderr
+    assert "ended: 2 of 2 trials done (0 complete, 2 failed); no trial completed" in proc.stdout
+    rows, best = summary(tmp_path)
+    assert [(r["state"], r["status"]) for r in rows] == [("FAIL", "failed")] * 2
+    assert all(r["value"] == "" and float(r["optimizer.lr"]) >= 1e300 for r in rows)
+    assert all(r["error"].startswith(("training produced NaN/inf", "non-finite result")) for r in rows), rows
+    assert best["best"] is None and best["trials"] == {"COMPLETE": 0, "FAIL": 2}
+    assert (tmp_path / "search" / "summary.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("override, line", [
+    ("search.params={optimizer.lrr: {low: 0.1, high: 1.0}}",
+     "gradlab: config error: search.params='optimizer.lrr' is not allowed: a key of configs/logreg.yaml"),
+    ("search.params={optimizer.lr: {low: 1.0, high: 0.1}}",
+     "gradlab: config error: search.params.optimizer.lr={'low': 1.0, 'high': 0.1} is not allowed: a range with "
+     "low < high"),
+    ("search.n_trial=3", "gradlab: config error: search.n_trial='3' is not allowed: not a key of "
+     "configs/hpo/logreg_optuna.yaml"),
+])
+def test_a_bad_search_config_is_refused_in_one_line_with_exit_2_before_anything_runs(tmp_path, override, line):
+    proc = search(tmp_path, override)
+    assert (proc.returncode, proc.stderr.strip()) == (2, line)
+    assert not (tmp_path / "search").exists()
+
+
+def test_a_storage_that_cannot_be_opened_is_an_error_that_says_what_it_is_not_a_config_error(tmp_path):
+    # the issue: a failing storage was reported as `config error: AssertionError`, exit 2
+    (tmp_path / "a_file").write_text("")
+    storage = f"search.storage=sqlite:///{tmp_path / 'a_file' / 'study.db'}"
+    proc = search(tmp_path, storage)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("gradlab: error: FileExistsError: ") and "config error" not in proc.stderr
+    assert proc.stderr.rstrip().endswith("(HYDRA_FULL_ERROR=1 for the traceback)")  # unit/test_launch_errors.py

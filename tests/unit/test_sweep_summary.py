@@ -163,16 +163,15 @@ def test_a_seed_only_sweep_is_one_group_plotted_as_one_interval(tmp_path):
     assert (tmp_path / SEEDS_PNG).stat().st_size > 0
 
 
-def test_the_callback_adds_the_objective_and_plots_an_optuna_search(tmp_path, capsys):
+def test_the_callback_adds_the_objective_as_a_column_and_plots_the_plot_metric_as_a_sweep(tmp_path, capsys):
     for number, (lr, momentum, gap) in enumerate([(0.01, 0.5, 1e-2), (0.3, 0.9, 1e-9), (2.0, 0.1, 3.0)]):
         make_job(tmp_path, number, {"optimizer.lr": lr, "optimizer.momentum": momentum},
                  fit={"loss": 7.0, "grad_norm": gap, "gap_to_newton": gap})
-    config = OmegaConf.create({"objective": "fit.gap_to_newton", "hydra": {
-        "sweep": {"dir": str(tmp_path)},
-        "sweeper": {"_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"}}})
+    config = OmegaConf.create({"objective": "fit.gap_to_newton", "hydra": {"sweep": {"dir": str(tmp_path)}}})
     SweepSummary(metrics=["fit.loss"], plot_metric="fit.grad_norm").on_multirun_end(config)
     rows = read_csv(tmp_path / SUMMARY_CSV)
     assert [float(r["fit.gap_to_newton"]) for r in rows] == [1e-2, 1e-9, 3.0]
+    assert list(rows[0])[-4:] == ["fit.grad_norm", "fit.gap_to_newton", "warnings", "error"]
     width, height = struct.unpack(">II", (tmp_path / SUMMARY_PNG).read_bytes()[16:24])
-    assert width > 2 * height  # the search's two panels, not the one-panel sweep plot
+    assert width < 2 * height  # the one-panel sweep plot (a search's two-panel plot is `gradlab search`'s)
     assert "sweep summary" in capsys.readouterr().out

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gradlab.runner import process
 from gradlab.runner.config import ConfigError, validate
@@ -85,12 +86,12 @@ def _search(experiment: str, arguments: list[str]) -> int:
 
     name, search_overrides, run_overrides = split_arguments(experiment, arguments)
     spec = _load_search(name, search_overrides)
-    module = experiment_module(experiment)
     base = compose(config_name=experiment, overrides=[*spec.overrides, *run_overrides], return_hydra_config=True)
     objective = base.get("objective")
     if not objective:
         raise ConfigError("objective", objective, "the metric the search optimises, e.g. objective=fit.loss")
     params = parse_params(spec.params, base, experiment)
+    module = experiment_module(experiment)  # JAX's import: after the checks that need none
     _check_bounds(experiment, module, [*spec.overrides, *run_overrides], params, spec.params)
     summary_metrics = OmegaConf.select(base, "hydra.callbacks.sweep_summary.metrics", default=None) or []
     metrics = list(dict.fromkeys([objective, *summary_metrics]))
@@ -140,6 +141,9 @@ def _load_search(name: str, overrides: list[str]) -> SearchConfig:
     if not (CONFIG_DIR / "hpo" / f"{name}.yaml").is_file():
         there = ", ".join(sorted(p.stem for p in (CONFIG_DIR / "hpo").glob("*.yaml")))
         raise ConfigError("search", name, f"the name of a search config in configs/hpo/ ({there})")
+    # search.params={...} replaces the searched space (Hydra would merge it into the file's, refusing new keys)
+    replaced = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == "params"]
+    overrides = [o for o in overrides if o.split("=", 1)[0] != "params"]
     try:
         raw = compose(config_name=f"hpo/{name}", overrides=overrides)
     except HydraException as err:
@@ -148,7 +152,15 @@ def _load_search(name: str, overrides: list[str]) -> SearchConfig:
             raise
         typed = next((o.split("=", 1)[-1] for o in overrides if o.split("=", 1)[0] == unknown.group(1)), "?")
         raise ConfigError(f"search.{unknown.group(1)}", typed, f"not a key of configs/hpo/{name}.yaml") from None
-    return parse_search(OmegaConf.to_container(raw, resolve=True))
+    values = OmegaConf.to_container(raw, resolve=True)
+    for text in replaced:
+        try:
+            values["params"] = OmegaConf.to_container(OmegaConf.create(text))
+        except (OmegaConfBaseException, ValueError):
+            values["params"] = None
+        if not isinstance(values["params"], dict):
+            raise ConfigError("search.params", text, "a mapping {key: {low: L, high: H}, ...}")
+    return parse_search(values)
 
 
 def _check_bounds(experiment: str, module: Any, overrides: list[str], params: list[Param], specs: dict) -> None:

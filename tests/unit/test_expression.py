@@ -1,5 +1,5 @@
-"""The graph expression language (Problems 9/10 on any graph): a safe parser, its printer, and symbolic derivative
-rules checked against jax.grad of the same tree evaluated with jax.numpy."""
+"""The graph expression language (Problems 9/10 on any graph): a safe parser, its printer, and the symbolic
+derivative rules (problems/derivative.py) checked against jax.grad of the same tree evaluated with jax.numpy."""
 
 from __future__ import annotations
 
@@ -10,25 +10,26 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from gradlab.problems import derivative as dv
 from gradlab.problems import expression as ex
 
 # Random trees over x and z: every primitive whose derivative rule is checked, arguments kept inside its domain
 # (log/sqrt of 1 + u^2, log1p of u^2, tan of a bounded value) so that any point is a valid point.
 SAFE_UNARY = {
-    "exp": lambda u: ex.call("exp", ex.call("tanh", u)),
-    "sin": lambda u: ex.call("sin", u),
-    "cos": lambda u: ex.call("cos", u),
-    "tanh": lambda u: ex.call("tanh", u),
-    "sigmoid": lambda u: ex.call("sigmoid", u),
-    "log": lambda u: ex.call("log", ex.Bin("+", ex.ONE, ex.Bin("**", u, ex.Num(2.0)))),
-    "log1p": lambda u: ex.call("log1p", ex.Bin("**", u, ex.Num(2.0))),
-    "sqrt": lambda u: ex.call("sqrt", ex.Bin("+", ex.ONE, ex.Bin("**", u, ex.Num(2.0)))),
-    "tan": lambda u: ex.call("tan", ex.Bin("*", ex.Num(0.5), ex.call("tanh", u))),
+    "exp": lambda u: dv.call("exp", dv.call("tanh", u)),
+    "sin": lambda u: dv.call("sin", u),
+    "cos": lambda u: dv.call("cos", u),
+    "tanh": lambda u: dv.call("tanh", u),
+    "sigmoid": lambda u: dv.call("sigmoid", u),
+    "log": lambda u: dv.call("log", ex.Bin("+", ex.ONE, ex.Bin("**", u, ex.Num(2.0)))),
+    "log1p": lambda u: dv.call("log1p", ex.Bin("**", u, ex.Num(2.0))),
+    "sqrt": lambda u: dv.call("sqrt", ex.Bin("+", ex.ONE, ex.Bin("**", u, ex.Num(2.0)))),
+    "tan": lambda u: dv.call("tan", ex.Bin("*", ex.Num(0.5), dv.call("tanh", u))),
     "neg": lambda u: ex.Neg(u),
     "cube": lambda u: ex.Bin("**", u, ex.Num(3.0)),
-    "real power": lambda u: ex.Bin("**", ex.Bin("+", ex.Num(2.0), ex.call("sin", u)), ex.Num(1.5)),
+    "real power": lambda u: ex.Bin("**", ex.Bin("+", ex.Num(2.0), dv.call("sin", u)), ex.Num(1.5)),
     "power of u": lambda u: ex.Bin("**", ex.Num(1.7), u),
-    "u to the u": lambda u: ex.Bin("**", ex.Bin("+", ex.Num(2.0), ex.call("cos", u)), ex.call("sin", u)),
+    "u to the u": lambda u: ex.Bin("**", ex.Bin("+", ex.Num(2.0), dv.call("cos", u)), dv.call("sin", u)),
 }
 leaves = st.one_of(st.sampled_from([ex.Name("x"), ex.Name("z")]),
                    st.floats(-3.0, 3.0, allow_nan=False).map(lambda v: ex.Num(round(v, 3))))
@@ -37,9 +38,9 @@ leaves = st.one_of(st.sampled_from([ex.Name("x"), ex.Name("z")]),
 def _extend(children):
     binary = st.tuples(st.sampled_from(["+", "-", "*", "/"]), children, children).map(
         lambda t: ex.Bin(t[0], t[1], t[2]) if t[0] != "/" else
-        ex.Bin("/", t[1], ex.Bin("+", ex.Num(2.0), ex.call("sin", t[2]))))  # a denominator in [1, 3]
+        ex.Bin("/", t[1], ex.Bin("+", ex.Num(2.0), dv.call("sin", t[2]))))  # a denominator in [1, 3]
     unary = st.tuples(st.sampled_from(sorted(SAFE_UNARY)), children).map(lambda t: SAFE_UNARY[t[0]](t[1]))
-    two = st.tuples(st.sampled_from(["max", "min"]), children, children).map(lambda t: ex.call(t[0], t[1], t[2]))
+    two = st.tuples(st.sampled_from(["max", "min"]), children, children).map(lambda t: dv.call(t[0], t[1], t[2]))
     return st.one_of(binary, unary, two)
 
 
@@ -66,7 +67,7 @@ def test_symbolic_derivative_matches_jax_grad(tree, batch):
     env = {"x": np.array([p[0] for p in batch]), "z": np.array([p[1] for p in batch])}
     with np.errstate(all="ignore"):
         values = [np.broadcast_to(ex.evaluate(t, env), (8,)) for t in
-                  (tree, ex.differentiate(tree, "x"), ex.differentiate(tree, "z"))]
+                  (tree, dv.differentiate(tree, "x"), dv.differentiate(tree, "z"))]
     # keep the points where everything is finite and no kink of max/min lies within round-off
     keep = np.all(np.isfinite(values), axis=0)
     for a, b in _ties(tree, env):
@@ -104,13 +105,13 @@ def _ties(tree, env):
     ],
 )
 def test_derivative_rules_read_as_by_hand(text, derivative):
-    assert ex.to_text(ex.differentiate(ex.parse(text), "x")) == derivative
+    assert ex.to_text(dv.differentiate(ex.parse(text), "x")) == derivative
 
 
 def test_max_tie_splits_the_derivative_as_jax_does():
     tree = ex.parse("max(x, z)")
     env = {"x": np.float64(1.0), "z": np.float64(1.0)}
-    ours = [float(ex.evaluate(ex.differentiate(tree, v), env)) for v in ("x", "z")]
+    ours = [float(ex.evaluate(dv.differentiate(tree, v), env)) for v in ("x", "z")]
     theirs = jax.grad(lambda p: ex.evaluate(tree, p, jnp))({k: jnp.asarray(v) for k, v in env.items()})
     assert ours == [0.5, 0.5] == [float(theirs["x"]), float(theirs["z"])]
 

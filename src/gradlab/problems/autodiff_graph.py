@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from gradlab.problems import derivative as rules
 from gradlab.problems import expression as ex
 
 MAX_NODES = 100  # a larger graph is refused (the drawing stays readable up to ~30)
@@ -131,7 +132,8 @@ def build(inputs: Sequence[str], nodes: Mapping[str, str], output: str, output_n
                 raise GraphError(where, f"{used!r} is not defined (inputs: {', '.join(inputs)}; nodes: "
                                         f"{', '.join(n for n in order if n != name)})")
         parsed.append((name, tree))
-        edges += [Edge(p, name, ex.substitute(ex.differentiate(tree, p), tree, name)) for p in ex.names(tree)]
+        # d node / d parent, reusing the node's own value where the derivative contains it (d exp(x)/dx = f1)
+        edges += [Edge(p, name, rules.substitute(rules.differentiate(tree, p), tree, name)) for p in ex.names(tree)]
         defined.append(name)
     graph = Graph(tuple(inputs), tuple(parsed), tuple(edges))
     reaching = _ancestors(graph, graph.output)

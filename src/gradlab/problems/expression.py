@@ -1,4 +1,4 @@
-"""A safe expression language for the graphs of Problems 9 and 10 (any graph): parse, evaluate, differentiate.
+"""A safe expression language for the graphs of Problems 9 and 10 (any graph): parse, print, evaluate.
 
 Grammar (no `eval`: a tokenizer and a recursive-descent parser build a small tree):
 
@@ -9,18 +9,11 @@ Grammar (no `eval`: a tokenizer and a recursive-descent parser build a small tre
     atom  := NUMBER | NAME | NAME "(" expr ("," expr)* ")" | "(" expr ")"
 
 Primitives: exp, log, log1p, sin, cos, tan, tanh, sqrt, sigmoid, abs, sign, heaviside (one argument) and max, min
-(two). `differentiate(e, v)` applies the chain rule symbolically, one rule per primitive:
-
-    d exp(u) = exp(u) du      d log(u) = du / u        d log1p(u) = du / (1 + u)     d sqrt(u) = du / (2 sqrt(u))
-    d sin(u) = cos(u) du      d cos(u) = -sin(u) du    d tan(u) = du / cos(u)^2      d tanh(u) = (1 - tanh(u)^2) du
-    d sigmoid(u) = sigmoid(u) (1 - sigmoid(u)) du      d abs(u) = sign(u) du         d sign = d heaviside = 0
-    d max(a, b) = heaviside(a - b) da + heaviside(b - a) db  (H(0) = 1/2: a tie splits the derivative, as JAX does)
-    d a^b = b a^(b-1) da  (b constant),  a^b log(a) db  (a constant),  a^b (db log a + b da / a)  otherwise
-
-and simplifies as it goes (0 u = 0, 1 u = u, u + 0 = u, constants folded), so that d(f1 ** 2)/d f1 reads 2 * f1.
+(two); their derivative rules are in `gradlab.problems.derivative`. `to_text` prints a tree with the fewest
+parentheses that parse back to it.
 `evaluate(e, env, xp)` computes a tree with numpy or jax.numpy elementwise; with `checked=True` it refuses a
 domain error (log/sqrt of a negative value, division by zero, a real power of a negative value) naming the
-sub-expression and the value.
+operand and its value.
 """
 
 from __future__ import annotations
@@ -312,10 +305,6 @@ def _primitive(xp: Any, fn: str) -> Callable:
     return special[fn]() if fn in special else getattr(xp, fn)
 
 
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(np.broadcast_to(mask, np.shape(mask)).ravel())[0]) if np.ndim(mask) else 0
-
-
 def _check(operand: Expr, rules: list[tuple[str, Any]], value: Any) -> None:
     """Raise DomainError for the first rule whose mask holds anywhere, naming the operand and its value there."""
     for reason, mask in rules:
@@ -359,152 +348,6 @@ def evaluate(e: Expr, env: Mapping[str, Any], xp: Any = np, *, checked: bool = F
     if e.op == "**" and xp is np:
         return np.power(np.asarray(a, dtype=np.result_type(a, b, np.float32)), b)
     return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b, "**": lambda: a**b}[e.op]()
-
-
-# --------------------------------------------------------------------------------------------------------
-# Differentiation: the chain rule, symbolically, with simplification as the tree is built
-
-
-def add(a: Expr, b: Expr) -> Expr:
-    if isinstance(a, Num) and isinstance(b, Num):
-        return Num(a.value + b.value)
-    if a == ZERO:
-        return b
-    if b == ZERO:
-        return a
-    if isinstance(b, Neg):
-        return sub(a, b.arg)
-    return Bin("+", a, b)
-
-
-def sub(a: Expr, b: Expr) -> Expr:
-    if isinstance(a, Num) and isinstance(b, Num):
-        return Num(a.value - b.value)
-    if b == ZERO:
-        return a
-    if a == ZERO:
-        return neg(b)
-    return Bin("-", a, b)
-
-
-def neg(a: Expr) -> Expr:
-    if isinstance(a, Num):
-        return Num(-a.value)
-    if isinstance(a, Neg):
-        return a.arg
-    return Neg(a)
-
-
-def mul(a: Expr, b: Expr) -> Expr:
-    if isinstance(a, Num) and isinstance(b, Num):
-        return Num(a.value * b.value)
-    if ZERO in (a, b):
-        return ZERO
-    if a == ONE:
-        return b
-    if b == ONE:
-        return a
-    if a == Num(-1.0):
-        return neg(b)
-    if b == Num(-1.0):
-        return neg(a)
-    if isinstance(b, Num):  # constants first: 2 * f1, not f1 * 2
-        return mul(b, a)
-    if isinstance(a, Neg):
-        return neg(mul(a.arg, b))
-    if isinstance(b, Neg):
-        return neg(mul(a, b.arg))
-    return Bin("*", a, b)
-
-
-def div(a: Expr, b: Expr) -> Expr:
-    if a == ZERO:
-        return ZERO
-    if b == ONE:
-        return a
-    if isinstance(a, Num) and isinstance(b, Num) and b.value != 0:
-        return Num(a.value / b.value)
-    return Bin("/", a, b)
-
-
-def power(a: Expr, b: Expr) -> Expr:
-    if b == ONE:
-        return a
-    if b == ZERO:
-        return ONE
-    return Bin("**", a, b)
-
-
-def call(fn: str, *args: Expr) -> Expr:
-    return Call(fn, tuple(args))
-
-
-def _chain(fn: str, u: Expr, e: Expr) -> Expr:
-    """d fn(u) / du, reusing e = fn(u) itself where the derivative is the function (exp)."""
-    rules = {
-        "exp": lambda: e,
-        "log": lambda: div(ONE, u),
-        "log1p": lambda: div(ONE, add(ONE, u)),
-        "sin": lambda: call("cos", u),
-        "cos": lambda: neg(call("sin", u)),
-        "tan": lambda: div(ONE, power(call("cos", u), Num(2.0))),
-        "tanh": lambda: sub(ONE, power(e, Num(2.0))),
-        "sqrt": lambda: div(ONE, mul(Num(2.0), e)),
-        "sigmoid": lambda: mul(e, sub(ONE, e)),
-        "abs": lambda: call("sign", u),
-        "sign": lambda: ZERO,
-        "heaviside": lambda: ZERO,
-    }
-    return rules[fn]()
-
-
-def differentiate(e: Expr, var: str) -> Expr:
-    """d e / d var, symbolically (the rules of the module docstring)."""
-    if isinstance(e, Num):
-        return ZERO
-    if isinstance(e, Name):
-        return ONE if e.id == var else ZERO
-    if isinstance(e, Neg):
-        return neg(differentiate(e.arg, var))
-    if isinstance(e, Call):
-        if e.fn in BINARY:
-            a, b = e.args
-            first, second = (a, b) if e.fn == "max" else (b, a)  # min(a, b) = -max(-a, -b): a wins when b > a
-            da, db = differentiate(a, var), differentiate(b, var)
-            wins_a = call("heaviside", sub(first, second))
-            wins_b = call("heaviside", sub(second, first))
-            return add(mul(wins_a, da), mul(wins_b, db))
-        (u,) = e.args
-        return mul(_chain(e.fn, u, e), differentiate(u, var))
-    a, b = e.left, e.right
-    da, db = differentiate(a, var), differentiate(b, var)
-    if e.op == "+":
-        return add(da, db)
-    if e.op == "-":
-        return sub(da, db)
-    if e.op == "*":
-        return add(mul(da, b), mul(a, db))
-    if e.op == "/":
-        return sub(div(da, b), div(mul(a, db), power(b, Num(2.0))))
-    if db == ZERO:  # a ** c with c constant in var
-        exponent = sub(b, ONE)
-        return mul(mul(b, power(a, exponent)), da)
-    if da == ZERO:  # c ** b
-        return mul(mul(e, call("log", a)), db)
-    return mul(e, add(mul(db, call("log", a)), div(mul(b, da), a)))
-
-
-def substitute(e: Expr, target: Expr, name: str) -> Expr:
-    """e with every sub-tree equal to target replaced by Name(name) (a node's derivative reuses its own value)."""
-    if e == target:
-        return Name(name)
-    if isinstance(e, Neg):
-        return Neg(substitute(e.arg, target, name))
-    if isinstance(e, Bin):
-        return Bin(e.op, substitute(e.left, target, name), substitute(e.right, target, name))
-    if isinstance(e, Call):
-        return Call(e.fn, tuple(substitute(a, target, name) for a in e.args))
-    return e
 
 
 def inline(e: Expr, definitions: Mapping[str, Expr]) -> Expr:

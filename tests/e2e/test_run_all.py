@@ -94,7 +94,7 @@ def test_ctrl_c_stops_the_run_in_progress_and_still_writes_the_report(tmp_path):
     out = tmp_path / "stopped"
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
-         "only=[logreg,logreg_sweep]", as_run_all_override("logreg", LONG_LOGREG)],
+         "only=[logreg,logreg_sweep]", "jobs=1", as_run_all_override("logreg", LONG_LOGREG)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
     wait_until_computing(out / "logreg" / "metrics.json")
     proc.send_signal(signal.SIGINT)

@@ -5,9 +5,10 @@
     python experiments/run_all.py "overrides={logreg: ['grid.resolution=41']}"
 
 Each experiment runs as its own process (fresh JAX state, its own precision), so one failure cannot stop or
-disturb the rest; a failed run's section says so, and the exit code is non-zero at the end. A run that passes
-`timeout_s` gets SIGTERM and records itself `interrupted`; Ctrl-C or SIGTERM to the main job stops the run in
-progress the same way, records the runs not started as not run, and still writes the report.
+disturb the rest; a failed run's section says so, and the exit code is non-zero at the end. Up to `jobs` runs
+compute at once, except the runs marked `timed` (they measure time: each runs alone, after the others). A run
+that passes `timeout_s` gets SIGTERM and records itself `interrupted`; Ctrl-C or SIGTERM to the main job stops the
+runs in progress the same way, records the runs not started as not run, and still writes the report.
 
 The processes are forked from one server that imported gradlab, JAX, Hydra and Matplotlib once
 (multiprocessing's forkserver, which has started no JAX backend): each run is `python -m
@@ -23,7 +24,9 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gradlab.runner.config import ConfigError, at_least, checked
@@ -46,6 +49,7 @@ class RunSpec:
     id: str
     script: str | None = None  # the experiment, when it differs from the id
     overrides: list[str] | None = None
+    timed: bool = False  # it measures time: it runs alone, no other run competing for the cores
 
     @property
     def experiment(self) -> str:
@@ -61,6 +65,7 @@ class Config(BaseConfig):
     only: list[str] | None = checked(lambda x: x is None or len(x) > 0, "a non-empty list of run ids, or null (all)")
     overrides: dict[str, list[str]] | None
     timeout_s: float = at_least(1)
+    jobs: int = at_least(1)  # runs computing at once (the `timed` ones always alone)
 
 
 def check_config(cfg: Config) -> None:
@@ -125,17 +130,23 @@ def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunC
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
-    ctx.cooperative = True  # on Ctrl-C/SIGTERM: stop the run in progress, then write the report
+    ctx.cooperative = True  # on Ctrl-C/SIGTERM: stop the runs in progress, then write the report
     runs = selected(cfg)
     modules = dict.fromkeys(f"gradlab.{package}.{r.experiment}" for r in runs for package in ("experiments", "figures"))
     multiprocessing.get_context("forkserver").set_forkserver_preload(["matplotlib.pyplot", *modules])  # imported once
     outcomes: dict[str, dict] = {}
-    for index, spec in enumerate(runs, start=1):
+    numbered = {spec.id: index for index, spec in enumerate(runs, start=1)}
+    lock = threading.Lock()
+
+    def run_one(spec: RunSpec) -> None:
+        index = numbered[spec.id]
         if ctx.stop.is_set():
             outcomes[spec.id] = {"exit_code": None, "seconds": 0.0, "stopped": "not run: the main job was interrupted"}
-            continue
-        argv = [f"hydra.run.dir={ctx.path(spec.id)}", *(spec.overrides or []), *(cfg.overrides or {}).get(spec.id, [])]
-        ctx.log.info("[%d/%d] %s ...", index, len(runs), spec.id)
+            return
+        argv = [f"hydra.run.dir={ctx.path(spec.id)}", f"scale={cfg.scale}", *(spec.overrides or []),
+                *(cfg.overrides or {}).get(spec.id, [])]
+        with lock:
+            ctx.log.info("[%d/%d] %s ...", index, len(runs), spec.id)
         started = time.perf_counter()
         code, last_line, stopped = run_experiment(spec.experiment, argv, cfg.timeout_s, ctx)
         seconds = time.perf_counter() - started
@@ -146,8 +157,16 @@ def main(cfg: Config, ctx: RunContext) -> dict:
                 "error": f"{stopped} before the run started", "meta": {"wall_time_s": seconds}})
         outcomes[spec.id] = {"exit_code": code, "seconds": seconds, **({"stopped": stopped} if stopped else {})}
         ended = status_of(read_record(ctx.path(spec.id)))  # what the run's record says, whatever the exit code
-        ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, ended, seconds,
-                     "" if ended == "ok" else f" ({stopped or last_line})")
+        with lock:
+            ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, ended, seconds,
+                         "" if ended == "ok" else f" ({stopped or last_line})")
+
+    with ThreadPoolExecutor(max_workers=cfg.jobs, thread_name_prefix="run_all") as pool:
+        list(pool.map(run_one, [spec for spec in runs if not spec.timed]))
+    for spec in runs:
+        if spec.timed:
+            run_one(spec)
+    outcomes = {spec.id: outcomes[spec.id] for spec in runs}  # in the order of `runs`, whenever each ended
 
     rows, metrics = build_report(ctx.out_dir, [r.id for r in runs], CLAIMS, notes={
         run_id: outcome["stopped"] for run_id, outcome in outcomes.items() if "stopped" in outcome})

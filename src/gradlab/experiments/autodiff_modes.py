@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab.experiments import memory
+from gradlab.problems import autodiff_checks as checks
 from gradlab.problems import autodiff_graph as ag
 from gradlab.problems import expression as ex
-from gradlab.problems.numerics import max_rel_error
 from gradlab.runner.config import ConfigError, checked, in_range, increasing_pair
 from gradlab.runner.run import BaseConfig, RunContext, check_memory, launch
 from gradlab.runner.tables import markdown_table
@@ -190,58 +190,6 @@ def check_config(cfg: Config) -> None:
 # The run
 
 
-def _rel(a, b) -> float:
-    return float(max_rel_error(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
-
-
-def _routes(graph: ag.Graph, points: dict, walk: dict, closed: dict, fd_step: float) -> dict:
-    """dy/d<input> per route at every point, and the derived bound on the finite difference's error."""
-    jvp, vjp = ag.jvp_tangents(graph, points), ag.vjp_adjoints(graph, points)
-    grad = ag.jax_gradient(graph, points)
-    rounding = ag.rounding_of_output(graph, walk["values"], walk["reverse"])
-    routes = {}
-    for name in graph.inputs:
-        d_h, d_2h, h = ag.central_difference(graph, points, name, fd_step)
-        bound = 2.0 * (np.abs(d_2h - d_h) / 3.0 + rounding / h)  # 2 x (truncation estimate + round-off / h)
-        routes[name] = {
-            "forward": walk["forward"][name][graph.output], "reverse": walk["reverse"][name],
-            "jax_grad": np.asarray(grad[name]), "jax_jvp": np.asarray(jvp[name][graph.output]),
-            "jax_vjp": np.asarray(vjp[name]), "finite_difference": d_h, "finite_difference_bound": bound,
-            **({"closed_form": np.broadcast_to(ex.evaluate(closed[name], walk["values"], np), h.shape)}
-               if name in closed else {}),
-        }
-    return routes, jvp, vjp
-
-
-def _errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) -> dict:
-    """Max relative errors over every point (and node) of each hand-made entry against its independent route."""
-    ours_t, theirs_t = ag.tangent_table(graph, walk["forward"]), ag.tangent_table(graph, jvp)
-    ours_a, theirs_a = ag.adjoint_table(graph, walk["reverse"]), ag.adjoint_table(graph, vjp)
-    each = lambda a, b: max(_rel(routes[n][a], routes[n][b]) for n in graph.inputs)  # noqa: E731
-    fd_reference = "closed_form" if all("closed_form" in r for r in routes.values()) else "reverse"
-    fd_error = {n: np.abs(r["finite_difference"] - r[fd_reference]) for n, r in routes.items()}
-    errors = {
-        "forward_vs_jax_jvp": max(_rel(ours_t[k], theirs_t[k]) for k in ours_t),
-        "reverse_vs_jax_vjp": max(_rel(ours_a[k], theirs_a[k]) for k in ours_a),
-        "forward_vs_reverse": each("forward", "reverse"),
-        "reverse_vs_jax_grad": each("reverse", "jax_grad"),
-        f"finite_difference_vs_{fd_reference}": each("finite_difference", fd_reference),
-        # the bound relative to the same reference, where the error is largest relative to its bound
-        "finite_difference_bound": max(_rel(routes[n][fd_reference] + routes[n]["finite_difference_bound"],
-                                            routes[n][fd_reference]) for n in graph.inputs),
-        "finite_difference_within_bound": all(bool(np.all(fd_error[n] <= routes[n]["finite_difference_bound"]))
-                                              for n in graph.inputs),
-        "finite_difference_bound_is": "2 (|D(2h) - D(h)| / 3 + (eps/2) sum_v |dy/dv| |v| / h): truncation "
-                                      "estimated by Richardson, first-order round-off of y over the step",
-        "kind": "relative: max over points (and nodes) of |a - b| / |b|",
-    }
-    if fd_reference == "closed_form":
-        errors |= {"forward_vs_closed_form": each("forward", "closed_form"),
-                   "reverse_vs_closed_form": each("reverse", "closed_form"),
-                   "jax_grad_vs_closed_form": each("jax_grad", "closed_form")}
-    return errors
-
-
 def _rows(graph: ag.Graph, points: dict, walk: dict, routes: dict) -> list[dict]:
     tangents, adjoints = ag.tangent_table(graph, walk["forward"]), ag.adjoint_table(graph, walk["reverse"])
     rows = []
@@ -292,13 +240,13 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     graph, points, draw, closed = prepare(cfg)
     counter: dict[str, int] = {}
     walk = _walk(graph, points, counter)
-    routes, jvp, vjp = _routes(graph, points, walk, closed, cfg.fd_step)
-    errors = _errors(graph, walk, routes, jvp, vjp)
+    routes, jvp, vjp = checks.gradient_routes(graph, points, walk, closed, cfg.fd_step)
+    errors = checks.max_errors(graph, walk, routes, jvp, vjp)
     counts = ag.operation_counts(graph)
     counts |= {"forward_ops_walked": counter.get("forward", 0), "reverse_ops_walked": counter.get("reverse", 0)}
     rows = _rows(graph, points, walk, routes)
     ctx.save_text("tables.md", _tables_markdown(graph, rows, counts))
-    y_of = lambda p: ag.jax_values(graph, p)[graph.output]  # noqa: E731
+    y_of = lambda p: checks.jax_values(graph, p)[graph.output]  # noqa: E731
     x0 = {k: jnp.asarray(v[0]) for k, v in draw.items()}
     ctx.save_text("jaxpr_y.txt", f"{jax.make_jaxpr(y_of)(x0)}\n")
     ctx.save_text("jaxpr_grad_y.txt", f"{jax.make_jaxpr(jax.grad(y_of))(x0)}\n")

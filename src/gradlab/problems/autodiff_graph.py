@@ -16,7 +16,7 @@ summing over its children (f3 feeds f4 and f5, f1 feeds f2 and f3):
     dy/dy = 1,                  dy/dp = sum over children c of p:  (dy/dc) (dc/dp).
 
 The adjoint dy/dp is the derivative of y with respect to node p when everything downstream of p is recomputed
-and every other node is held fixed: what JAX returns for a perturbation added to p (`vjp_adjoints`).
+and every other node is held fixed: what JAX returns for a perturbation added to p (`autodiff_checks.vjp_adjoints`).
 All walks act elementwise: a point is a dict of arrays of the same shape (several points at once).
 """
 
@@ -267,92 +267,6 @@ def operation_counts(graph: Graph) -> dict[str, int]:
     }
 
 
-def central_difference(graph: Graph, point: Mapping[str, np.ndarray], wrt: str, step: float):
-    """(y(x + h) - y(x - h)) / (2h) in input `wrt`, h = step max(1, |x|), and the ingredients of its error bound.
-
-    The step actually taken is (x + h) - (x - h) as rounded, so h's own rounding adds no error. Returns the
-    difference quotient D(h), D(2h) (for the truncation estimate |D(2h) - D(h)| / 3 ~ |y'''| h^2 / 6) and h.
-    """
-    x = np.asarray(point[wrt])
-    h = step * np.maximum(1.0, np.abs(x))
-
-    def quotient(width):
-        up, down = x + width, x - width
-        with np.errstate(all="ignore"):
-            y_up = forward_values(graph, {**point, wrt: up}, checked=False)[graph.output]
-            y_down = forward_values(graph, {**point, wrt: down}, checked=False)[graph.output]
-        return (y_up - y_down) / (up - down)
-
-    return quotient(h), quotient(2 * h), h
-
-
-def rounding_of_output(graph: Graph, values: Mapping[str, np.ndarray], adjoints: Mapping[str, np.ndarray]):
-    """First-order round-off of y as evaluated: each name v is rounded by at most eps |v| / 2 and moves y by its
-    adjoint times that, so |y computed - y| <~ (eps / 2) sum_v |dy/dv| |v| (inputs and nodes)."""
-    eps = np.finfo(next(iter(values.values())).dtype).eps
-    return eps / 2 * sum(np.abs(adjoints[name] * values[name]) for name in graph.names)
-
-
-# --------------------------------------------------------------------------------------------------------
-# The independent route: the same graph as a JAX function, differentiated by JAX
-
-
-def jax_values(graph: Graph, point: Mapping):
-    """Every name's value, computed with jax.numpy (traceable: jax.jvp / jax.vjp / jax.grad differentiate it)."""
-    import jax.numpy as jnp
-
-    values = dict(point)
-    for name, tree in graph.nodes:
-        values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + jnp.zeros_like(point[graph.inputs[0]])
-    return values
-
-
-def jvp_tangents(graph: Graph, point: Mapping) -> dict[str, dict]:
-    """jax.jvp of point -> all node values, once per input with a one-hot tangent: {input: {name: d name/d input}}."""
-    import jax
-    import jax.numpy as jnp
-
-    point = {k: jnp.asarray(v) for k, v in point.items()}
-    out = {}
-    for seed in graph.inputs:
-        tangent = {k: jnp.full_like(v, float(k == seed)) for k, v in point.items()}
-        out[seed] = jax.jvp(lambda p: jax_values(graph, p), (point,), (tangent,))[1]
-    return out
-
-
-def vjp_adjoints(graph: Graph, point: Mapping) -> dict:
-    """One jax.vjp of y, with a zero perturbation added to every node right after it is computed: the cotangent of
-    each perturbation is that node's adjoint dy/d node, the cotangent of each input its dy/d input."""
-    import jax
-    import jax.numpy as jnp
-
-    point = {k: jnp.asarray(v) for k, v in point.items()}
-
-    def y_perturbed(p, eps):
-        values = dict(p)
-        for name, tree in graph.nodes:
-            values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + eps[name]
-        return values[graph.output]
-
-    shape = jnp.broadcast_shapes(*(v.shape for v in point.values()))
-    zeros = {name: jnp.zeros(shape) for name, _ in graph.nodes}
-    y, pullback = jax.vjp(y_perturbed, point, zeros)
-    d_inputs, d_nodes = pullback(jnp.ones_like(y))
-    return {**d_nodes, **d_inputs}
-
-
-def jax_gradient(graph: Graph, point: Mapping) -> dict:
-    """jax.grad of the scalar y(inputs), vmapped over the points: {input: dy/d input}."""
-    import jax
-    import jax.numpy as jnp
-
-    point = {k: jnp.asarray(v) for k, v in point.items()}
-    shape = jnp.broadcast_shapes(*(v.shape for v in point.values()))
-    flat = {k: jnp.broadcast_to(v, shape).ravel() for k, v in point.items()}
-    grads = jax.vmap(jax.grad(lambda p: jax_values(graph, p)[graph.output]))(flat)
-    return {k: v.reshape(shape) for k, v in grads.items()}
-
-
 # --------------------------------------------------------------------------------------------------------
 # Tables: the names of Problem 10's tangents (per input, in forward order) and Problem 9's adjoints (backwards)
 
@@ -391,9 +305,13 @@ def __getattr__(name: str):
 
 def jax_tangents(x) -> dict:
     """The homework's tangents d f_i / dx by jax.jvp, keyed as TANGENT_ORDER."""
+    from gradlab.problems.autodiff_checks import jvp_tangents  # the JAX route, imported only when asked for
+
     return tangent_table(homework(), jvp_tangents(homework(), {"x": x}))
 
 
 def jax_adjoints(x) -> dict:
     """The homework's adjoints dy / d f_i by jax.vjp, keyed as ADJOINT_ORDER."""
+    from gradlab.problems.autodiff_checks import vjp_adjoints
+
     return adjoint_table(homework(), vjp_adjoints(homework(), {"x": x}))

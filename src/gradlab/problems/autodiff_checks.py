@@ -1,0 +1,157 @@
+"""The independent routes that check the hand-made tables of Problems 9 and 10 on any graph.
+
+JAX's route builds the same graph as a jax.numpy function (the tree evaluated with jnp, never the derivative rules)
+and differentiates it: `jvp_tangents` (one jax.jvp per input), `vjp_adjoints` (one jax.vjp with a zero
+perturbation added to every node: its cotangent is the node's adjoint), `jax_gradient` (jax.grad, vmapped).
+The numerical route is a central difference in each input,
+
+    D(h) = (y(x + h) - y(x - h)) / 2h,    |D(h) - y'| <= |y'''| h^2 / 6 + round-off(y) / h,
+
+bounded by 2 (|D(2h) - D(h)| / 3 + (eps / 2) sum_v |dy/dv| |v| / h): Richardson's estimate of the truncation
+(D(2h) - D(h) = 3 y''' h^2 / 6 + O(h^4)) plus y's first-order round-off over the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradlab.problems import autodiff_graph as ag
+from gradlab.problems import expression as ex
+from gradlab.problems.numerics import max_rel_error
+
+
+def central_difference(graph: ag.Graph, point: Mapping[str, np.ndarray], wrt: str, step: float):
+    """(y(x + h) - y(x - h)) / (2h) in input `wrt`, h = step max(1, |x|), and the ingredients of its error bound.
+
+    The step actually taken is (x + h) - (x - h) as rounded, so h's own rounding adds no error. Returns the
+    difference quotient D(h), D(2h) (for the truncation estimate |D(2h) - D(h)| / 3 ~ |y'''| h^2 / 6) and h.
+    """
+    x = np.asarray(point[wrt])
+    h = step * np.maximum(1.0, np.abs(x))
+
+    def quotient(width):
+        up, down = x + width, x - width
+        with np.errstate(all="ignore"):
+            y_up = ag.forward_values(graph, {**point, wrt: up}, checked=False)[graph.output]
+            y_down = ag.forward_values(graph, {**point, wrt: down}, checked=False)[graph.output]
+        return (y_up - y_down) / (up - down)
+
+    return quotient(h), quotient(2 * h), h
+
+
+def rounding_of_output(graph: ag.Graph, values: Mapping[str, np.ndarray], adjoints: Mapping[str, np.ndarray]):
+    """First-order round-off of y as evaluated: each name v is rounded by at most eps |v| / 2 and moves y by its
+    adjoint times that, so |y computed - y| <~ (eps / 2) sum_v |dy/dv| |v| (inputs and nodes)."""
+    eps = np.finfo(next(iter(values.values())).dtype).eps
+    return eps / 2 * sum(np.abs(adjoints[name] * values[name]) for name in graph.names)
+
+
+# --------------------------------------------------------------------------------------------------------
+# JAX's route: the same graph as a JAX function, differentiated by JAX
+
+
+def jax_values(graph: ag.Graph, point: Mapping):
+    """Every name's value, computed with jax.numpy (traceable: jax.jvp / jax.vjp / jax.grad differentiate it)."""
+    values = dict(point)
+    for name, tree in graph.nodes:
+        values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + jnp.zeros_like(point[graph.inputs[0]])
+    return values
+
+
+def jvp_tangents(graph: ag.Graph, point: Mapping) -> dict[str, dict]:
+    """jax.jvp of point -> all node values, once per input with a one-hot tangent: {input: {name: d name/d input}}."""
+    point = {k: jnp.asarray(v) for k, v in point.items()}
+    out = {}
+    for seed in graph.inputs:
+        tangent = {k: jnp.full_like(v, float(k == seed)) for k, v in point.items()}
+        out[seed] = jax.jvp(lambda p: jax_values(graph, p), (point,), (tangent,))[1]
+    return out
+
+
+def vjp_adjoints(graph: ag.Graph, point: Mapping) -> dict:
+    """One jax.vjp of y, with a zero perturbation added to every node right after it is computed: the cotangent of
+    each perturbation is that node's adjoint dy/d node, the cotangent of each input its dy/d input."""
+    point = {k: jnp.asarray(v) for k, v in point.items()}
+
+    def y_perturbed(p, eps):
+        values = dict(p)
+        for name, tree in graph.nodes:
+            values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + eps[name]
+        return values[graph.output]
+
+    shape = jnp.broadcast_shapes(*(v.shape for v in point.values()))
+    zeros = {name: jnp.zeros(shape) for name, _ in graph.nodes}
+    y, pullback = jax.vjp(y_perturbed, point, zeros)
+    d_inputs, d_nodes = pullback(jnp.ones_like(y))
+    return {**d_nodes, **d_inputs}
+
+
+def jax_gradient(graph: ag.Graph, point: Mapping) -> dict:
+    """jax.grad of the scalar y(inputs), vmapped over the points: {input: dy/d input}."""
+    point = {k: jnp.asarray(v) for k, v in point.items()}
+    shape = jnp.broadcast_shapes(*(v.shape for v in point.values()))
+    flat = {k: jnp.broadcast_to(v, shape).ravel() for k, v in point.items()}
+    grads = jax.vmap(jax.grad(lambda p: jax_values(graph, p)[graph.output]))(flat)
+    return {k: v.reshape(shape) for k, v in grads.items()}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Every route side by side, and the largest disagreements
+
+
+def _rel(a, b) -> float:
+    return float(max_rel_error(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+
+
+def gradient_routes(graph: ag.Graph, points: dict, walk: dict, closed: dict, fd_step: float) -> tuple[dict, dict, dict]:
+    """dy/d<input> per route at every point ({input: {route: array}}), the derived bound on the finite difference's
+    error, and JAX's full tangents and adjoints (for the node-by-node comparison)."""
+    jvp, vjp = jvp_tangents(graph, points), vjp_adjoints(graph, points)
+    grad = jax_gradient(graph, points)
+    rounding = rounding_of_output(graph, walk["values"], walk["reverse"])
+    routes = {}
+    for name in graph.inputs:
+        d_h, d_2h, h = central_difference(graph, points, name, fd_step)
+        bound = 2.0 * (np.abs(d_2h - d_h) / 3.0 + rounding / h)  # 2 x (truncation estimate + round-off / h)
+        routes[name] = {
+            "forward": walk["forward"][name][graph.output], "reverse": walk["reverse"][name],
+            "jax_grad": np.asarray(grad[name]), "jax_jvp": np.asarray(jvp[name][graph.output]),
+            "jax_vjp": np.asarray(vjp[name]), "finite_difference": d_h, "finite_difference_bound": bound,
+            **({"closed_form": np.broadcast_to(ex.evaluate(closed[name], walk["values"], np), h.shape)}
+               if name in closed else {}),
+        }
+    return routes, jvp, vjp
+
+
+def max_errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) -> dict:
+    """Max relative errors over every point (and node) of each hand-made entry against its independent route."""
+    ours_t, theirs_t = ag.tangent_table(graph, walk["forward"]), ag.tangent_table(graph, jvp)
+    ours_a, theirs_a = ag.adjoint_table(graph, walk["reverse"]), ag.adjoint_table(graph, vjp)
+    with_closed = [n for n in graph.inputs if "closed_form" in routes[n]]
+    each = lambda a, b, inputs=graph.inputs: max(_rel(routes[n][a], routes[n][b]) for n in inputs)  # noqa: E731
+    # the central difference is judged against the closed form where there is one, else the reverse walk
+    fd_reference = "closed_form" if len(with_closed) == len(graph.inputs) else "reverse"
+    fd_error = {n: np.abs(r["finite_difference"] - r[fd_reference]) for n, r in routes.items()}
+    errors = {
+        "forward_vs_jax_jvp": max(_rel(ours_t[k], theirs_t[k]) for k in ours_t),
+        "reverse_vs_jax_vjp": max(_rel(ours_a[k], theirs_a[k]) for k in ours_a),
+        "forward_vs_reverse": each("forward", "reverse"),
+        "reverse_vs_jax_grad": each("reverse", "jax_grad"),
+        f"finite_difference_vs_{fd_reference}": each("finite_difference", fd_reference),
+        # the bound relative to the same reference, where the error is largest relative to its bound
+        "finite_difference_bound": max(_rel(routes[n][fd_reference] + routes[n]["finite_difference_bound"],
+                                            routes[n][fd_reference]) for n in graph.inputs),
+        "finite_difference_within_bound": all(bool(np.all(fd_error[n] <= routes[n]["finite_difference_bound"]))
+                                              for n in graph.inputs),
+        "finite_difference_bound_is": "2 (|D(2h) - D(h)| / 3 + (eps/2) sum_v |dy/dv| |v| / h): truncation "
+                                      "estimated by Richardson, first-order round-off of y over the step",
+        "kind": "relative: max over points (and nodes) of |a - b| / |b|",
+    }
+    if with_closed:  # the inputs whose closed form the config gives
+        errors |= {f"{route}_vs_closed_form": each(route, "closed_form", with_closed)
+                   for route in ("forward", "reverse", "jax_grad")}
+    return errors

@@ -1,0 +1,96 @@
+"""Planted bugs in src/gradlab/problems/, one text replacement each, and the experiments whose claims must see them.
+
+Each row: (id, file under src/gradlab/problems/, old text (must occur exactly once), new text, run ids to run).
+A mutant is killed when some claim of one of its runs is not "pass" (FAIL, or not measured because the run
+failed). A survivor is a missing claim: add the claim, do not drop the mutant. autodiff_graph.py and
+autodiff_cost.py are left out while they are being rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Mutant(NamedTuple):
+    id: str
+    file: str
+    old: str
+    new: str
+    runs: tuple[str, ...]
+
+
+LOGREG, WD, ML2, LIN, SM, RF6 = ("logreg",), ("weight_decay",), ("map_l2",), ("linreg_hessian",), \
+    ("softmax_jacobian",), ("receptive_field_problem6",)
+
+MUTANTS = [
+    # logistic.py (Problem 8)
+    Mutant("logits-sign", "logistic.py", "return phi[0] + phi[1] * x", "return phi[0] - phi[1] * x", LOGREG),
+    Mutant("bce-terms-sign", "logistic.py", "return jnp.maximum(z, 0) - y * z", "return jnp.maximum(z, 0) + y * z",
+           LOGREG),
+    Mutant("jvp-rule-sign", "logistic.py", "(sigmoid(z) - y) * dz", "(sigmoid(z) + y) * dz", LOGREG),
+    Mutant("recorded-loss-1e-6", "logistic.py", "loss = jnp.sum(jnp.log1p(e)", "loss = 1.000001 * jnp.sum(jnp.log1p(e)",
+           LOGREG),
+    Mutant("fused-grad-dropped-x", "logistic.py", "return loss, jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])",
+           "return loss, jnp.stack([jnp.sum(residual), jnp.sum(residual)])", LOGREG),
+    Mutant("grad-swapped-index", "logistic.py", "grad = jnp.stack([jnp.sum(residual), jnp.sum(residual * x)])",
+           "grad = jnp.stack([jnp.sum(residual * x), jnp.sum(residual)])", LOGREG),
+    Mutant("hessian-weight-x2", "logistic.py", "e / (1 + e) ** 2\n", "2 * e / (1 + e) ** 2\n", LOGREG),
+    Mutant("hessian-dropped-x", "logistic.py", "jnp.sum(weight * x * x)", "jnp.sum(weight * x)", LOGREG),
+    Mutant("newton-step-sign", "logistic.py", "phi = phi - jnp.linalg.solve(hess, grad)",
+           "phi = phi + jnp.linalg.solve(hess, grad)", LOGREG),
+    # training.py (the training loop of Problem 8)
+    Mutant("recorded-path-off-by-one", "training.py", "(loss, phi if keep_path else None)",
+           "(loss, new_phi if keep_path else None)", LOGREG),
+    # linreg.py (Problem 7)
+    Mutant("hessian-constant-1e-6", "linreg.py", "return 2.0 * jnp.array([[count, total]",
+           "return 2.000002 * jnp.array([[count, total]", LIN),
+    Mutant("det-count-off-by-one", "linreg.py", "return 4.0 * x.shape[0] * jnp.sum",
+           "return 4.0 * (x.shape[0] - 1) * jnp.sum", LIN),
+    Mutant("min-eig-discriminant", "linreg.py", "trace**2 - 4.0 * det", "trace**2 - 2.0 * det", LIN),
+    Mutant("loss-scale-1e-6", "linreg.py", "return jnp.sum((phi[0] + phi[1] * x - y) ** 2)",
+           "return 1.000001 * jnp.sum((phi[0] + phi[1] * x - y) ** 2)", LIN),
+    # softmax.py (Problem 1)
+    Mutant("outer-sign", "softmax.py", "-jnp.outer(s, s)", "jnp.outer(s, s)", SM),
+    Mutant("complement-axis", "softmax.py", "s[None, :], 0.0), axis=1)", "s[None, :], 0.0), axis=0)", SM),
+    Mutant("per-class-lse-1e-6", "softmax.py", "margin = logits - jax.nn.logsumexp(",
+           "margin = logits - 1.000001 * jax.nn.logsumexp(", SM),
+    Mutant("softmax-temperature-1e-6", "softmax.py", "jnp.exp(jax.nn.log_softmax(logits))",
+           "jnp.exp(jax.nn.log_softmax(1.000001 * logits))", SM),
+    # regularization.py (Problem 3)
+    Mutant("l2-coefficient-factor-2", "regularization.py", "return lam / (2.0 * alpha)", "return lam / alpha", WD),
+    Mutant("optax-decay-inverted", "regularization.py", "    return lam / alpha\n", "    return lam * alpha\n", WD),
+    Mutant("manual-update-sign", "regularization.py", "phi = (1.0 - lam) * phi - alpha * grad(phi)",
+           "phi = (1.0 - lam) * phi + alpha * grad(phi)", WD),
+    Mutant("penalty-gradient-1e-6", "regularization.py", "return (lam / alpha) * phi",
+           "return 1.000001 * (lam / alpha) * phi", WD),
+    Mutant("adamw-decay-x2", "regularization.py", "eps=eps, weight_decay=decay)", "eps=eps, weight_decay=2 * decay)",
+           WD),
+    Mutant("adam-l2-lr-1e-6", "regularization.py", "optax.adam(alpha, b1=b1", "optax.adam(1.000001 * alpha, b1=b1",
+           WD),
+    Mutant("coupled-momentum-dropped", "regularization.py", "optax.sgd(alpha, momentum=momentum))\n",
+           "optax.sgd(alpha, momentum=0.5 * momentum))\n", WD),
+    # map_l2.py (Problem 2)
+    Mutant("l2-coefficients-factor-2", "map_l2.py", "return 1.0 / (2.0 * prior_sigma**2)",
+           "return 1.0 / (prior_sigma**2)", ML2),
+    Mutant("ridge-noise-not-squared", "map_l2.py", "jnp.diag(noise_sigma**2 / prior_sigma**2)",
+           "jnp.diag(noise_sigma / prior_sigma**2)", ML2),
+    Mutant("offset-constant-1e-6", "map_l2.py", "jnp.log(2.0 * jnp.pi * prior_sigma**2)",
+           "jnp.log(2.000002 * jnp.pi * prior_sigma**2)", ML2),
+    Mutant("prior-scale-x2", "map_l2.py", "norm.logpdf(phi, loc=0.0, scale=prior_sigma)",
+           "norm.logpdf(phi, loc=0.0, scale=2 * prior_sigma)", ML2),
+    # receptive_field.py (Problems 4-6)
+    Mutant("effective-kernel", "receptive_field.py", "return spec.dilation * (spec.kernel - 1) + 1",
+           "return spec.dilation * spec.kernel - 1", RF6),
+    Mutant("jump-uses-dilation", "receptive_field.py", "jump *= spec.stride", "jump *= spec.dilation", RF6),
+    Mutant("conv-ignores-dilation", "receptive_field.py", "rhs_dilation=(spec.dilation,)", "rhs_dilation=(1,)", RF6),
+]
+
+# Small configurations: each run a few seconds, every claim still measured.
+RUNS = {
+    "logreg": ("logreg", ["grid.resolution=41", "train.steps=300"]),
+    "weight_decay": ("weight_decay", ["steps=100", "contour_grid=10"]),
+    "map_l2": ("map_l2", ["offset_check.num_points=50", "sigma_sweep.num=5"]),
+    "linreg_hessian": ("linreg_hessian", ["surface_grid_points=11"]),
+    "softmax_jacobian": ("softmax_jacobian", []),
+    "receptive_field_problem6": ("receptive_field", ["preset=problem6"]),
+}

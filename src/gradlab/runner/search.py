@@ -37,7 +37,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gradlab.runner import process
 from gradlab.runner.config import ConfigError, validate
 from gradlab.runner.process import EXIT_SIGNAL
-from gradlab.runner.records import lookup, read_record, status_of
+from gradlab.runner.records import read_record, status_of
 from gradlab.runner.run import (
     CONFIG_DIR,
     EXIT_CONFIG,
@@ -59,8 +59,9 @@ from gradlab.runner.search_space import (
     split_arguments,
     suggest,
 )
+from gradlab.runner.sweep_summary import BEST_YAML, SUMMARY_CSV, SUMMARY_PNG, write_search_summary
 
-SUMMARY_CSV, SUMMARY_PNG, BEST_YAML, LOCK_FILE = "summary.csv", "summary.png", "best.yaml", ".search.lock"
+LOCK_FILE = ".search.lock"
 CUT_SHORT = "interrupted"  # the run status of a trial a signal stopped: FAIL in the study, not counted
 
 
@@ -115,14 +116,13 @@ def _search(experiment: str, arguments: list[str]) -> int:
             values = {p.key: suggest(trial, p) for p in params}
             trial_dir = root / str(trial.number)
             overrides = [*spec.overrides, *run_overrides, *(as_override(k, v) for k, v in values.items())]
-            _run_trial(experiment, module, overrides, trial_dir)
-            record = read_record(trial_dir) or {}
-            status, value = status_of(record or None), objective_value(trial_dir, objective)
-            trial.set_user_attr("status", status)
-            trial.set_user_attr("dir", str(trial_dir))
-            if record.get("error"):
-                trial.set_user_attr("error", str(record["error"]))
-            study.tell(trial, value) if value is not None else study.tell(trial, state=TrialState.FAIL)
+            try:
+                _run_trial(experiment, module, overrides, trial_dir)
+            except Exception:  # not the run's failure (the run layer records those): ours, e.g. a full disk
+                study.tell(trial, state=TrialState.FAIL)
+                write_summary(study, root, metrics, params)
+                raise
+            status, value, record = _tell(study, trial, trial_dir, objective)
             shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
             print(f"trial {trial.number}: {shown} -> " + (f"{objective} = {value:.4g}" if value is not None else
                                                           f"FAIL ({status}: {record.get('error', 'no record')})"),
@@ -131,6 +131,23 @@ def _search(experiment: str, arguments: list[str]) -> int:
                 write_summary(study, root, metrics, params)
                 raise ConfigError("objective", objective, f"a number in the run's metrics.json ({trial_dir})")
         return _finish(study, spec, root, metrics, params)
+
+
+def _tell(study: Any, trial: Any, trial_dir: Path, objective: str) -> tuple[str, float | None, dict]:
+    """Tell Optuna how the trial's run ended: its objective, or FAIL; (run status, value, run record)."""
+    from optuna.trial import TrialState
+
+    record = read_record(trial_dir) or {}
+    status, value = status_of(record or None), objective_value(trial_dir, objective)
+    trial.set_user_attr("status", status)  # what counts towards n_trials (_counted); shown by optuna-dashboard
+    trial.set_user_attr("dir", str(trial_dir))
+    if record.get("error"):
+        trial.set_user_attr("error", str(record["error"]))
+    if value is None:
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        study.tell(trial, value)
+    return status, value, record
 
 
 def _load_search(name: str, overrides: list[str]) -> SearchConfig:
@@ -227,36 +244,9 @@ def _run_trial(experiment: str, module: Any, overrides: list[str], trial_dir: Pa
 
 
 def write_summary(study: Any, root: Path, metrics: list[str], params: list[Param]) -> dict | None:
-    """summary.csv (every trial), summary.png (objective by trial, the searched space) and best.yaml; the best."""
-    from optuna.trial import TrialState
-
-    from gradlab.runner.sweep_plots import plot_search
-    from gradlab.runner.sweep_summary import write_csv
-
-    keys = [p.key for p in params]
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        record = read_record(root / str(t.number)) or {}
-        cut = t.state == TrialState.FAIL and "status" not in t.user_attrs
-        rows.append({"trial": t.number, "state": t.state.name, "value": t.value, "status": status_of(record or None),
-                     **{k: t.params.get(k) for k in keys}, **{k: lookup(record, k) for k in metrics},
-                     "error": "running when the search stopped; marked FAIL on resume" if cut else
-                     t.user_attrs.get("error", ""), "dir": str(root / str(t.number))})
-    write_csv(root / SUMMARY_CSV, ["trial", "state", "value", "status", *keys, *metrics, "error", "dir"], rows)
-    maximize = study.direction.name == "MAXIMIZE"
-    complete = [r for r in rows if r["state"] == "COMPLETE"]
-    best = (max if maximize else min)(complete, key=lambda r: r["value"]) if complete else None
-    if rows:
-        plot_search(root / SUMMARY_PNG, [{**r, "job": r["trial"], metrics[0]: r["value"],
-                                          "status": "ok" if r["state"] == "COMPLETE" else "failed"} for r in rows],
-                    keys, metrics[0], maximize=maximize)
-    summary = {"study": study.study_name, "objective": metrics[0], "direction": study.direction.name.lower(),
-               "trials": {state: sum(r["state"] == state for r in rows) for state in ("COMPLETE", "FAIL")},
-               "best": None if best is None else {
-                   "trial": best["trial"], "value": best["value"], "params": {k: best[k] for k in keys},
-                   "dir": best["dir"], "rerun": f"gradlab rerun {best['dir']}"}}
-    (root / BEST_YAML).write_text(yaml.safe_dump(summary, sort_keys=False))
-    return summary["best"]
+    """summary.csv, summary.png and best.yaml of the study (sweep_summary.write_search_summary); the best."""
+    return write_search_summary(study.get_trials(deepcopy=False), root, metrics, [p.key for p in params],
+                                study=study.study_name, maximize=study.direction.name == "MAXIMIZE")
 
 
 def _finish(study: Any, spec: SearchConfig, root: Path, metrics: list[str], params: list[Param]) -> int:
@@ -273,7 +263,8 @@ def _finish(study: Any, spec: SearchConfig, root: Path, metrics: list[str], para
         print(f"search {spec.study_name} interrupted by {signal.Signals(signum).name}: {tally}; {found}; {again}")
     else:
         print(f"search {spec.study_name} ended: {tally}; {found}")
-    print(f"summary: {root / SUMMARY_CSV}, {SUMMARY_PNG}, {BEST_YAML}"
+    written = [name for name in (SUMMARY_PNG, BEST_YAML) if (root / name).exists()]
+    print(f"summary: {root / SUMMARY_CSV}, {', '.join(written)}"
           + (f"; dashboard: optuna-dashboard {spec.storage}" if spec.storage else ""))
     if signum is not None:
         return EXIT_SIGNAL[signum]

@@ -11,6 +11,8 @@ directory. It writes into the sweep directory
 - `summary_seeds.csv` and `summary_seeds.png`, when a seed key is swept (`data.seed=0,1,2`): the jobs that
   differ only in seeds aggregated per metric (`gradlab.runner.seeds`), and the mean with its 95% interval
   against the swept parameter.
+
+`write_search_summary` writes the same table and a search's plot for the trials of `gradlab search`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from omegaconf import DictConfig, OmegaConf
 from gradlab.runner import run
 from gradlab.runner.records import lookup, read_record, status_of
 from gradlab.runner.seeds import STATS, aggregate_over_seeds, is_seed_key
-from gradlab.runner.sweep_plots import plot_seed_summary, plot_summary
+from gradlab.runner.sweep_plots import plot_search, plot_seed_summary, plot_summary
 
-SUMMARY_CSV, SUMMARY_PNG = "summary.csv", "summary.png"
+SUMMARY_CSV, SUMMARY_PNG, BEST_YAML = "summary.csv", "summary.png", "best.yaml"
 SEEDS_CSV, SEEDS_PNG = "summary_seeds.csv", "summary_seeds.png"
 
 
@@ -117,6 +119,35 @@ def write_summary(sweep_dir: Path, metric_keys: list[str], plot_metric: str | No
         if plot_metric:
             plot_seed_summary(sweep_dir / SEEDS_PNG, rows, aggregate, swept, plot_metric)
     return Summary(target, seeds_csv, any(row["status"] != "ok" for row in rows))
+
+
+def write_search_summary(trials: list, search_dir: Path, metrics: list[str], params: list[str], *, study: str,
+                         maximize: bool = False) -> dict | None:
+    """The summary of a search (`gradlab search`) from its Optuna trials, trial n's run in <search_dir>/<n>:
+    summary.csv (every trial: state, value, run status, parameters, `metrics` (the objective first), error),
+    summary.png (the objective by trial and the searched space) and best.yaml; returns the best (or None)."""
+    rows = []
+    for t in trials:
+        record = read_record(search_dir / str(t.number)) or {}
+        cut = t.state.name == "FAIL" and "status" not in t.user_attrs  # the search died while it ran
+        rows.append({"trial": t.number, "state": t.state.name, "value": t.value, "status": status_of(record or None),
+                     **{k: t.params.get(k) for k in params}, **{k: lookup(record, k) for k in metrics},
+                     "error": "running when the search stopped; marked FAIL on resume" if cut else
+                     t.user_attrs.get("error", ""), "dir": str(search_dir / str(t.number))})
+    write_csv(search_dir / SUMMARY_CSV, ["trial", "state", "value", "status", *params, *metrics, "error", "dir"], rows)
+    complete = [r for r in rows if r["state"] == "COMPLETE"]
+    best = (max if maximize else min)(complete, key=lambda r: r["value"]) if complete else None
+    if rows:
+        as_jobs = [{**r, "job": r["trial"], metrics[0]: r["value"], "status": "ok" if r["state"] == "COMPLETE" else
+                    "failed"} for r in rows]
+        plot_search(search_dir / SUMMARY_PNG, as_jobs, params, metrics[0], maximize=maximize)
+    summary = {"study": study, "objective": metrics[0], "direction": "maximize" if maximize else "minimize",
+               "trials": {state: sum(r["state"] == state for r in rows) for state in ("COMPLETE", "FAIL")},
+               "best": None if best is None else {
+                   "trial": best["trial"], "value": best["value"], "params": {k: best[k] for k in params},
+                   "dir": best["dir"], "rerun": f"gradlab rerun {best['dir']}"}}
+    (search_dir / BEST_YAML).write_text(yaml.safe_dump(summary, sort_keys=False))
+    return summary["best"]
 
 
 class SweepSummary(Callback):

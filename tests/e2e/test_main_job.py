@@ -1,0 +1,90 @@
+"""The main job as a user starts it (`python experiments/run_all.py`), once for the whole session, on small
+configs: its report, and every run in it equal, number for number, to the same experiment run in-process.
+
+One main job stands in for a CLI start per experiment: each run in it is the experiment's real command line
+(`launch(<name>)` in its own process), and the xdist workers share it (the first one to ask runs it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CLI_ENV, REPO, SMALL_AUTODIFF_SCALING
+
+from gradlab.runner.records import lookup
+from gradlab.verify.claims import CLAIMS
+
+# run id -> (overrides, what must be equal in-process: None = every result but meta, config and plots)
+RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
+    "softmax_jacobian": ((), None),
+    "map_l2": (("offset_check.num_points=100", "sigma_sweep.num=9"), None),
+    "receptive_field_problem4": ((), None),
+    "linreg_hessian": (("surface_grid_points=21",), None),
+    "logreg": (("grid.resolution=31", "train.steps=300"), None),
+    "autodiff_modes": ((), None),
+    "autodiff_scaling": (SMALL_AUTODIFF_SCALING, ("all_grads_match",)),  # the rest are times
+    "bench_logreg": (("sizes.small.steps=20", "sizes.small.slow_steps=2", "sizes.large.n_per_class=500",
+                      "sizes.large.steps=3", "sizes.large.slow_steps=2", "timing.repeats=1", "timing.probe_repeats=1",
+                      "sweep.configs=4", "sweep.steps=10", "limits.dtypes=[float32]", "sharding.devices=1",
+                      "optional.torch=false", "optional.sklearn=false"),
+                     ("sizes.small.agreement", "sizes.large.agreement", "sizes.small.gd_steps_to_tolerance")),
+}
+EXPERIMENT = {"receptive_field_problem4": "receptive_field"}
+RUN_OVERRIDES = {"receptive_field_problem4": ("preset=problem4",)}
+NOT_RESULTS = ("meta", "config", "plots", "status", "warnings")
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory, worker_id) -> tuple[Path, dict]:
+    """(its output dir, {returncode, stderr}): run once per session, whichever worker asks first."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # the session's folder, above each worker's
+    out = shared / "main_job"
+    with open(shared / "main_job.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "main_job.json").exists():
+            per_run = ", ".join(f"{run_id}: [{', '.join(repr(o) for o in overrides)}]"
+                                for run_id, (overrides, _) in RUNS.items() if overrides)
+            command = [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
+                       f"only=[{','.join(RUNS)}]", f"overrides={{{per_run}}}"]
+            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=CLI_ENV)
+            (shared / "main_job.json").write_text(json.dumps({"returncode": proc.returncode, "stderr": proc.stderr}))
+    return out, json.loads((shared / "main_job.json").read_text())
+
+
+def test_the_main_job_ends_ok_and_its_report_judges_every_claim(main_job):
+    out, proc = main_job
+    assert proc["returncode"] == 0, proc["stderr"][-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "ok"
+    expected_claims = [c for c in CLAIMS if c.experiment in RUNS]
+    assert metrics["claims"] == {"claims": len(expected_claims), "passed": len(expected_claims), "failed": 0}
+    report = (out / "report.md").read_text()
+    for claim in expected_claims:
+        assert claim.quantity.replace("|", "\\|") in report
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= len(RUNS) and "Environment" in page
+    assert "jax" in report and "float64" in report
+    assert "## Run times" in report and "| logreg | ok |" in report
+
+
+@pytest.mark.parametrize("run_id", list(RUNS))
+def test_each_run_equals_the_same_experiment_run_in_process(main_job, run_experiment, run_id):
+    out, _ = main_job
+    overrides, compared = RUNS[run_id]
+    from_cli = json.loads((out / run_id / "metrics.json").read_text())
+    assert from_cli["status"] == "ok", from_cli.get("error")
+    assert from_cli["plots"] and all((out / run_id / name).stat().st_size > 0 for name in from_cli["plots"])
+    code, in_process, _ = run_experiment(EXPERIMENT.get(run_id, run_id), *RUN_OVERRIDES.get(run_id, ()), *overrides)
+    assert code == 0, in_process.get("error")
+    if compared is None:
+        results = {key: value for key, value in from_cli.items() if key not in NOT_RESULTS}
+        assert results and results == {key: value for key, value in in_process.items() if key not in NOT_RESULTS}
+    else:
+        for path in compared:
+            assert lookup(from_cli, path) is not None and lookup(from_cli, path) == lookup(in_process, path), path

@@ -61,7 +61,26 @@ def loss_heatmap(data, cfg):
     ax.plot(*data["grid_argmin"], "w*", ms=12, label="grid minimum", zorder=5)
     ax.set(xlabel="phi0", ylabel="phi1", title="Binary cross-entropy over (phi0, phi1): one bowl, one minimum")
     ax.legend(loc="upper left")
+    zoom_on_trajectories(ax, data, extent, newton_path, fit_path)
     return fig
+
+
+def zoom_on_trajectories(ax, data, extent, newton_path, fit_path) -> None:
+    """An inset (lower right) over the box around both trajectories and the grid minimum, 15% margin each side:
+    on the full grid they fill a small corner."""
+    points = np.concatenate([newton_path, fit_path, np.asarray(data["grid_argmin"])[None]])
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 0.15 * np.maximum(high - low, 1e-3 * (np.abs(high) + 1))
+    inset = ax.inset_axes([0.56, 0.04, 0.42, 0.42])
+    inset.imshow(np.log10(data["loss_map"]), origin="lower", extent=extent, aspect="auto")
+    inset.contour(data["loss_map"], levels=40, origin="lower", extent=extent, colors="w", linewidths=0.3)
+    inset.plot(newton_path[:, 0], newton_path[:, 1], "o--", color="orange", ms=3, lw=0.8)
+    inset.plot(fit_path[:, 0], fit_path[:, 1], "r-", lw=1.2)
+    inset.plot(*data["grid_argmin"], "w*", ms=8)
+    inset.set(xlim=(low[0] - pad[0], high[0] + pad[0]), ylim=(low[1] - pad[1], high[1] + pad[1]))
+    inset.tick_params(labelsize=6, colors="w")
+    inset.set_title("zoom on the trajectories", fontsize=7, color="w", pad=2)
+    ax.indicate_inset_zoom(inset, edgecolor="w")
 
 
 @FIGURES.add("min_eigenvalue_map.png", "Problem 8(v): the smallest eigenvalue of jax.hessian of the loss at every "

@@ -25,7 +25,8 @@ def band_indices(count: int) -> np.ndarray:
 
 
 @FIGURES.add("final_gap_vs_lr.png", "Vectorised sweep: left, the median over seeds of the final loss minus each "
-             "seed's Newton optimum on a learning-rate x momentum grid (log colour scale, star: best cell); "
+             "seed's Newton optimum on a learning-rate x momentum grid (log colour scale; star: the best cell, "
+             "or circles: cells tied at the round-off floor, none best); "
              "right, the median against the learning rate with its interquartile band over seeds for three momenta.")
 def final_gap_vs_lr(data, cfg):
     lrs, momenta = data["lrs"], data["momenta"]
@@ -38,8 +39,15 @@ def final_gap_vs_lr(data, cfg):
     image = heat.pcolormesh(log_edges(lrs), rows, median.T, norm=LogNorm(vmin=median.min(), vmax=median.max()),
                             shading="flat")
     fig.colorbar(image, ax=heat, label="final loss - optimum (median over seeds)")
-    best_lr, best_m = np.unravel_index(int(np.argmin(median)), median.shape)
-    heat.plot(lrs[best_lr], best_m, "w*", ms=12, mec="k")
+    # cells within a factor 10 of the round-off floor tie: a "best" among them would be picked by noise
+    tied = np.argwhere(median <= 10 * GAP_FLOOR)
+    if len(tied) > 1:
+        heat.plot(lrs[tied[:, 0]], tied[:, 1], "o", ms=5, mec="w", mfc="none",
+                  label=f"{len(tied)} cells tie at the round-off floor (<= {10 * GAP_FLOOR:.0e}): no best cell")
+        heat.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8)
+    else:
+        best_lr, best_m = np.unravel_index(int(np.argmin(median)), median.shape)
+        heat.plot(lrs[best_lr], best_m, "w*", ms=12, mec="k")
     heat.set_xscale("log")
     heat.set_yticks(np.arange(len(momenta)), [f"{m:g}" for m in momenta])
     heat.grid(False)

@@ -53,14 +53,22 @@ def per_step_difference(data, cfg):
     # identical steps (difference exactly 0, e.g. the shared start) would vanish on a log axis: draw them
     # at a floor far below machine epsilon and say so in the legend
     floor = eps * 1e-3
-    fig, ax = figure(width=8, height=5)
-    comparisons = zip(data["difference_groups"], data["difference_runs"], data["difference_references"],
-                      data["differences"], strict=True)
-    for group, run, reference, diff in comparisons:
-        ax.semilogy(np.maximum(diff, floor), lw=1.4, label=f"{group}: {LABELS[run]} vs {LABELS[reference]}")
+    fig, ax = figure(width=11, height=5)
+    comparisons = list(zip(data["difference_groups"], data["difference_runs"], data["difference_references"],
+                           data["differences"], strict=True))
+    # series that coincide (both SGD routes sit exactly on the floor) must stay visible: each gets its own marker,
+    # line style and a small multiplicative offset on the log axis (stated in the legend), markers staggered
+    styles = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
+    markers = ["o", "s", "^", "D", "v"]
+    for i, (group, run, reference, diff) in enumerate(comparisons):
+        shift = 1.6**i
+        steps = np.arange(diff.size)
+        ax.semilogy(steps, np.maximum(diff, floor) * shift, ls=styles[i % len(styles)], lw=1.4,
+                    marker=markers[i % len(markers)], markevery=(i * max(1, diff.size // 60), max(1, diff.size // 12)),
+                    ms=5, label=f"{group}: {LABELS[run]} vs {LABELS[reference]}" + (f" (x{shift:.2g})" if i else ""))
     ax.axhline(eps, color="k", ls="--", lw=0.8, label=f"machine epsilon ({eps:.1e})")
     ax.axhline(floor, color="gray", ls=":", lw=0.8, label="exactly 0 (drawn at this floor)")
     ax.set(title="SGD with weight decay stays on the L2 path to round-off; AdamW and SGDW leave it",
-           xlabel="step t", ylabel="max_k |φ_k(t) − φ_k,L2(t)|")
-    ax.legend(loc="center right")
+           xlabel="step t", ylabel="max_k |φ_k(t) − φ_k,L2(t)| (series offset, see legend)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     return fig

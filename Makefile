@@ -38,6 +38,10 @@ test: setup
 test-fast: setup
 	$(PYTEST) tests/unit
 
+# the mutation tier: planted bugs in src/gradlab/problems/ that the claims must catch (100% required)
+mutants: setup
+	$(PY) tests/mutation/run_mutants.py
+
 # the benchmark with its optional comparisons: the `bench` extra (PyTorch, scikit-learn)
 bench: $(VENV)/.stamp-dev+bench
 	$(PY) experiments/bench_logreg.py

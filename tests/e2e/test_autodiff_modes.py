@@ -27,7 +27,7 @@ def test_cli_end_to_end_same_tables_as_in_process(cli, run_experiment, tmp_path)
     assert metrics["status"] == "ok" and metrics["graph"]["nodes"] == {"v1": "x1 * x2", "v2": "sin(x1)",
                                                                        "y": "v1 + v2"}
     out_dir = Path(proc.args[2].split("=", 1)[1])
-    for name in ("tables.md", "jaxpr_y.txt", "jaxpr_grad_y.txt", "plot_data.npz", *metrics["plots"]):
+    for name in ("report_tables.md", "jaxpr_y.txt", "jaxpr_grad_y.txt", "plot_data.npz", *metrics["plots"]):
         assert (out_dir / name).stat().st_size > 0, name
     assert metrics["max_errors"]["forward_vs_closed_form"] < 1e-15
     assert metrics["points"][1]["gradient"]["x2"]["reverse"] == 2.0  # dy/dx2 = x1 at x1 = 2

@@ -300,8 +300,8 @@ def test_run_tables_agree_and_are_written(run_experiment):
     assert math.isclose(point["gradient"]["x"]["jax_grad"], point["gradient"]["x"]["closed_form"], rel_tol=1e-14)
     counts = metrics["operation_counts"]
     assert counts["forward_ops_walked"] == counts["forward_total_ops"] == 10
-    tables = (run_dir / "tables.md").read_text()
-    assert tables.count("## At x = ") == 4 and "| f2 -> f3 | df3/df2 = 1 | 1 |" in tables
+    tables = (run_dir / "report_tables.md").read_text()
+    assert tables.count("#### At x = ") == 4 and "| f2 -> f3 | df3/df2 = 1 | 1 |" in tables
     assert set(metrics["plots"]) == {"y_and_derivative.png", "computational_graph.png"}
     data = load_plot_data(run_dir / "plot_data.npz")
     assert float(data["draw_at"][0]) == 2.5
@@ -317,7 +317,7 @@ def test_run_two_inputs_counts_two_forward_passes(run_experiment):
     gradient = metrics["points"][0]["gradient"]
     assert math.isclose(gradient["x1"]["reverse"], 5.5, rel_tol=1e-15)
     assert math.isclose(gradient["x2"]["forward"], 2.0 - math.cos(5.0), rel_tol=1e-15)
-    assert "| x2 | input | 5 | 0 | 1 | 1.716337815 |" in (run_dir / "tables.md").read_text()
+    assert "| x2 | input | 5 | 0 | 1 | 1.716337815 |" in (run_dir / "report_tables.md").read_text()
 
 
 @pytest.mark.parametrize(("points", "budget"), [("100000000", "4"), ("1000000000000", "null")])

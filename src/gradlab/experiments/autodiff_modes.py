@@ -25,6 +25,7 @@ from gradlab.runner.run import BaseConfig, RunContext, check_memory, launch
 from gradlab.runner.tables import markdown_table
 
 MAX_POINTS = 10_000  # points per run (each is a full table in metrics.json)
+REPORT_TABLES = "report_tables.md"  # the verification report includes this file of the run dir (verify/report.py)
 
 
 @dataclass
@@ -208,7 +209,8 @@ def _rows(graph: ag.Graph, points: dict, walk: dict, routes: dict) -> list[dict]
 def _tables_markdown(graph: ag.Graph, rows: list[dict], counts: dict) -> str:
     """One table per point (values, tangents per input, adjoints), the edges, every route's gradient, the cost."""
     y, fmt = graph.output, (lambda v: f"{v:.10g}")
-    parts = [f"# Forward and reverse mode on {y} = {ex.to_text(ex.inline(ex.Name(y), dict(graph.nodes)))}", ""]
+    # level-4 headings: the report includes this file under its own '### autodiff_modes' heading
+    parts = [f"#### Forward and reverse mode on {y} = {ex.to_text(ex.inline(ex.Name(y), dict(graph.nodes)))}", ""]
     for row in rows:
         at = ", ".join(f"{k} = {v:g}" for k, v in row["inputs"].items())
         header = ["name", "formula", "value", *(f"d./d{n} (forward)" for n in graph.inputs), f"d{y}/d. (reverse)"]
@@ -219,9 +221,9 @@ def _tables_markdown(graph: ag.Graph, rows: list[dict], counts: dict) -> str:
         edges = [[f"{e.parent} -> {e.child}", f"d{e.child}/d{e.parent} = {e.formula}",
                   fmt(row["local_derivatives"][f"d{e.child}_d{e.parent}"])] for e in graph.edges]
         routes = [[n, *(fmt(v) for v in r.values())] for n, r in row["gradient"].items()]
-        parts += [f"## At {at}", "", markdown_table(header, body), "", markdown_table(["edge", "local derivative",
+        parts += [f"#### At {at}", "", markdown_table(header, body), "", markdown_table(["edge", "local derivative",
                   "value"], edges), "", markdown_table(["d/d", *next(iter(row["gradient"].values()))], routes), ""]
-    parts += ["## Cost: forward mode's n passes against reverse mode's one", "",
+    parts += ["#### Cost: forward mode's n passes against reverse mode's one", "",
               markdown_table(["count", "value"], [[k, str(v)] for k, v in counts.items()]), ""]
     return "\n".join(parts)
 
@@ -245,7 +247,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     counts = ag.operation_counts(graph)
     counts |= {"forward_ops_walked": counter.get("forward", 0), "reverse_ops_walked": counter.get("reverse", 0)}
     rows = _rows(graph, points, walk, routes)
-    ctx.save_text("tables.md", _tables_markdown(graph, rows, counts))
+    ctx.save_text(REPORT_TABLES, _tables_markdown(graph, rows, counts))
     y_of = lambda p: checks.jax_values(graph, p)[graph.output]  # noqa: E731
     x0 = {k: jnp.asarray(v[0]) for k, v in draw.items()}
     ctx.save_text("jaxpr_y.txt", f"{jax.make_jaxpr(y_of)(x0)}\n")
@@ -259,7 +261,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         "max_errors": errors,
         "operation_counts": counts,
         "dtype": str(np.dtype(cfg.precision)),
-        "files": {"tables": "tables.md", "jaxpr_y": "jaxpr_y.txt", "jaxpr_grad_y": "jaxpr_grad_y.txt"},
+        "files": {"tables": REPORT_TABLES, "jaxpr_y": "jaxpr_y.txt", "jaxpr_grad_y": "jaxpr_grad_y.txt"},
     }
 
 

@@ -131,6 +131,7 @@ def max_errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) 
     """Max relative errors over every point (and node) of each hand-made entry against its independent route."""
     ours_t, theirs_t = ag.tangent_table(graph, walk["forward"]), ag.tangent_table(graph, jvp)
     ours_a, theirs_a = ag.adjoint_table(graph, walk["reverse"]), ag.adjoint_table(graph, vjp)
+    eps = float(np.finfo(walk["values"][graph.output].dtype).eps)
     with_closed = [n for n in graph.inputs if "closed_form" in routes[n]]
     each = lambda a, b, inputs=graph.inputs: max(_rel(routes[n][a], routes[n][b]) for n in inputs)  # noqa: E731
     # the central difference is judged against the closed form where there is one, else the reverse walk
@@ -149,6 +150,10 @@ def max_errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) 
                                               for n in graph.inputs),
         "finite_difference_bound_is": "2 (|D(2h) - D(h)| / 3 + (eps/2) sum_v |dy/dv| |v| / h): truncation "
                                       "estimated by Richardson, first-order round-off of y over the step",
+        # both routes round each of y's names v by eps |v| / 2 (NumPy's and XLA's kernels may differ by ulps), which
+        # moves y by dy/dv times that: a relative bound of 8 eps (1 + sum_v |dy/dv v| / |y|), max over the points
+        "round_off_bound": float(np.max(8 * eps * (1 + rounding_of_output(graph, walk["values"], walk["reverse"])
+                                                   / (eps / 2) / np.abs(walk["values"][graph.output])))),
         "kind": "relative: max over points (and nodes) of |a - b| / |b|",
     }
     if with_closed:  # the inputs whose closed form the config gives

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import logging
 import os
 import re
@@ -70,6 +71,9 @@ def search(experiment: str, arguments: Sequence[str]) -> int:
     from hydra import initialize_config_dir
 
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    if importlib.util.find_spec("optuna") is None:
+        print("gradlab: error: gradlab search needs Optuna, the `hpo` extra: pip install -e '.[hpo]'", file=sys.stderr)
+        return EXIT_FAILED
     try:
         with _stop_on_signals(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             return _search(experiment, list(arguments))
@@ -93,7 +97,7 @@ def _search(experiment: str, arguments: list[str]) -> int:
         raise ConfigError("objective", objective, "the metric the search optimises, e.g. objective=fit.loss")
     params = parse_params(spec.params, base, experiment)
     module = experiment_module(experiment)  # JAX's import: after the checks that need none
-    _check_bounds(experiment, module, [*spec.overrides, *run_overrides], params, spec.params)
+    _check_bounds(experiment, module, base, params, spec.params)
     summary_metrics = OmegaConf.select(base, "hydra.callbacks.sweep_summary.metrics", default=None) or []
     metrics = list(dict.fromkeys([objective, *summary_metrics]))
     root = Path(spec.dir)
@@ -180,17 +184,17 @@ def _load_search(name: str, overrides: list[str]) -> SearchConfig:
     return parse_search(values)
 
 
-def _check_bounds(experiment: str, module: Any, overrides: list[str], params: list[Param], specs: dict) -> None:
-    """The experiment's config, then each parameter's edges (or choices), through the experiment's schema: a config
-    or a range it refuses fails now, not in every trial."""
-    from hydra import compose
-
-    validate(compose(config_name=experiment, overrides=overrides), module.Config)
+def _check_bounds(experiment: str, module: Any, base: Any, params: list[Param], specs: dict) -> None:
+    """The experiment's composed config, then with each parameter at its edges (or each choice), through the
+    experiment's schema: a config or a range it refuses fails now, not in every trial."""
+    config = OmegaConf.masked_copy(base, [key for key in base if key != "hydra"])
+    validate(config, module.Config)
     for param in params:
         for value in bounds(param):
-            cfg = compose(config_name=experiment, overrides=[*overrides, as_override(param.key, value)])
+            edge = config.copy()
+            OmegaConf.update(edge, param.key, value, merge=False)
             try:
-                validate(cfg, module.Config)
+                validate(edge, module.Config)
             except ConfigError as err:
                 raise ConfigError(f"search.params.{param.key}", specs[param.key],
                                   f"a range {experiment} accepts ({err.key}={err.value!r} is not: {err.allowed})"

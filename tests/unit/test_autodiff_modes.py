@@ -268,6 +268,21 @@ def test_layout_of_thirty_nodes_keeps_nodes_apart():
     assert len(graph.names) == 31 and gaps.min() >= 2.0  # no two node boxes on top of each other
 
 
+def test_a_large_graph_lists_edge_derivatives_in_the_boxes_not_on_arrows():
+    from gradlab.experiments.autodiff_modes import _drawn
+    from gradlab.figures.autodiff_modes import MAX_EDGE_LABELS
+
+    nodes = {f"a{i}": f"x{i % 3} * x{(i + 1) % 3}" for i in range(6)} | {"s": " + ".join(f"a{i}" for i in range(6))}
+    graph = ag.build(["x0", "x1", "x2"], nodes, "s")
+    assert len(graph.edges) > MAX_EDGE_LABELS
+    fig = computational_graph(_drawn(graph, {f"x{i}": np.asarray([0.5 + i]) for i in range(3)}), None)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert all("∂" not in t for t in texts if "value =" not in t)  # no label beside an arrow
+    box = next(t for t in texts if t.startswith("a0 = "))
+    assert "∂a0/∂x0 = x1 = 1.5" in box and "∂a0/∂x1 = x0 = 0.5" in box and "ds/dx2" not in box
+    assert "da0/dx2 = 0" in box  # one forward tangent per input
+
+
 def _arrow_pixels_covered(fig) -> int:
     """How many pixels of the graph's arrows (grey 0.4) the edge labels paint over."""
 

@@ -209,22 +209,31 @@ def _rows(graph: ag.Graph, points: dict, walk: dict, routes: dict) -> list[dict]
 def _tables_markdown(graph: ag.Graph, rows: list[dict], counts: dict) -> str:
     """One table per point (values, tangents per input, adjoints), the edges, every route's gradient, the cost."""
     y, fmt = graph.output, (lambda v: f"{v:.10g}")
+    table = lambda header, body: markdown_table(header, body).rstrip("\n")  # noqa: E731
     # level-4 headings: the report includes this file under its own '### autodiff_modes' heading
     parts = [f"#### Forward and reverse mode on {y} = {ex.to_text(ex.inline(ex.Name(y), dict(graph.nodes)))}", ""]
     for row in rows:
         at = ", ".join(f"{k} = {v:g}" for k, v in row["inputs"].items())
-        header = ["name", "formula", "value", *(f"d./d{n} (forward)" for n in graph.inputs), f"d{y}/d. (reverse)"]
+        header = ["name", "formula", "value", *(f"d./d{n} (forward pass {i + 1})" for i, n in enumerate(graph.inputs)),
+                  f"d{y}/d. (the reverse pass)"]
         body = [[name, graph.formula(name), fmt(row["inputs"].get(name, row["values"].get(name, 0.0))),
                  *(fmt(1.0 * (name == n)) if name in graph.inputs else fmt(row["forward"][f"d{name}_d{n}"])
                    for n in graph.inputs),
                  fmt(1.0) if name == y else fmt(row["reverse"][f"d{y}_d{name}"])] for name in graph.names]
         edges = [[f"{e.parent} -> {e.child}", f"d{e.child}/d{e.parent} = {e.formula}",
                   fmt(row["local_derivatives"][f"d{e.child}_d{e.parent}"])] for e in graph.edges]
-        routes = [[n, *(fmt(v) for v in r.values())] for n, r in row["gradient"].items()]
-        parts += [f"#### At {at}", "", markdown_table(header, body), "", markdown_table(["edge", "local derivative",
-                  "value"], edges), "", markdown_table(["d/d", *next(iter(row["gradient"].values()))], routes), ""]
-    parts += ["#### Cost: forward mode's n passes against reverse mode's one", "",
-              markdown_table(["count", "value"], [[k, str(v)] for k, v in counts.items()]), ""]
+        routes = [[f"d{y}/d{n}", *(fmt(v) for v in r.values())] for n, r in row["gradient"].items()]
+        parts += [f"#### At {at}", "", table(header, body), "", table(["edge", "local derivative", "value"], edges),
+                  "", table(["", *next(iter(row["gradient"].values()))], routes), ""]
+    cost = [["forward", counts["forward_passes"], counts["forward_pass_ops"], counts["forward_total_ops"],
+             counts["forward_ops_walked"]],
+            ["reverse", 1, counts["reverse_pass_ops"], counts["reverse_total_ops"], counts["reverse_ops_walked"]]]
+    parts += [f"#### Cost: {len(graph.inputs)} input(s), {counts['edges']} edges: forward mode's passes against "
+              "reverse mode's one", "",
+              table(["mode", "passes", "chain-rule ops a pass", "total (counted on the graph)", "total (walked)"],
+                    [[str(c) for c in r] for r in cost]), "",
+              f"Both modes first compute the node values and the local derivatives: "
+              f"{counts['value_and_local_derivative_ops']} operations.", ""]
     return "\n".join(parts)
 
 

@@ -320,6 +320,7 @@ def test_run_tables_agree_and_are_written(run_experiment):
     assert set(metrics["plots"]) == {"y_and_derivative.png", "computational_graph.png"}
     data = load_plot_data(run_dir / "plot_data.npz")
     assert float(data["draw_at"][0]) == 2.5
+    np.testing.assert_array_equal(data["points_x"], [-2.0, 0.0, 0.5, 1.5])  # each point once on the dy/dx curve
     fig = computational_graph(data, OmegaConf.create(metrics["config"]))
     assert _arrow_pixels_covered(fig) == 0  # every arrow of the drawing stays visible
 

@@ -278,7 +278,9 @@ def _curves(cfg: Config, graph: ag.Graph, points: dict, draw: dict, closed: dict
     """y and dy/d<first input> (the closed form if given, else the reverse walk) along the plot range."""
     first = graph.inputs[0]
     grid = np.linspace(*cfg.graph.plot_range, cfg.plot_points, dtype=np.dtype(cfg.precision))
-    on_line = np.all([points[k] == draw[k][0] for k in graph.inputs if k != first], axis=0)
+    on_line = np.ones(points[first].shape, dtype=bool)
+    for k in graph.inputs[1:]:
+        on_line &= points[k] == draw[k][0]
     walk = _walk(graph, _curve_point(graph, draw, grid))
     with np.errstate(all="ignore"):
         closed_value = ex.evaluate(closed[first], walk["values"], np) if first in closed else None

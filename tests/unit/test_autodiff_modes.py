@@ -224,6 +224,11 @@ def test_config_errors_name_the_key(override, key):
                                                          "each input (x1, x2), or null"),
         (("graph=two_inputs", "graph.derivative.x1=1 / x1 + q"), "graph.derivative.x1='1 / x1 + q' is not allowed: "
                                                                 "an expression of the graph's names"),
+        (("graph=two_inputs", "graph.derivative.x1=1 / (x1 - 2)"), "graph.inputs[0]={'x1': 2.0, 'x2': 5.0} is not "
+                                                                   "allowed: a point inside the closed form's domain: "
+                                                                   "division by zero: x1 - 2 = 0.0"),
+        (("graph=two_inputs", "graph.draw_at={x1: -1.0, x2: 0.0}"), "graph.draw_at={'x1': -1.0, 'x2': 0.0} is not "
+                                                                    "allowed: a point where every node is defined"),
         (("graph=two_inputs", "graph.inputs.x1=1.0e-6"), "config error: fd_step=1e-05 is not allowed: a step whose "
                                                          "central difference stays where every node is defined"),
     ],

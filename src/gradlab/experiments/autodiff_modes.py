@@ -92,11 +92,11 @@ def prepare(cfg: Config) -> tuple[ag.Graph, dict[str, np.ndarray], dict[str, np.
     dtype = np.dtype(cfg.precision)
     try:
         graph = ag.build(list(g.inputs), g.nodes, g.output)
-    except ag.GraphError as err:
-        value = g.nodes.get(err.where.split(".")[-1], g.output) if err.where.startswith("graph.nodes") else (
-            g.output if err.where == "graph.output" else g.inputs if err.where == "graph.inputs" else
-            g.inputs.get(err.where.split(".")[-1]))
-        raise ConfigError(err.where, value, err.message) from None
+    except ag.GraphError as err:  # the error names the key; the message quotes what the user wrote there
+        written = {"graph.output": g.output, "graph.inputs": dict(g.inputs), "graph.nodes": f"{len(g.nodes)} nodes",
+                   **{f"graph.nodes.{k}": v for k, v in g.nodes.items()},
+                   **{f"graph.inputs.{k}": v for k, v in g.inputs.items()}}
+        raise ConfigError(err.where, written.get(err.where), err.message) from None
     points = _points(g.inputs, dtype)
     closed = {}
     for name, text in (g.derivative or {}).items():
@@ -115,26 +115,31 @@ def prepare(cfg: Config) -> tuple[ag.Graph, dict[str, np.ndarray], dict[str, np.
         raise ConfigError("graph.draw_at", g.draw_at, f"a value for each input ({', '.join(graph.inputs)}), or null")
     draw = ({k: np.asarray([g.draw_at[k]], dtype=dtype) for k in graph.inputs} if g.draw_at is not None
             else {k: v[:1] for k, v in points.items()})
-    for key_of, point in ((lambda i: _point_key(graph, points, i), points), (lambda i: ("graph.draw_at", g.draw_at),
-                                                                          draw)):
-        try:
-            walk = _walk(graph, point)
-            for name in closed:
-                with np.errstate(all="ignore"):
-                    value = ex.evaluate(closed[name], walk["values"], np, checked=True)
-                finite = np.isfinite(np.broadcast_to(value, point[name].shape))
-                if not finite.all():
-                    raise ag.GraphError(f"graph.derivative.{name}", f"dy/d{name} is not finite",
-                                        int(np.flatnonzero(~finite)[0]))
-        except ag.GraphError as err:
-            key, value = key_of(err.index or 0)
-            raise ConfigError(key, value, f"a point where every node is defined and finite: {err}") from None
-        except ex.DomainError as err:
-            key, value = key_of(err.index)
-            raise ConfigError(key, value, f"a point inside the closed form's domain: {err}") from None
+    _refuse_where_undefined(graph, points, closed, lambda i: _point_key(graph, points, i))
+    _refuse_where_undefined(graph, draw, closed, lambda i: ("graph.draw_at", g.draw_at))
     _check_plot_range(cfg, graph, draw)
     _check_steps(cfg, graph, points)
     return graph, points, draw, closed
+
+
+def _refuse_where_undefined(graph: ag.Graph, point: dict, closed: dict, key_of) -> None:
+    """Walk both modes (and the closed forms) at the points: a domain error or a non-finite value anywhere is a
+    ConfigError naming the point's key (key_of(index) -> key, value) and, in the message, the node."""
+    try:
+        walk = _walk(graph, point)
+        for name in closed:
+            with np.errstate(all="ignore"):
+                value = ex.evaluate(closed[name], walk["values"], np, checked=True)
+            finite = np.isfinite(np.broadcast_to(value, point[name].shape))
+            if not finite.all():
+                raise ag.GraphError(f"graph.derivative.{name}", f"dy/d{name} is not finite",
+                                    int(np.flatnonzero(~finite)[0]))
+    except ag.GraphError as err:
+        key, value = key_of(err.index or 0)
+        raise ConfigError(key, value, f"a point where every node is defined and finite: {err}") from None
+    except ex.DomainError as err:
+        key, value = key_of(err.index)
+        raise ConfigError(key, value, f"a point inside the closed form's domain: {err}") from None
 
 
 def _curve_point(graph: ag.Graph, draw: dict[str, np.ndarray], grid: np.ndarray) -> dict[str, np.ndarray]:

@@ -224,7 +224,7 @@ def test_config_errors_name_the_key(override, key):
                                                          "each input (x1, x2), or null"),
         (("graph=two_inputs", "graph.derivative.x1=1 / x1 + q"), "graph.derivative.x1='1 / x1 + q' is not allowed: "
                                                                 "an expression of the graph's names"),
-        (("graph=two_inputs", "graph.derivative.x1=1 / (x1 - 2)"), "graph.inputs[0]={'x1': 2.0, 'x2': 5.0} is not "
+        (("graph=two_inputs", "graph.derivative.x1='1 / (x1 - 2)'"), "graph.inputs[0]={'x1': 2.0, 'x2': 5.0} is not "
                                                                    "allowed: a point inside the closed form's domain: "
                                                                    "division by zero: x1 - 2 = 0.0"),
         (("graph=two_inputs", "graph.draw_at={x1: -1.0, x2: 0.0}"), "graph.draw_at={'x1': -1.0, 'x2': 0.0} is not "

@@ -1,261 +1,163 @@
-"""Measuring the cost of the gradient routes of `gradlab.problems.autodiff_cost` within a time and memory budget.
+"""Timing the routes of `gradlab.problems.autodiff_cost` so that the numbers survive a busy machine.
 
-Every function is compiled once ahead of time (compile time recorded apart), its XLA FLOPs and temporary
-memory read from `cost_analysis()` / `memory_analysis()`, and only then run: warmup, then `repeats` timed
-calls with `block_until_ready` (median and spread). Before running, the time is predicted as
+Every function is compiled ahead of time (compile time apart, XLA's temporary memory read), then all of them
+are timed together in `rounds` interleaved rounds: each round visits every function once, in a shuffled
+order, and records the *minimum* of a few back-to-back calls (enough to span `min_window_s`; one for a slow
+call). A competing process only ever adds time, so a minimum is the statistic least moved by it. Across
+rounds, a time is the median of its round minima and its interval the [min, max] of them; every time of the
+study (f, routes, empty calls, Jacobians, checkpointing) is this one statistic.
 
-    predicted(P) = t(route, previous size) * flops(route, P) / flops(route, previous size)
-
-(or, for a route's first size, the same ratio against f at this size). A size whose predicted time for
-warmup + repeats exceeds the budget, or whose temporary memory exceeds the memory budget, is not run: it
-is recorded as skipped with the prediction, so no size is dropped silently.
+Nothing is predicted: every (size, route) the config lists is run. The machine's load is sampled before and
+after (load average, the share of the cores busy, this process's share while it timed).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import jax
-import numpy as np
-
-from gradlab.bench.timing import compile_timed, time_call, xla_cost
-from gradlab.problems import autodiff_cost as cost
-
-# The field of a `sizes` row that holds each route's FLOPs (names as the issue lists them).
-FLOPS_KEY = {"f": "flops_f", "rev": "flops_rev", "fwd_batched": "flops_fwd", "fwd_sequential": "flops_fwd_sequential"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    seconds: float  # the most predicted wall time for warmup + repeats of one (size, route)
-    temp_bytes: int  # the most XLA temporary memory one compiled function may ask for
-    repeats: int  # at least this many timed calls ...
-    warmup: int
-    min_window_s: float = 0.0  # ... and enough of them to span this long, so one scheduling hiccup of a
-    max_repeats: int = 2000  # busy machine cannot move the median of a fast call
-
-
-class BudgetedTimer:
-    """Compile, read XLA's cost, predict, then run or skip; remembers each key's last measurement."""
-
-    def __init__(self, budget: Budget):
-        self.budget = budget
-        self.last: dict[str, tuple[float, float]] = {}  # key -> (flops, median seconds)
-
-    def predict(self, key: str, flops: float, reference: tuple[float, float] | None) -> float | None:
-        basis = self.last.get(key, reference)
-        if basis is None or not basis[0] > 0:
-            return None
-        return basis[1] * flops / basis[0]
-
-    def _over_time(self, predicted: float | None) -> dict | None:
-        calls = self.budget.warmup + self.budget.repeats
-        if predicted is None or predicted * calls <= self.budget.seconds:
-            return None
-        return {
-            "reason": "time",
-            "predicted_s": predicted,
-            "detail": f"predicted {predicted * calls:.3g} s for {calls} calls > budget {self.budget.seconds} s",
-        }
-
-    def measure(self, key, fn, args, *, flops=None, reference=None) -> tuple[dict, Any]:
-        """({flops, temp_bytes, compile_s, predicted_s, time | skipped}, output or None).
-
-        With `flops` given (a loop, whose XLA count would be wrong) the time budget is checked before
-        compiling, so a skipped loop costs no compile; otherwise XLA's own count is read after compiling.
-        """
-        record: dict[str, Any] = {"flops": flops, "temp_bytes": None, "compile_s": None, "predicted_s": None}
-        if flops is not None:
-            record["predicted_s"] = self.predict(key, flops, reference)
-            if (skip := self._over_time(record["predicted_s"])) is not None:
-                return {**record, "skipped": skip}, None
-        compiled, record["compile_s"] = compile_timed(fn, *args)
-        xla = xla_cost(compiled)
-        record["temp_bytes"] = xla["temp_bytes"]
-        if flops is None:
-            record["flops"] = xla["flops"]
-            record["predicted_s"] = self.predict(key, xla["flops"], reference)
-            if (skip := self._over_time(record["predicted_s"])) is not None:
-                return {**record, "skipped": skip}, None
-        if xla["temp_bytes"] > self.budget.temp_bytes:
-            record["skipped"] = {
-                "reason": "memory",
-                "predicted_s": record["predicted_s"],
-                "detail": f"XLA temp {xla['temp_bytes'] / 2**20:.1f} MiB > budget "
-                f"{self.budget.temp_bytes / 2**20:.1f} MiB",
-            }
-            return record, None
-        first = time_call(compiled, *args, repeats=1, warmup=self.budget.warmup)["median"]
-        repeats = max(self.budget.repeats, min(self.budget.max_repeats, math.ceil(self.budget.min_window_s / first)))
-        stats = time_call(compiled, *args, repeats=repeats, warmup=0)
-        record["time"] = {k: v for k, v in stats.items() if k != "times"}
-        self.last[key] = (record["flops"], record["time"]["median"])
-        return record, jax.block_until_ready(compiled(*args))
-
+from gradlab.bench.timing import block, compile_timed, xla_cost
 
 # --------------------------------------------------------------------------------------------------------
-# One size of one model family: f and the three gradient routes
+# Interleaved rounds
 
 
-def measure_gradient_routes(problem: cost.ScalarLoss, timer: BudgetedTimer, rtol: float) -> dict:
-    """One row of `sizes`: FLOPs, time, temp memory of f, rev, fwd_batched, fwd_sequential; grads compared."""
-    args = (problem.theta, *problem.data)
-    family_routes = cost.routes(problem.loss)
-    measured, outputs = {}, {}
-    measured["f"], _ = timer.measure(f"{problem.family}/f", family_routes["f"], args)
-    f_time = measured["f"].get("time", {}).get("median")
-    reference = (measured["f"]["flops"], f_time) if f_time is not None else None
-    for route in ("rev", "fwd_batched"):
-        key = f"{problem.family}/{route}"
-        measured[route], outputs[route] = timer.measure(key, family_routes[route], args, reference=reference)
-    # The sequential loop's body is counted once by XLA: its FLOPs are P x the FLOPs of one jvp.
-    tangent = np.zeros(problem.theta.shape, problem.theta.dtype)
-    jvp_compiled, _ = compile_timed(cost.one_jvp(problem.loss), problem.theta, tangent, *problem.data)
-    flops_one_jvp = xla_cost(jvp_compiled)["flops"]
-    measured["fwd_sequential"], outputs["fwd_sequential"] = timer.measure(
-        f"{problem.family}/fwd_sequential",
-        family_routes["fwd_sequential"],
-        args,
-        flops=problem.P * flops_one_jvp,
-        reference=reference,
-    )
+def timed_rounds(items: dict[Any, tuple[Callable, tuple]], rounds: int, min_window_s: float, max_calls: int,
+                 seed: int = 0) -> tuple[dict[Any, list[float]], dict[Any, Any], dict]:  # fmt: skip
+    """({key: [round minimum, ...]}, {key: output of its first call}, process/machine CPU share while timing).
 
-    row: dict[str, Any] = {"P": problem.P, **problem.describe}
-    for route in cost.ROUTES:
-        row[FLOPS_KEY[route]] = measured[route]["flops"]
-    for route in cost.ROUTES:
-        row[f"time_{route}"] = measured[route].get("time", {}).get("median")
-    for route in cost.ROUTES:  # temp_bytes_f, temp_bytes_rev, temp_bytes_fwd, temp_bytes_fwd_sequential
-        row[FLOPS_KEY[route].replace("flops_", "temp_bytes_")] = measured[route]["temp_bytes"]
-    row["flops_one_jvp"] = flops_one_jvp
-    row["time_spread"] = {r: measured[r]["time"]["spread"] for r in cost.ROUTES if "time" in measured[r]}
-    row["compile_s"] = {r: measured[r]["compile_s"] for r in cost.ROUTES if measured[r]["compile_s"] is not None}
-    row["skipped"] = {r: measured[r]["skipped"] for r in cost.ROUTES if "skipped" in measured[r]}
-    row.update(compare_gradients(problem, outputs, rtol))
-    return row
-
-
-def compare_gradients(problem: cost.ScalarLoss, outputs: dict, rtol: float) -> dict:
-    """Forward-mode gradients against reverse mode, and reverse mode against a closed form where known."""
-    reference = outputs.get("rev")
-    if reference is None:
-        return {"grads_match": None, "grads_compared": [], "grad_max_rel_diff": {}}
-    diffs = {
-        f"{route}_vs_rev": cost.max_relative_difference(outputs[route], reference)
-        for route in ("fwd_batched", "fwd_sequential")
-        if outputs.get(route) is not None
-    }
-    if problem.closed_form_grad is not None:
-        closed = problem.closed_form_grad(problem.theta, *problem.data)
-        diffs["rev_vs_closed_form"] = cost.max_relative_difference(reference, closed)
-    return {
-        "grads_match": all(d <= rtol for d in diffs.values()) if diffs else None,
-        "grads_compared": sorted(diffs),
-        "grad_max_rel_diff": diffs,
-    }
-
-
-# --------------------------------------------------------------------------------------------------------
-# Summaries of a family's rows
-
-
-def slopes(rows: list[dict], fit_min_seconds: float, fit_min_sizes: int, confidence: float) -> dict:
-    """Log-log slopes against P of one family's rows.
-
-    FLOPs: over every size. Time: over the sizes whose median time is at least fit_min_seconds (below it a call
-    is dispatch overhead, flat in P), and only when there are at least fit_min_sizes of them; each time fit
-    carries its standard error and t interval (`time_fit`). `time_slope_difference` is the time slope of the
-    P jvps one after another minus that of the one vjp, with its interval: forward mode pays P jvps where reverse
-    mode pays one vjp, so the difference is about 1 (as `fwd_minus_rev_flops` is for FLOPs).
-    `time_slope_difference_batched` is the same for jacfwd, whose P tangents through every activation also
-    leave the cache sooner (its time slope can exceed its FLOP slope).
+    First every function runs once untimed (its output kept, for the correctness checks) and once timed, which
+    sets its calls per round k = clip(ceil(min_window_s / t), 1, max_calls). Then `rounds` rounds, each
+    in a new shuffled order (a fixed-seed generator, so a run repeats its order); with k > 1 an untimed call
+    comes first, so the timed ones find caches as their own previous call left them.
     """
-    P = [r["P"] for r in rows]
-    out: dict[str, Any] = {"flops": {}, "time": {}, "time_fit": {}, "time_fit_sizes": {}}
-    fits = {}
-    for route in cost.ROUTES:
-        out["flops"][route] = cost.loglog_slope(P, [r[FLOPS_KEY[route]] for r in rows])
-        timed = [(r["P"], r[f"time_{route}"]) for r in rows if (r[f"time_{route}"] or 0.0) >= fit_min_seconds]
-        fits[route] = cost.loglog_fit(*zip(*timed, strict=True), confidence) if len(timed) >= fit_min_sizes else None
-        out["time"][route] = None if fits[route] is None else fits[route].slope
-        out["time_fit"][route] = None if fits[route] is None else dataclasses.asdict(fits[route])
-        out["time_fit_sizes"][route] = [p for p, _ in timed]
-    out["fwd_minus_rev_flops"] = _difference(out["flops"]["fwd_batched"], out["flops"]["rev"])
-    for key, forward in (("time_slope_difference", "fwd_sequential"), ("time_slope_difference_batched", "fwd_batched")):
-        both = fits[forward] is not None and fits["rev"] is not None
-        difference = cost.slope_difference(fits[forward], fits["rev"], confidence) if both else None
-        out[key] = None if difference is None else {**difference, "forward_route": forward, "reverse_route": "rev"}
-    return out
+    keys = list(items)
+    outputs, calls = {}, {}
+    for key in keys:
+        fn, args = items[key]
+        outputs[key] = block(fn(*args))
+        start = time.perf_counter()
+        block(fn(*args))
+        calls[key] = int(min(max_calls, max(1, math.ceil(min_window_s / (time.perf_counter() - start)))))
+    minima: dict[Any, list[float]] = {key: [] for key in keys}
+    order = random.Random(seed)
+    share = CpuShare()
+    for _ in range(rounds):
+        for key in order.sample(keys, len(keys)):
+            fn, args = items[key]
+            if calls[key] > 1:
+                block(fn(*args))
+            best = math.inf
+            for _ in range(calls[key]):
+                start = time.perf_counter()
+                block(fn(*args))
+                best = min(best, time.perf_counter() - start)
+            minima[key].append(best)
+    return minima, outputs, share.read()
 
 
-def _difference(a, b):
-    return None if a is None or b is None else a - b
+def summary(values: list[float]) -> dict:
+    """The study's one statistic: median over rounds (of the round minima), with the [min, max] over rounds."""
+    return {"median": statistics.median(values), "interval": [min(values), max(values)], "rounds": len(values)}
 
 
-def cheap_gradient_ratios(rows: list[dict]) -> dict:
-    """cost(gradient) / cost(f) per P, in FLOPs and time, for reverse mode and (for contrast) forward mode."""
+def ratio_summary(numerator: list[float], denominator: list[float], scale: float = 1.0) -> dict:
+    """numerator / (scale x denominator), round by round (both timed in the same round), then `summary`."""
+    return summary([a / (scale * b) for a, b in zip(numerator, denominator, strict=True)])
 
-    def ratio(a, b):
-        return a / b if a is not None and b else None
 
-    per_size = [
-        {
-            "P": r["P"],
-            "flops_rev": ratio(r["flops_rev"], r["flops_f"]),
-            "time_rev": ratio(r["time_rev"], r["time_f"]),
-            "flops_fwd": ratio(r["flops_fwd"], r["flops_f"]),
-            "time_fwd_batched": ratio(r["time_fwd_batched"], r["time_f"]),
-        }
-        for r in rows
-    ]
-    rev_flops = [s["flops_rev"] for s in per_size if s["flops_rev"] is not None]
-    rev_time = [s["time_rev"] for s in per_size if s["time_rev"] is not None]
-    return {
-        "per_size": per_size,
-        "flops_rev_range": [min(rev_flops), max(rev_flops)] if rev_flops else None,
-        "time_rev_median": float(np.median(rev_time)) if rev_time else None,
-        "time_rev_range": [min(rev_time), max(rev_time)] if rev_time else None,
-    }
+def compiled(fn: Callable, args: tuple) -> tuple[Any, dict]:
+    """(executable, {compile_s, temp_bytes}): jit + lower + compile, then XLA's memory analysis."""
+    executable, seconds = compile_timed(fn, *args)
+    return executable, {"compile_s": seconds, "temp_bytes": xla_cost(executable)["temp_bytes"]}
 
 
 # --------------------------------------------------------------------------------------------------------
-# Mirror case and memory against depth
+# The machine while we time
 
 
-def measure_jacobians(shape: str, M: int, hidden: int, rng, timer: BudgetedTimer, rtol: float) -> dict:
-    """jacfwd vs jacrev of g: R^1 -> R^M ("tall") or R^M -> R^1 ("wide")."""
-    n_in, n_out = (1, M) if shape == "tall" else (M, 1)
-    x, A, B = cost.two_layer_problem(n_in, n_out, hidden, rng)
-    row: dict[str, Any] = {"M": M, "inputs": n_in, "outputs": n_out}
-    jacobians = {}
-    for mode, transform in (("jacfwd", jax.jacfwd), ("jacrev", jax.jacrev)):
-        record, jacobians[mode] = timer.measure(f"{shape}/{mode}", transform(cost.two_layer_map), (x, A, B))
-        row[f"flops_{mode}"] = record["flops"]
-        row[f"time_{mode}"] = record.get("time", {}).get("median")
-        if "skipped" in record:
-            row.setdefault("skipped", {})[mode] = record["skipped"]
-    if jacobians["jacfwd"] is not None and jacobians["jacrev"] is not None:
-        row["jacobian_max_rel_diff"] = cost.max_relative_difference(jacobians["jacfwd"], jacobians["jacrev"])
-        row["jacobians_match"] = row["jacobian_max_rel_diff"] <= rtol
-    else:
-        row["jacobians_match"] = None
-    return row
+def _cpu_jiffies() -> tuple[float, float] | None:
+    """(busy, total) jiffies of all cores from /proc/stat (Linux), or None."""
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
-def measure_depth_memory(depth: int, width: int, n_samples: int, rng, timer, rtol: float) -> dict:
-    """Temporary memory (and time) of jax.grad of a depth-D tanh net under each checkpoint strategy."""
-    Ws, X = cost.deep_problem(depth, width, n_samples, rng)
-    row: dict[str, Any] = {"depth": depth, "activation_bytes": X.size * X.dtype.itemsize}
-    grads = {}
-    for strategy in cost.CHECKPOINT_STRATEGIES:
-        record, grads[strategy] = timer.measure(f"depth/{strategy}", jax.grad(cost.deep_loss(strategy)), (Ws, X))
-        row[f"temp_bytes_{strategy}"] = record["temp_bytes"]
-        row[f"time_{strategy}"] = record.get("time", {}).get("median")
-        if "skipped" in record:
-            row.setdefault("skipped", {})[strategy] = record["skipped"]
-    ran = [g for g in grads.values() if g is not None]
-    diffs = [cost.max_relative_difference(g, ran[0]) for g in ran[1:]]
-    row["grads_match"] = all(d <= rtol for d in diffs) if diffs else None
-    return row
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class CpuShare:
+    """Between construction and read(): this process's CPU seconds / (wall seconds x cores), and the share of
+    all cores busy (any process, from /proc/stat): the difference is what other processes took."""
+
+    def __init__(self):
+        self.wall, self.cpu, self.jiffies = time.perf_counter(), time.process_time(), _cpu_jiffies()
+
+    def read(self) -> dict:
+        wall = time.perf_counter() - self.wall
+        share = {"process_share": (time.process_time() - self.cpu) / (wall * cores()) if wall > 0 else None,
+                 "machine_busy_share": None}  # fmt: skip
+        now = _cpu_jiffies()
+        if now is not None and self.jiffies is not None and now[1] > self.jiffies[1]:
+            share["machine_busy_share"] = (now[0] - self.jiffies[0]) / (now[1] - self.jiffies[1])
+        return share
+
+
+def machine_load(sample_s: float) -> dict:
+    """Load averages, cores, and the share of the cores busy over `sample_s` while this process sleeps (all of
+    it is other processes'); `overloaded` when the 1-minute load exceeds the cores."""
+    share = CpuShare()
+    time.sleep(sample_s)
+    load = os.getloadavg()
+    return {"loadavg": list(load), "cores": cores(), "others_busy_share": share.read()["machine_busy_share"],
+            "overloaded": load[0] > cores()}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------------
+# Peak resident memory (Linux): reset the high-water mark, run, read it
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_resident_bytes(fn: Callable, args: tuple) -> int | None:
+    """Bytes the resident high-water mark rose over the resident size while fn(*args) ran once: VmHWM is reset
+    to VmRSS by writing 5 to /proc/self/clear_refs. None where that is not possible (not Linux, no permission)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    before = _status_kib("VmRSS")
+    block(fn(*args))
+    peak = _status_kib("VmHWM")
+    return None if before is None or peak is None else 1024 * (peak - before)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Log-log fits over the sizes above the call floor
+
+
+def fit_above_floor(sizes, times, floors, confidence: float, min_sizes: int, fit) -> dict:
+    """Fit log(time) on log(size) over the sizes whose time is >= their floor (10 x the empty call of the same
+    arguments); {fit or None, sizes, decades spanned}."""
+    kept = [(s, t) for s, t, floor in zip(sizes, times, floors, strict=True) if t is not None and t >= floor]
+    decades = math.log10(kept[-1][0] / kept[0][0]) if len(kept) >= 2 else 0.0
+    result = fit(*zip(*kept, strict=True), confidence) if len(kept) >= min_sizes else None
+    return {"fit": result, "sizes": [s for s, _ in kept], "decades": decades}

@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 
-ROUTES = ("f", "rev", "fwd_batched", "fwd_sequential")
+ROUTES = ("f", "rev", "fwd_batched", "fwd_sequential")  # the gradient's cost, and f's for reference
+UNITS = ("empty", "jvp", "hvp")  # timed beside them: the call floor, one forward pass, one Hessian-vector product
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -162,6 +163,30 @@ def unrolled_sequential_forward_gradient(loss, P: int):
     return grad
 
 
+def empty_call(theta, *data):
+    """The identity in theta with the same arguments as f: what a compiled call costs when it computes nothing
+    (dispatch, argument checks, the output buffer). A time within ~10x of it is overhead, not the route's cost."""
+    del data
+    return theta
+
+
+def hessian_vector_product(loss):
+    """Forward over reverse: H v = d/de grad L(theta + e v) at e = 0, one jvp of jax.grad (cost ~ a few f)."""
+
+    def hvp(theta, v, *data):
+        return jax.jvp(lambda th: jax.grad(loss)(th, *data), (theta,), (v,))[1]
+
+    return hvp
+
+
+def logistic_hvp(theta, v, X, t):
+    """Closed form H v = X^T diag(p (1 - p)) X v / N, p = sigmoid(X theta), in numpy (independent of JAX)."""
+    del t
+    theta, v, X = (np.asarray(a, dtype=np.float64) for a in (theta, v, X))
+    p = 1.0 / (1.0 + np.exp(-(X @ theta)))
+    return X.T @ (p * (1.0 - p) * (X @ v)) / X.shape[0]
+
+
 def routes(loss) -> dict[str, Callable]:
     return {
         "f": loss,
@@ -240,6 +265,65 @@ def deep_loss(strategy: str):
 
 
 CHECKPOINT_STRATEGIES = ("none", "per_layer", "sqrt_segments")
+
+
+# --------------------------------------------------------------------------------------------------------
+# FLOPs counted on the program JAX traces (no XLA: the same count on every backend)
+
+
+def dot_flops(fn, *args) -> int:
+    """Multiply-add FLOPs of every matrix product in fn's jaxpr: 2 x (output elements) x (contracted size) per
+    dot_general, scan bodies times their length. The textbook cost model of a dense net: elementwise work
+    (n per activation) is lower order. Counted on jax.make_jaxpr, so it is exact and backend independent."""
+    return _dot_flops(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def _dot_flops(jaxpr) -> int:
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[i] for i in lhs_contract)
+        times = eqn.params.get("length", 1) if eqn.primitive.name == "scan" else 1
+        for sub in _sub_jaxprs(eqn.params):
+            total += times * _dot_flops(sub)
+    return total
+
+
+def _sub_jaxprs(params: dict):
+    for value in params.values():
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if hasattr(item, "eqns"):
+                yield item
+            elif hasattr(item, "jaxpr") and hasattr(item.jaxpr, "eqns"):
+                yield item.jaxpr
+
+
+def mlp_grad_flop_ratio(shapes: list[tuple[int, int]]) -> float:
+    """cost(grad)/cost(f) of a dense net in multiply-adds: the forward pass F = sum_l a_l b_l, the weight
+    gradients another F, and the deltas through every layer but the first (the inputs need none) F - a_1 b_1:
+    (3 F - a_1 b_1) / F = 3 - a_1 b_1 / F -> 3 when the hidden layers dominate. A logistic model is one
+    layer: 2."""
+    F = sum(a * b for a, b in shapes)
+    return 3.0 - shapes[0][0] * shapes[0][1] / F
+
+
+def crossovers(n_in, n_out, ratio) -> list[float | None]:
+    """Per n_out (columns of ratio[i_in, j_out] = t_jacfwd / t_jacrev): the n_in where log ratio crosses 0,
+    interpolated linearly in log n_in between the two grid points around the first crossing; None without one."""
+    logs = np.log(np.asarray(ratio, dtype=float))
+    x = np.log(np.asarray(n_in, dtype=float))
+    found = []
+    for j in range(len(n_out)):
+        column, hit = logs[:, j], None
+        for i in range(len(x) - 1):
+            a, b = column[i], column[i + 1]
+            if np.isfinite(a) and np.isfinite(b) and a <= 0.0 < b:
+                hit = float(np.exp(x[i] + (x[i + 1] - x[i]) * (-a) / (b - a)))
+                break
+        found.append(hit)
+    return found
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ operand and its value.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -253,7 +252,7 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4}
 def _precedence(e: Expr) -> int:
     if isinstance(e, Bin):
         return _PRECEDENCE[e.op]
-    if isinstance(e, Neg) or isinstance(e, Num) and (e.value < 0 or math.copysign(1.0, e.value) < 0):
+    if isinstance(e, Neg) or isinstance(e, Num) and _number(e.value).startswith("-"):  # a negative constant
         return 3
     return 5
 

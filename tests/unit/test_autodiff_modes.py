@@ -113,6 +113,43 @@ def test_two_inputs_walks_match_jax(points):
         np.testing.assert_allclose(reverse[name], vjp[name], rtol=1e-14)
 
 
+SAFE_NODES = ("{a} * {b}", "{a} + {b}", "{a} - 0.5 * {b}", "sin({a}) * {b}", "tanh({a} - {b})", "exp(0.3 * {a})",
+              "sigmoid({a}) + {b} ** 2", "{a} / (2 + cos({b}))", "log(1 + {a} ** 2)", "max({a}, {b})")
+
+
+@st.composite
+def random_graphs(draw):
+    """2 inputs and 3-6 nodes, each a safe expression of two earlier names; the output sums every node that no other
+    node uses, so that every name reaches it (names used several times test the adjoint's sum over children)."""
+    names, nodes = ["x1", "x2"], {}
+    for i in range(draw(st.integers(3, 6))):
+        a, b = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+        nodes[f"n{i}"] = draw(st.sampled_from(SAFE_NODES)).format(a=a, b=b)
+        names.append(f"n{i}")
+    used = {n for text in nodes.values() for n in ex.names(ex.parse(text))}
+    return ag.build(["x1", "x2"], nodes, " + ".join(n for n in [*nodes, "x1", "x2"] if n not in used) or "n0")
+
+
+@settings(max_examples=6, deadline=None)
+@given(random_graphs(), st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2)), min_size=4, max_size=4))
+def test_random_graphs_walks_match_jax(graph, points):
+    point = {"x1": np.array([p[0] for p in points]), "x2": np.array([p[1] for p in points])}
+    values, _, forward, reverse = _walk(graph, point)
+    keep = np.ones(4, dtype=bool)  # away from a tie of max, where the two sides' derivatives differ
+    for _, tree in graph.nodes:
+        if isinstance(tree, ex.Call) and tree.fn == "max":
+            a, b = (np.broadcast_to(ex.evaluate(t, values), (4,)) for t in tree.args)
+            keep &= np.abs(a - b) > 1e-9
+    jvp, vjp = checks.jvp_tangents(graph, point), checks.vjp_adjoints(graph, point)
+    for name in graph.names:
+        for seed in graph.inputs:
+            np.testing.assert_allclose(forward[seed][name][keep], np.asarray(jvp[seed][name])[keep], rtol=1e-12,
+                                       atol=1e-12, err_msg=f"d{name}/d{seed}")
+        if name != graph.output:
+            np.testing.assert_allclose(reverse[name][keep], np.asarray(vjp[name])[keep], rtol=1e-12, atol=1e-12,
+                                       err_msg=f"d{graph.output}/d{name}")
+
+
 def test_a_node_used_twice_sums_both_edges():
     # f = x * x has one edge x -> f whose local derivative is x + x; g = f + f gets dy/df = 2
     graph = ag.build(["x"], {"f": "x * x", "g": "f + f"}, "g")

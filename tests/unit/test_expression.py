@@ -52,6 +52,7 @@ points = st.tuples(st.floats(-2.0, 2.0, allow_nan=False), st.floats(-2.0, 2.0, a
 @given(trees, points)
 @example(ex.Bin("**", ex.Num(-0.0), ex.Num(3.0)), (0.0, 0.0))  # -0.0 prints as 0: no parentheses needed
 @example(ex.Bin("**", ex.Num(-2.0), ex.Num(2.0)), (0.0, 0.0))  # (-2) ** 2 = 4, not -(2 ** 2)
+@example(ex.Bin("+", ex.Name("z"), ex.Bin("+", ex.Name("x"), ex.Name("x"))), (0.3, 0.25))  # z + (x + x): kept
 def test_printed_text_parses_back_to_the_same_function(tree, point):
     """Printing adds only the parentheses needed: the text parses to a tree that prints the same and computes the
     same (a negative constant comes back as a negation, the one way the trees may differ)."""

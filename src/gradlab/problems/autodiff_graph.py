@@ -78,8 +78,8 @@ class Graph:
 
 
 def _identifier(name: str, where: str) -> None:
-    if not isinstance(name, str) or not name.isidentifier() or name in ex.FUNCTIONS:
-        raise GraphError(where, f"{name!r} is not a usable name: a letter or _ then letters, digits or _, "
+    if not isinstance(name, str) or not ex.NAME.fullmatch(name) or name in ex.FUNCTIONS:
+        raise GraphError(where, f"{name!r} is not a usable name: an ASCII letter or _ then letters, digits or _, "
                                 f"not a function ({', '.join(ex.FUNCTIONS)})")
 
 

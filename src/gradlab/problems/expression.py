@@ -31,6 +31,7 @@ MAX_DEPTH = 40  # nesting depth of the parsed tree (a chain a + b + c + ... coun
 UNARY = ("exp", "log", "log1p", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "abs", "sign", "heaviside")
 BINARY = ("max", "min")
 FUNCTIONS = UNARY + BINARY
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a name: ASCII letters, digits and _, not starting with a digit
 
 
 class ExpressionError(ValueError):
@@ -120,7 +121,7 @@ def operations(e: Expr) -> int:
 # --------------------------------------------------------------------------------------------------------
 # Parsing
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)"
+_TOKEN = re.compile(r"\s*(?:(?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
                     r"|(?P<op>\*\*|[-+*/(),]))")
 
 
@@ -280,7 +281,7 @@ def to_text(e: Expr) -> str:
     if e.op == "**":
         if _precedence(e.right) < 3:
             right = f"({right})"
-    elif _precedence(e.right) < p or _precedence(e.right) == p and e.op in ("-", "/"):
+    elif _precedence(e.right) <= p:  # a + (b + c) is another sum than a + b + c in floating point
         right = f"({right})"
     return f"{left} {e.op} {right}"
 

@@ -19,8 +19,8 @@ class Mutant(NamedTuple):
     runs: tuple[str, ...]
 
 
-LOGREG, WD, ML2, LIN, SM, RF6 = ("logreg",), ("weight_decay",), ("map_l2",), ("linreg_hessian",), \
-    ("softmax_jacobian",), ("receptive_field_problem6",)
+LOGREG, WD, ML2, LIN, SM, RF6, SWEEP = ("logreg",), ("weight_decay",), ("map_l2",), ("linreg_hessian",), \
+    ("softmax_jacobian",), ("receptive_field_problem6",), ("logreg_sweep",)
 
 MUTANTS = [
     # logistic.py (Problem 8)
@@ -41,6 +41,14 @@ MUTANTS = [
     # training.py (the training loop of Problem 8)
     Mutant("recorded-path-off-by-one", "training.py", "(loss, phi if keep_path else None)",
            "(loss, new_phi if keep_path else None)", LOGREG),
+    # vectorised_sweep.py (Problem 8 at scale)
+    Mutant("sweep-momentum-scaled", "vectorised_sweep.py", "train(jnp.zeros(2, x.dtype), lr, momentum, x, y)",
+           "train(jnp.zeros(2, x.dtype), lr, 0.9 * momentum, x, y)", SWEEP),
+    Mutant("sweep-final-loss-labels", "vectorised_sweep.py",
+           "result.losses, logistic.bce_loss(result.phi, x, y), result.grad_norm",
+           "result.losses, logistic.bce_loss(result.phi, x, 1 - y), result.grad_norm", SWEEP),
+    Mutant("sweep-seed-off-by-one", "vectorised_sweep.py", "x, y = sample_data(data, seed)\n        result = train(",
+           "x, y = sample_data(data, seed + 1)\n        result = train(", SWEEP),
     # linreg.py (Problem 7)
     Mutant("hessian-constant-1e-6", "linreg.py", "return 2.0 * jnp.array([[count, total]",
            "return 2.000002 * jnp.array([[count, total]", LIN),
@@ -92,5 +100,8 @@ RUNS = {
     "map_l2": ("map_l2", ["offset_check.num_points=50", "sigma_sweep.num=5"]),
     "linreg_hessian": ("linreg_hessian", ["surface_grid_points=11"]),
     "softmax_jacobian": ("softmax_jacobian", []),
+    "logreg_sweep": ("logreg_sweep", ["seeds.count=2", "lr.num=30", "momenta=[0.0,0.5,0.9]", "steps=200",
+                                      "check_row.lr_index=2", "check_row.momentum_index=1", "timing_repeats=1",
+                                      "curves=0"]),  # a small lr: 200 steps from the optimum, the path matters
     "receptive_field_problem6": ("receptive_field", ["preset=problem6"]),
 }

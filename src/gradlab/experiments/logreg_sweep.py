@@ -13,13 +13,14 @@ import dataclasses
 from dataclasses import dataclass
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gradlab.bench import timing
 from gradlab.experiments import memory
 from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
-from gradlab.problems import vectorised_sweep
-from gradlab.problems.training import OPTIMIZERS
+from gradlab.problems import logistic, vectorised_sweep
+from gradlab.problems.training import OPTIMIZERS, numpy_train
 from gradlab.runner.config import ConfigError, at_least, each, in_range, one_of, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.runner.seeds import STATS, aggregate_over_seeds
@@ -46,6 +47,15 @@ class LearningRateConfig:
 
 
 @dataclass
+class CheckRowConfig:
+    """The configuration checked against a NumPy training: the last seed, lrs[lr_index], momenta[momentum_index]
+    (negative indices count from the end)."""
+
+    lr_index: int
+    momentum_index: int
+
+
+@dataclass
 class Config(BaseConfig):
     seeds: SeedsConfig  # before data: data.seed follows seeds.first, so an error names the key the user typed
     data: LogisticDataConfig
@@ -57,6 +67,7 @@ class Config(BaseConfig):
     curves: int = in_range(0, 50, include_high=True)
     converged_gap: float = positive()
     newton: NewtonConfig
+    check_row: CheckRowConfig
 
 
 def check_seeds(cfg: Config) -> None:
@@ -118,6 +129,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     ctx.keep(lrs=lrs, momenta=np.asarray(cfg.momenta), gap=gap.reshape(shape), optimum=optimum,
              curve_lrs=lrs[picks], curve_losses=result.losses.reshape(*shape, -1)[0, picks, 0])
     config_steps = rows * cfg.steps
+    reference_row = check_row(cfg, grid, result, data, seeds, lrs)
     return {
         "configurations": rows,
         "steps": cfg.steps,
@@ -131,7 +143,31 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         "best": {"lr": lrs[best_lr], "momentum": cfg.momenta[best_m], "final_gap_median": gap_median[best_lr, best_m]},
         "converged_fraction": float(np.mean(gap < cfg.converged_gap)),
         "reference": reference,
+        "check_row": reference_row,
     }
+
+
+def check_row(cfg: Config, grid, result, data: dict, seeds, lrs) -> dict:
+    """One configuration of the vectorised sweep against the same training written by hand in NumPy
+    (training.numpy_train with logistic.bce_gradient_numpy): the last seed, at the learning rate and momentum the
+    config's check_row picks. Tolerance: steps (n + 8) eps (max|phi| + lr S) / (1 - momentum), S the largest
+    sum of |gradient terms|: each step's round-off, amplified at most 1 / (1 - momentum) by the heavy ball.
+    Also the sweep's final loss against the textbook loss at its final phi, relative, (n + 8) eps."""
+    momentum_values = np.asarray(cfg.momenta)
+    seed, lr = seeds[-1], lrs[cfg.check_row.lr_index % len(lrs)]
+    momentum = momentum_values[cfg.check_row.momentum_index % len(momentum_values)]
+    row = int(np.flatnonzero((grid.seeds == seed) & (grid.lrs == lr) & (grid.momenta == momentum))[0])
+    x, y = (np.asarray(a) for a in vectorised_sweep.sample_data(data, int(seed)))
+    phi, scale = numpy_train(lambda p: logistic.bce_gradient_numpy(p, x, y), np.zeros(2), cfg.optimizer, float(lr),
+                             float(momentum), cfg.steps)
+    eps, n = float(np.finfo(float).eps), x.size
+    amplification = 1 / (1 - momentum) if cfg.optimizer == "momentum" else 1.0
+    textbook = float(logistic.bce_loss_textbook(jnp.asarray(result.phi[row]), jnp.asarray(x), jnp.asarray(y)))
+    return {"seed": int(seed), "lr": float(lr), "momentum": float(momentum), "sweep_phi": result.phi[row],
+            "numpy_phi": phi, "max_abs_err": float(np.max(np.abs(result.phi[row] - phi))),
+            "tolerance": cfg.steps * (n + 8) * eps * (float(np.max(np.abs(phi))) + float(lr) * scale) * amplification,
+            "final_loss_rel_err": abs(float(result.final_loss[row]) - textbook) / textbook,
+            "final_loss_rel_tolerance": (n + 8) * eps}
 
 
 def reference_optima(cfg: Config, ctx: RunContext, data: dict, seeds: np.ndarray) -> dict:

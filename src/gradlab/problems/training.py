@@ -76,3 +76,29 @@ def first_non_finite_step(losses: jax.Array, path: jax.Array) -> int | None:
     bad = ~np.isfinite(losses) | ~np.all(np.isfinite(path[:-1]), axis=-1)
     bad = np.concatenate([bad, ~np.all(np.isfinite(path[-1:]), axis=-1)])
     return int(np.argmax(bad)) if bad.any() else None
+
+
+def numpy_train(grad: Callable, phi_init, optimizer: str, lr: float, momentum: float, steps: int,
+                b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> tuple[np.ndarray, float]:
+    """`make_train`'s updates written by hand in NumPy (no JAX, no optax): the independent route for a sweep row.
+
+        sgd       phi <- phi - lr g
+        momentum  m <- momentum m + g;  phi <- phi - lr m                      (optax.sgd's heavy ball)
+        adam      Adam with optax.adam's defaults (b1, b2, eps outside the root), bias-corrected
+
+    `grad(phi) -> (dL/dphi, sum_i |per-point term|)`; returns the final phi and the largest such sum met (it sizes
+    the gradient's round-off)."""
+    phi = np.asarray(phi_init, dtype=float)
+    m, v, scale = np.zeros_like(phi), np.zeros_like(phi), 0.0
+    for t in range(1, steps + 1):
+        g, size = grad(phi)
+        scale = max(scale, size)
+        if optimizer == "sgd":
+            phi = phi - lr * g
+        elif optimizer == "momentum":
+            m = momentum * m + g
+            phi = phi - lr * m
+        else:
+            m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2
+            phi = phi - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return phi, scale

@@ -172,6 +172,16 @@ CLAIMS = [
           error="newton.distance_to_heatmap_min", tolerance_metric="heatmap.cell_diagonal",
           statistic="2-norm distance", tolerance_why="one cell diagonal: the heatmap's resolution",
           independent=True),
+    # Problem 8 at scale: one row of the vectorised sweep against the same training by hand in NumPy
+    Claim("8", "logreg_sweep", "a sweep row (last seed) vs the same training written in NumPy",
+          "check_row.numpy_phi.1", "check_row.sweep_phi.1", error="check_row.max_abs_err",
+          tolerance_metric="check_row.tolerance", statistic="max abs difference of the final phi (phi1 shown)",
+          tolerance_why="steps (n + 8) eps (max|phi| + lr S) / (1 - momentum): per-step round-off, heavy-ball gain",
+          independent=True),
+    Claim("8", "logreg_sweep", "the sweep's final loss vs the textbook loss at its final phi (rel)", None, None,
+          error="check_row.final_loss_rel_err", tolerance_metric="check_row.final_loss_rel_tolerance",
+          statistic="relative error", tolerance_why="(n + 8) eps: n positive terms, 4 eps each route",
+          independent=True),
     # Problems 9 and 10: reverse and forward mode on the graph, errors relative (max over the configured x)
     *[
         Claim(problem, "autodiff_modes", quantity, None, None, error=f"max_errors.{metric}",
@@ -210,7 +220,7 @@ CLAIMS = [
         for problem, mode, formula in (("10 (why)", "forward", "n passes of 2E - N operations"),
                                        ("9 (why)", "reverse", "one pass of 2E - P operations"))
     ],
-    # Why deep nets use reverse mode: forward mode pays a factor P, reverse mode a small constant. Times: the median
+    # Why deep nets use reverse mode: forward mode pays a factor P, reverse mode a small constant. Times: the minimum
     # over >= 3 interleaved rounds of each round's minimum; slopes fitted over the sizes >= 10 x the empty call.
     *[
         claim
@@ -219,8 +229,8 @@ CLAIMS = [
             Claim("10 (why)", "autodiff_scaling", f"{family}: time slope forward (P jvps) - reverse = 1", 1.0,
                   f"slopes.{family}.time_slope_difference.value",
                   tolerance_metric=f"slopes.{family}.time_slope_difference.half_width",
-                  statistic="difference of two log-log least-squares slopes",
-                  tolerance_why="its 95% t interval (Welch): pass when 1 lies inside it", independent=True),
+                  statistic="paired: log-log slope of the per-size ratio t_seq / t_rev (ratio of the best times)", tolerance_why="its 95% t interval: pass when 1 lies inside it",
+                  independent=True),
             Claim("10 (why)", "autodiff_scaling", f"{family}: that slope difference is pinned down (interval width)",
                   None, None, error=f"slopes.{family}.time_slope_difference.width", tolerance=0.3,
                   statistic="width of the 95% interval", tolerance_why="the issue's bound: a claim of slope 1 that "
@@ -229,16 +239,11 @@ CLAIMS = [
                   None, None, error=f"slopes.{family}.min_decades", at_least=1.5,
                   statistic="min over routes of log10(P_max / P_min) of the fitted sizes",
                   tolerance_why="floor = 10 x the empty call (identity in theta, same arguments), measured"),
-            Claim("10 (why)", "autodiff_scaling", f"{family}: t_seq / t_rev grows like P (log-log slope 1)", 1.0,
-                  f"ratios.{family}.seq_over_rev_fit.slope",
-                  tolerance_metric=f"ratios.{family}.seq_over_rev_fit.half_width",
-                  statistic="slope of the per-size ratio (each the median over rounds of round ratios)",
-                  tolerance_why="its 95% t interval: pass when 1 lies inside it", independent=True),
             Claim("10 (why)", "autodiff_scaling", f"{family}: P jvps in one loop cost <= P separate jvps", None,
-                  f"ratios.{family}.seq_over_P_jvp_max", at_most=1.0,
-                  statistic="max over sizes of t_seq / (P t_jvp) (median over rounds)",
-                  tolerance_why="the loop pays no per-call dispatch and may reuse the primal; min and max over "
-                  "sizes in the metrics (about 1 only where the tangent dominates)"),
+                  f"ratios.{family}.seq_over_P_jvp_max_low", at_most=1.0,
+                  statistic="max over sizes of the lowest round's t_seq / (P t_jvp)",
+                  tolerance_why="about 1, or below: the loop pays no per-call dispatch and XLA hoists the "
+                  "loop-invariant primal out of it (the logistic loop's body has no exp); the rounds' spread"),
             Claim("10 (why)", "autodiff_scaling", f"{family}: cheap gradient, t_rev / t_f <= 5 at every size", None,
                   f"ratios.{family}.rev_over_f_max", at_most=5.0, statistic="max over sizes above the floor",
                   tolerance_why="Griewank & Walther's bound; sizes above it: ratios.*.rev_over_f_above_5"),
@@ -276,7 +281,7 @@ CLAIMS = [
         for strategy, slope in (("none", 1.0), ("sqrt_segments", 0.5))
     ],
     Claim("10 (why)", "autodiff_scaling", "sqrt(D) checkpointing costs <= 2x the time of none (deepest net)", None,
-          "memory_vs_depth.sqrt_time_over_none.median", at_most=2.0, statistic="median over rounds of round ratios",
+          "memory_vs_depth.sqrt_time_over_none.best", at_most=2.0, statistic="ratio of the best times",
           tolerance_why="one extra forward pass: ~4/3 in theory"),
     Claim("10 (why)", "autodiff_scaling", "jacfwd / jacrev crosses 1 near n_in = n_out", None, None,
           error="mirror.crossover_abs_log10_median", tolerance_metric="mirror.crossover_tolerance_log10",

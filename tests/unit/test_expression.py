@@ -180,5 +180,12 @@ def test_domain_errors_name_the_operand_value_and_point(text, x, reason, operand
     assert (err.value.reason, err.value.text, err.value.value, err.value.index) == (reason, operand, value, len(x) - 1)
 
 
+def test_constant_powers_keep_double_precision():
+    # a power of two constants once went through float32 (hypothesis: sqrt(1 + 0 ** 2) lost 8 digits)
+    env = {"x": np.asarray([3.0])}
+    assert ex.evaluate(ex.parse("2 ** 0.5 * x"), env)[0] == 3 * 2**0.5
+    assert ex.evaluate(ex.parse("sqrt(1 + 0 ** 2) + x"), env).dtype == np.float64
+
+
 def test_integer_power_of_a_negative_value_is_allowed():
     assert ex.evaluate(ex.parse("x ** 3"), {"x": np.asarray([-2.0])}, checked=True)[0] == -8.0

@@ -18,6 +18,7 @@ operand and its value.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -331,6 +332,17 @@ def _domain(e: Expr, args: list) -> None:
         _check(e.right, [("zero to a negative power", (a == 0) & (b < 0))], b)
 
 
+def _constant_power(a: float, b: float) -> float:
+    """a ** b of two constants as NumPy would give it: nan for a negative base and a fractional power, inf past
+    the largest float or for zero to a negative power."""
+    try:
+        return math.pow(a, b)
+    except OverflowError:
+        return math.inf
+    except ValueError:
+        return math.inf if a == 0 else math.nan
+
+
 def evaluate(e: Expr, env: Mapping[str, Any], xp: Any = np, *, checked: bool = False) -> Any:
     """e with every name taken from env, elementwise in numpy or jax.numpy (xp); checked: refuse domain errors."""
     if isinstance(e, Num):
@@ -346,7 +358,8 @@ def evaluate(e: Expr, env: Mapping[str, Any], xp: Any = np, *, checked: bool = F
         return _primitive(xp, e.fn)(*args)
     a, b = args
     if e.op == "**" and xp is np:
-        return np.power(np.asarray(a, dtype=np.result_type(a, b, np.float32)), b)
+        # a constant power (2 ** 0.5) stays a Python float, at double precision, taking the points' dtype later
+        return _constant_power(a, b) if isinstance(a, float) and isinstance(b, float) else np.power(a, b)
     return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b, "**": lambda: a**b}[e.op]()
 
 

@@ -31,7 +31,7 @@ RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "bench_logreg": (("sizes.small.steps=20", "sizes.small.slow_steps=2", "sizes.large.n_per_class=500",
                       "sizes.large.steps=3", "sizes.large.slow_steps=2", "timing.repeats=1", "timing.probe_repeats=1",
                       "sweep.configs=4", "sweep.steps=10", "limits.dtypes=[float32]", "sharding.devices=1",
-                      "optional.torch=false", "optional.sklearn=false"),
+                      "optional.torch=false", "optional.sklearn=false", "timing_dtype=float32"),
                      ("sizes.small.agreement", "sizes.large.agreement", "sizes.small.gd_steps_to_tolerance")),
 }
 EXPERIMENT = {"receptive_field_problem4": "receptive_field"}
@@ -52,7 +52,8 @@ def main_job(tmp_path_factory, worker_id) -> tuple[Path, dict]:
                                 for run_id, (overrides, _) in RUNS.items() if overrides)
             command = [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
                        f"only=[{','.join(RUNS)}]", f"overrides={{{per_run}}}"]
-            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=CLI_ENV)
+            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                                  env={**CLI_ENV, "PYTHONWARNINGS": "default"})  # as a user's shell has it
             (shared / "main_job.json").write_text(json.dumps({"returncode": proc.returncode, "stderr": proc.stderr}))
     return out, json.loads((shared / "main_job.json").read_text())
 
@@ -60,6 +61,8 @@ def main_job(tmp_path_factory, worker_id) -> tuple[Path, dict]:
 def test_the_main_job_ends_ok_and_its_report_judges_every_claim(main_job):
     out, proc = main_job
     assert proc["returncode"] == 0, proc["stderr"][-3000:]
+    # a semaphore a run makes (autodiff_scaling's progress bar) is not left to the main job's resource tracker
+    assert "leaked" not in proc["stderr"], proc["stderr"][-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "ok"
     expected_claims = [c for c in CLAIMS if c.experiment in RUNS]
@@ -88,3 +91,13 @@ def test_each_run_equals_the_same_experiment_run_in_process(main_job, run_experi
     else:
         for path in compared:
             assert lookup(from_cli, path) is not None and lookup(from_cli, path) == lookup(in_process, path), path
+
+
+def test_the_benchmark_times_in_float32_checks_in_float64_and_records_what_it_skipped(main_job):
+    bench = json.loads((main_job[0] / "bench_logreg" / "metrics.json").read_text())
+    assert bench["timing_dtype"] == "float32" and bench["sharding"] is None
+    assert set(bench["skipped"]) == {"torch_loop", "sklearn_lbfgs"}
+    assert "optional.sklearn=false" in bench["targets"]["large_newton_vs_sklearn"]["reason"]
+    assert bench["targets"]["large_newton_vs_sklearn"]["met"] is None
+    for size in ("small", "large"):
+        assert bench["sizes"][size]["agreement"]["gd_max_rel_diff"] < 1e-12  # the check ran in float64

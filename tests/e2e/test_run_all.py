@@ -1,4 +1,5 @@
-"""The main job on a reduced configuration: every run's directory, the report, one row per claim, the exit code."""
+"""The main job's contract: a failing run does not stop the rest, timeouts, Ctrl-C, a killed forkserver, a quiet
+exit (its report and every run in it: test_main_job.py)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,9 @@ from conftest import (
     LONG_DATA,
     LONG_LOGREG,
     REPO,
-    SMALL_AUTODIFF_SCALING,
     as_run_all_override,
     wait_until_computing,
 )
-
-from gradlab.verify.claims import CLAIMS
-
-SUBSET = ["softmax_jacobian", "receptive_field_problem4", "linreg_hessian", "logreg"]
-REDUCED = "overrides={logreg: ['grid.resolution=31', 'train.steps=300']}"
 
 
 def _run_all(out_dir, *overrides, env=CLI_ENV):
@@ -31,37 +26,6 @@ def _run_all(out_dir, *overrides, env=CLI_ENV):
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out_dir}", *overrides],
         cwd=REPO, capture_output=True, text=True, timeout=900, env=env,
     )
-
-
-def test_run_all_reduced_end_to_end(tmp_path):
-    out = tmp_path / "all"
-    proc = _run_all(out, f"only=[{','.join(SUBSET)}]", REDUCED)
-    assert proc.returncode == 0, proc.stderr
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "ok"
-    assert all(json.loads((out / run / "metrics.json").read_text())["status"] == "ok" for run in SUBSET)
-    expected_claims = [c for c in CLAIMS if c.experiment in SUBSET]
-    assert metrics["claims"] == {"claims": len(expected_claims), "passed": len(expected_claims), "failed": 0}
-    report = (out / "report.md").read_text()
-    claims_section = report.split("## Claims")[1].split("## Run times")[0]
-    table = [line for line in claims_section.splitlines() if line.startswith("| ") and not line.startswith("| problem")]
-    assert len(table) == len(expected_claims) and all(line.endswith("| pass |") for line in table)
-    for claim in expected_claims:
-        assert claim.quantity.replace("|", "\\|") in report
-    page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 5 and "Environment" in page
-    assert "jax" in report and "float64" in report
-    assert "## Run times" in report and "| logreg | ok |" in report
-
-
-def test_a_run_that_makes_a_semaphore_leaves_the_main_job_quiet(tmp_path):
-    """autodiff_scaling's progress bar makes a multiprocessing lock; as a child of the forkserver it registered
-    it with the main job's resource tracker, which warned of a leaked semaphore at the end of every `make run`."""
-    proc = _run_all(tmp_path / "small", "only=[autodiff_scaling]",
-                    as_run_all_override("autodiff_scaling", SMALL_AUTODIFF_SCALING),
-                    env={**CLI_ENV, "PYTHONWARNINGS": "default"})  # as a user's shell has it
-    assert json.loads((tmp_path / "small" / "autodiff_scaling" / "metrics.json").read_text())["status"] == "ok"
-    assert "Warning" not in proc.stderr and "leaked" not in proc.stderr, proc.stderr
 
 
 def test_one_failing_experiment_does_not_stop_the_rest(tmp_path):

@@ -99,6 +99,7 @@ def _ties(tree, env):
         ("-x ** 2", "-(2 * x)"),
         ("x * z", "z"),
         ("log(x)", "1 / x"),
+        ("1 / x", "-1 / x ** 2"),
         ("sqrt(x)", "1 / (2 * sqrt(x))"),
         ("sigmoid(x)", "sigmoid(x) * (1 - sigmoid(x))"),
         ("max(x, z)", "heaviside(x - z)"),

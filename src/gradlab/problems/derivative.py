@@ -43,6 +43,8 @@ def neg(a: Expr) -> Expr:
         return Num(-a.value)
     if isinstance(a, Neg):
         return a.arg
+    if isinstance(a, Bin) and a.op == "/" and isinstance(a.left, Num):  # -(1 / u) reads -1 / u
+        return Bin("/", Num(-a.left.value), a.right)
     return Neg(a)
 
 

@@ -193,6 +193,14 @@ def targets_table(metrics: dict | None) -> list[list[str]] | None:
         for name, goal in goals.items()]
 
 
+def _independence(rows: Sequence[Row]) -> str:
+    """How many claims compare two routes that share no code on the path checked (Claim.independent)."""
+    said = [r.claim.independent for r in rows]
+    unassessed = said.count(None)
+    return (f"{said.count(True)} compare independent routes, {said.count(False)} do not"
+            + (f", {unassessed} not assessed" if unassessed else "") + ".")
+
+
 EXPERIMENT_TABLES = "report_tables.md"  # an experiment's own tables (markdown), included in its report section
 
 
@@ -230,7 +238,7 @@ def write_markdown(target: Path, rows: Sequence[Row], runs: dict[str, dict | Non
     root = target.parent
     lines = ["# gradlab verification report", ""]
     passed = sum(r.verdict == "pass" for r in rows)
-    lines += [f"**{passed} of {len(rows)} claims verified.**", "", "## Claims", ""]
+    lines += [f"**{passed} of {len(rows)} claims verified.** {_independence(rows)}", "", "## Claims", ""]
     table = table_rows(rows)
     lines += _table_lines(table)
     lines += ["", "## Run times", "", *_table_lines(run_times(runs)), "", "## Experiments", ""]
@@ -269,7 +277,7 @@ def write_html(target: Path, rows: Sequence[Row], runs: dict[str, dict | None], 
         ".FAIL,.not{color:#b00;font-weight:bold}figure{display:block;width:100%;margin:1em 0}img{width:100%}",
         "figcaption{font-size:13px}nav li{margin:2px 0}</style></head>",
         f"<body><h1>gradlab verification report</h1><p><b>{passed} of {len(rows)} claims verified"
-        + (f"; {unmeasured} not measured" if unmeasured else "") + ".</b></p>",
+        + (f"; {unmeasured} not measured" if unmeasured else "") + f".</b> {esc(_independence(rows))}</p>",
         "<nav><h2>Contents</h2><ul><li><a href='#claims'>Claims</a></li><li><a href='#run-times'>Run times</a></li>"
         "<li>Experiments<ul>" + "".join(f"<li><a href='#{_anchor(n)}'>{esc(n)}</a></li>" for n in runs)
         + "</ul></li><li><a href='#environment'>Environment</a></li></ul></nav>",

@@ -426,4 +426,6 @@ def hydra_error_line(err: Exception, name: str) -> str:
                 f"(to add a new key, write +{key}={typed})")
     first = next((line for line in text.splitlines() if line.strip()), type(err).__name__)
     cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
-    return f"config error: {first}" + (f" ({cause})" if cause and cause not in first else "")
+    hint = (" (an expression? quote it for Hydra: \"graph.nodes.f5='cos(f3)'\")"
+            if "Unknown function" in text + cause else "")
+    return f"config error: {first}" + (f" ({cause})" if cause and cause not in first else "") + hint

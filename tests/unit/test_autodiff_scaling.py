@@ -225,7 +225,7 @@ def test_rounds_interleave_every_function_once_per_round_in_changing_orders():
     minima, outputs, share = measure.timed_rounds({n: (call(n), ()) for n in names}, rounds=4, min_window_s=0.0,
                                                   max_calls=5)  # fmt: skip
     assert all(len(minima[n]) == 4 and all(t >= 0 for t in minima[n]) for n in names)
-    timed = visits[2 * len(names):]  # after each function's output call and calibration call
+    timed = visits[len(names):]  # after each function's output call (no calibration: none is faster than 0 s)
     rounds = [timed[i * len(names):(i + 1) * len(names)] for i in range(4)]  # one call each (k = 1: no re-warm)
     assert all(sorted(r) == names for r in rounds) and len({tuple(r) for r in rounds}) > 1
     assert set(outputs) == set(names) and share["process_share"] >= 0.0
@@ -239,13 +239,16 @@ def test_a_fast_call_is_repeated_within_a_round_and_its_minimum_kept():
         return np.zeros(1)
 
     minima, _, _ = measure.timed_rounds({"fast": (fn, ())}, rounds=3, min_window_s=1.0, max_calls=7)
-    assert calls["n"] == 2 + 3 * (1 + 7)  # output + calibration, then per round a re-warm and max_calls timed
+    # output + calibration (faster than the window), then per round a re-warm and max_calls timed calls
+    assert calls["n"] == 2 + 3 * (1 + 7)
 
 
-def test_summary_is_the_median_of_round_minima_with_their_range():
-    assert measure.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "interval": [1.0, 3.0], "rounds": 3}
-    # ratios are taken round by round (same round = same machine state), then summarised
-    assert measure.ratio_summary([2.0, 4.0, 9.0], [1.0, 2.0, 3.0], scale=2.0)["median"] == 1.0
+def test_summary_is_the_minimum_of_round_minima_with_their_range():
+    assert measure.summary([3.0, 1.0, 2.0]) == {"best": 1.0, "median": 2.0, "interval": [1.0, 3.0], "rounds": 3}
+    # a ratio: of the best times, with the range of the round-by-round ratios (same round, same machine state)
+    ratio = measure.ratio_summary([2.0, 4.0, 9.0], [1.0, 2.0, 3.0], scale=2.0)
+    assert ratio == {"best": 1.0, "median": 1.0, "interval": [1.0, 1.5], "rounds": 3}
+    assert measure.ratio_summary([4.0, 2.0], [1.0, 4.0])["interval"] == [0.5, 4.0]  # best 2 / 1 lies inside
 
 
 def test_fit_above_floor_keeps_only_sizes_above_their_floor():
@@ -323,9 +326,9 @@ def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_expe
                           ("mlp", {"f", "rev", "fwd_batched", "fwd_sequential", "jvp", "empty"})):  # fmt: skip
         for row in metrics["sizes"][family]:  # nothing predicted: every function timed in every round
             assert set(row["time"]) == names
-            assert all(t["rounds"] == 3 and t["interval"][0] <= t["median"] <= t["interval"][1]
+            assert all(t["rounds"] == 3 and t["interval"][0] == t["best"] <= t["median"] <= t["interval"][1]
                        for t in row["time"].values())  # fmt: skip
-            assert row["floor_s"] == pytest.approx(10 * row["time"]["empty"]["median"])
+            assert row["floor_s"] == pytest.approx(10 * row["time"]["empty"]["best"])
     for when in ("before", "after"):
         assert metrics["load"][when]["cores"] >= 1 and len(metrics["load"][when]["loadavg"]) == 3
     assert metrics["flop_ratio"]["linear"]["max_rel_err"] == 0.0

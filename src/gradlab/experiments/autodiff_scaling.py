@@ -55,7 +55,7 @@ class MlpConfig:
 
 @dataclass
 class TimingConfig:
-    rounds: int = at_least(3)  # interleaved rounds: every time is the median of its round minima
+    rounds: int = at_least(3)  # interleaved rounds: every time is the minimum of its round minima
     repeats: int = at_least(5)  # the most back-to-back calls per (function, round) ...
     min_window_s: float = positive()  # ... enough of them to span this long (a slow call runs once a round)
     floor_factor: float = at_least(1.0)  # fit only calls >= this x the empty call with the same arguments
@@ -217,7 +217,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     minima, outputs, during = measure.timed_rounds(items, t.rounds, t.min_window_s, t.repeats, cfg.seed)
     load_after = measure.machine_load(t.load_sample_s)
     load = {"before": load_before, "after": load_after, "while_timing": during,
-            "statistic": "median over rounds of each round's minimum; interval [min, max] over rounds"}  # fmt: skip
+            "statistic": "best: minimum over rounds of each round's minimum; interval [min, max] over rounds"}
     for when in ("before", "after"):
         if load[when]["overloaded"]:
             ctx.warn(f"load average {load[when]['loadavg'][0]:.2f} {when} timing exceeded the {load[when]['cores']} "
@@ -228,6 +228,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         sizes[family] = _size_rows(family, rows[family], problems[family], minima, outputs, t.floor_factor, rtol)
         slopes[family] = _slopes(sizes[family], t)
         ratios[family] = _ratios(family, sizes[family], minima, t)
+        slopes[family]["time_slope_difference"] = _paired_difference(ratios[family]["seq_over_rev_fit"])
+        slopes[family]["time_slope_difference_batched"] = _paired_difference(ratios[family]["batched_over_rev_fit"])
         checks += [r["grads_match"] for r in sizes[family]]
         for key in ("time_fit", "seq_over_rev"):
             spans = [s["decades"] for s in (slopes[family]["time_fit"].values() if key == "time_fit"
@@ -284,7 +286,7 @@ def _time(minima, key) -> dict:
 def _size_rows(family, rows, problems, minima, outputs, floor_factor, rtol) -> list[dict]:
     for i, (row, problem) in enumerate(zip(rows, problems, strict=True)):
         row["time"] = {name: _time(minima, (family, i, name)) for name in TIMED if (family, i, name) in minima}
-        row["floor_s"] = floor_factor * row["time"]["empty"]["median"]
+        row["floor_s"] = floor_factor * row["time"]["empty"]["best"]
         reference = outputs[(family, i, "rev")]
         diffs = {f"{route}_vs_rev": cost.max_relative_difference(outputs[(family, i, route)], reference)
                  for route in ("fwd_batched", "fwd_sequential")}  # fmt: skip
@@ -297,16 +299,19 @@ def _size_rows(family, rows, problems, minima, outputs, floor_factor, rtol) -> l
 
 
 def _slopes(rows: list[dict], t: TimingConfig) -> dict:
-    """Time slopes of every route over the sizes above their floor; forward - reverse with a Welch interval."""
+    """Time slopes of every route over the sizes above their floor, and forward - reverse of two separate fits
+    with a Welch interval (`*_unpaired`: it treats the two fits' errors as independent, though both share every
+    size's curvature; the paired difference, the slope of the per-size ratio, is in `_ratios`)."""
     P, floors = [r["P"] for r in rows], [r["floor_s"] for r in rows]
     out, fits = {"time_fit": {}}, {}
     for route in [name for name in TIMED if name != "empty" and name in rows[0]["time"]]:
-        times = [r["time"][route]["median"] for r in rows]
+        times = [r["time"][route]["best"] for r in rows]
         kept = measure.fit_above_floor(P, times, floors, t.confidence, t.fit_min_sizes, cost.loglog_fit)
         fits[route] = kept["fit"]
         out["time_fit"][route] = {**_fit_dict(kept["fit"]), "sizes": kept["sizes"], "decades": kept["decades"]}
     out["min_decades"] = min(f["decades"] for f in out["time_fit"].values())
-    for key, forward in (("time_slope_difference", "fwd_sequential"), ("time_slope_difference_batched", "fwd_batched")):
+    for key, forward in (("time_slope_difference_unpaired", "fwd_sequential"),
+                         ("time_slope_difference_batched_unpaired", "fwd_batched")):
         both = fits[forward] is not None and fits["rev"] is not None
         d = cost.slope_difference(fits[forward], fits["rev"], t.confidence) if both else None
         out[key] = None if d is None else {**d, **_width(d["interval"], 1.0), "forward_route": forward}
@@ -347,27 +352,39 @@ def _ratios(family, rows, minima, t: TimingConfig) -> dict:
             scale = row["P"] if name == "seq_over_P_jvp" else 1.0
             entry[name] = measure.ratio_summary(minima[(family, i, a)], minima[(family, i, b)], scale)
         # a ratio counts where both of its times are above the floor
-        entry["above_floor"] = {name: min(row["time"][a]["median"], row["time"][b]["median"]) >= row["floor_s"]
+        entry["above_floor"] = {name: min(row["time"][a]["best"], row["time"][b]["best"]) >= row["floor_s"]
                                 for name, (a, b) in names.items()}  # fmt: skip
         per_size.append(entry)
     out = {"per_size": per_size}
     for name in names:
         kept = [e for e in per_size if e["above_floor"][name]]
-        out[f"{name}_max"] = max((e[name]["median"] for e in kept), default=None)
-        out[f"{name}_max_at_P"] = max(kept, key=lambda e: e[name]["median"])["P"] if kept else None
-        out[f"{name}_min"] = min((e[name]["median"] for e in kept), default=None)
-        out[f"{name}_median"] = float(np.median([e[name]["median"] for e in kept])) if kept else None
+        out[f"{name}_max"] = max((e[name]["best"] for e in kept), default=None)
+        out[f"{name}_max_at_P"] = max(kept, key=lambda e: e[name]["best"])["P"] if kept else None
+        out[f"{name}_min"] = min((e[name]["best"] for e in kept), default=None)
+        out[f"{name}_median"] = float(np.median([e[name]["best"] for e in kept])) if kept else None
     out["rev_over_f_above_5"] = [e["P"] for e in per_size if e["above_floor"]["rev_over_f"]
-                                 and e["rev_over_f"]["median"] > 5.0]  # fmt: skip
-    ok = [e for e in per_size if e["above_floor"]["seq_over_rev"]]
-    fit = cost.loglog_fit([e["P"] for e in ok], [e["seq_over_rev"]["median"] for e in ok], t.confidence)
-    fit = fit if len(ok) >= t.fit_min_sizes else None
-    decades = math.log10(ok[-1]["P"] / ok[0]["P"]) if len(ok) >= 2 else 0.0
-    out["seq_over_rev_fit"] = {**_fit_dict(fit), "sizes": [e["P"] for e in ok], "decades": decades,
-                               **(_width(fit.interval, 1.0) if fit and fit.interval else {})}  # fmt: skip
-    spread = [abs(math.log(e["seq_over_P_jvp"]["median"])) for e in per_size if e["above_floor"]["seq_over_P_jvp"]]
-    out["seq_over_P_jvp_max_log_factor"] = math.exp(max(spread)) if spread else None
+                                 and e["rev_over_f"]["best"] > 5.0]  # fmt: skip
+    for name in ("seq_over_rev", "batched_over_rev"):  # the paired slope difference forward - reverse
+        ok = [e for e in per_size if e["above_floor"][name]]
+        fit = cost.loglog_fit([e["P"] for e in ok], [e[name]["best"] for e in ok], t.confidence)
+        fit = fit if len(ok) >= t.fit_min_sizes else None
+        decades = math.log10(ok[-1]["P"] / ok[0]["P"]) if len(ok) >= 2 else 0.0
+        out[f"{name}_fit"] = {**_fit_dict(fit), "sizes": [e["P"] for e in ok], "decades": decades,
+                              **(_width(fit.interval, 1.0) if fit and fit.interval else {})}  # fmt: skip
+    # the loop against P separate calls: its lowest round at every size (1 or below: never dearer, within noise)
+    kept = [e for e in per_size if e["above_floor"]["seq_over_P_jvp"]]
+    out["seq_over_P_jvp_max_low"] = max((e["seq_over_P_jvp"]["interval"][0] for e in kept), default=None)
     return out
+
+
+def _paired_difference(fit: dict) -> dict | None:
+    """forward - reverse time slope, paired by size: the slope of log(t_fwd / t_rev) on log P over the sizes
+    where both are above the floor, with its t interval (a size's curvature common to both routes cancels)."""
+    if fit["slope"] is None:
+        return None
+    return {"value": fit["slope"], "interval": fit["interval"], "width": fit.get("width"),
+            "half_width": fit.get("half_width"), "sizes": fit["sizes"], "decades": fit["decades"],
+            "method": "paired: slope of the per-size ratio t_fwd / t_rev"}  # fmt: skip
 
 
 def _flop_ratio(cfg: Config, sizes: dict) -> dict:
@@ -418,15 +435,15 @@ def _mirror(cfg: Config, minima, outputs, rtol) -> dict:
     rev = [[_time(minima, ("mirror", i, j, "jacrev")) for j in range(k)] for i in range(k)]
     ratio = [[measure.ratio_summary(minima[("mirror", i, j, "jacfwd")], minima[("mirror", i, j, "jacrev")])
               for j in range(k)] for i in range(k)]  # fmt: skip
-    floor = np.array([[cfg.timing.floor_factor * _time(minima, ("mirror", i, j, "empty"))["median"]
+    floor = np.array([[cfg.timing.floor_factor * _time(minima, ("mirror", i, j, "empty"))["best"]
                        for j in range(k)] for i in range(k)])  # fmt: skip
     # a cell where both Jacobians cost less than the floor is overhead against overhead: no crossing there
-    slower = np.array([[max(fwd[i][j]["median"], rev[i][j]["median"]) for j in range(k)] for i in range(k)])
+    slower = np.array([[max(fwd[i][j]["best"], rev[i][j]["best"]) for j in range(k)] for i in range(k)])
     mask = np.where(slower >= floor, 1.0, np.nan)
-    median = mask * np.array([[r["median"] for r in row] for row in ratio])
+    best = mask * np.array([[r["best"] for r in row] for row in ratio])
     low = mask * np.array([[r["interval"][0] for r in row] for row in ratio])
     high = mask * np.array([[r["interval"][1] for r in row] for row in ratio])
-    cross = cost.crossovers(n, n, median)
+    cross = cost.crossovers(n, n, best)
     # the crossing moves with the round-to-round spread: crossings of the rounds' lowest and highest ratios
     bounds = [cost.crossovers(n, n, high), cost.crossovers(n, n, low)]
     logs = [math.log10(c / m) for c, m in zip(cross, n, strict=True) if c is not None]
@@ -482,10 +499,10 @@ TIMED = (*cost.ROUTES, "jvp", "hvp", "empty")
 
 
 def scaling_arrays(family: str, rows: list[dict], slopes: dict, ratios: dict) -> dict[str, np.ndarray]:
-    """Per family over (size, timed function in TIMED order): median time and its round interval, the floor,
+    """Per family over (size, timed function in TIMED order): best time and its round interval, the floor,
     each fit's slope and intercept; per size the ratios t_seq / t_rev and t_seq / (P t_jvp) with intervals."""
     fits = [slopes["time_fit"].get(name, {}) for name in TIMED]
-    ratio = lambda name, part: [(e[name]["median"] if part is None else e[name]["interval"][part])  # noqa: E731
+    ratio = lambda name, part: [(e[name]["best"] if part is None else e[name]["interval"][part])  # noqa: E731
                                 for e in ratios["per_size"]]  # fmt: skip
     seq = ratios["seq_over_rev_fit"]
     return {
@@ -494,7 +511,7 @@ def scaling_arrays(family: str, rows: list[dict], slopes: dict, ratios: dict) ->
         **{f"{family}_time{suffix}": np.array([[_nan(r["time"][n][key] if n in r["time"] else None) if part is None
                                                 else _nan(r["time"][n]["interval"][part] if n in r["time"] else None)
                                                 for n in TIMED] for r in rows], dtype=float)
-           for suffix, key, part in (("", "median", None), ("_low", None, 0), ("_high", None, 1))},  # fmt: skip
+           for suffix, key, part in (("", "best", None), ("_low", None, 0), ("_high", None, 1))},  # fmt: skip
         f"{family}_floor": np.array([r["floor_s"] for r in rows]),
         f"{family}_time_slope": np.array([_nan(f.get("slope")) for f in fits]),
         f"{family}_time_intercept": np.array([_nan(f.get("intercept")) for f in fits]),
@@ -510,7 +527,7 @@ def scaling_arrays(family: str, rows: list[dict], slopes: dict, ratios: dict) ->
 
 def mirror_arrays(mirror: dict) -> dict[str, np.ndarray]:
     return {"mirror_n": np.array(mirror["n"]),
-            "mirror_ratio": np.array([[r["median"] for r in row] for row in mirror["ratio"]]),
+            "mirror_ratio": np.array([[r["best"] for r in row] for row in mirror["ratio"]]),
             "mirror_crossover": np.array([_nan(c) for c in mirror["crossover_n_in"]])}  # fmt: skip
 
 
@@ -523,7 +540,7 @@ def memory_arrays(memory: dict) -> dict[str, np.ndarray]:
            for kind in ("temp_bytes", "peak_resident_bytes")},  # fmt: skip
         **{f"memory_{kind}_slope": np.array([_nan(memory["slopes"][s][kind]["slope"]) for s in STRATEGIES])
            for kind in ("temp_bytes", "peak_resident_bytes")},  # fmt: skip
-        "memory_time": np.array([[r["time"][s]["median"] for s in STRATEGIES] for r in rows]),
+        "memory_time": np.array([[r["time"][s]["best"] for s in STRATEGIES] for r in rows]),
     }
 
 

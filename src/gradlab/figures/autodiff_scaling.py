@@ -1,5 +1,5 @@
 """Figures of the reverse- vs forward-mode cost experiment (`gradlab.experiments.autodiff_scaling`, Problem 10),
-drawn from its plot_data.npz. Every time is the median over rounds of each round's minimum; bars span the
+drawn from its plot_data.npz. Every time is the minimum over rounds of each round's minimum; bars span the
 rounds' [min, max]."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def time_vs_parameters(data, cfg):
                 ax.loglog(span, np.exp(data[f"{family}_time_intercept"][i]) * span**slope, "-",
                           color=bars[0].get_color())
         ax.loglog(P, data[f"{family}_floor"], ":", color="0.4", label="floor: 10 x empty call")
-        ax.set(xscale="log", yscale="log", xlabel="parameters P", ylabel="seconds per call (median of round minima)",
+        ax.set(xscale="log", yscale="log", xlabel="parameters P", ylabel="seconds per call (min over rounds)",
                title=f"{family}: forward mode pays ~P x f, reverse mode a constant x f")
         ax.legend(fontsize=7, title=f"time slope [{cfg.timing.confidence:.0%} interval]", title_fontsize=7)
         ax.title.set_fontsize(9)

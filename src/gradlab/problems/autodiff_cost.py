@@ -88,7 +88,8 @@ def mlp_parameter_count(input_dim: int, width: int, depth: int) -> int:
 
 
 def make_mlp_loss(input_dim: int, width: int, depth: int) -> Callable[..., jax.Array]:
-    """Mean squared error of a tanh MLP whose weights and biases are read off one flat vector theta."""
+    """Mean binary cross-entropy of a tanh MLP classifier (the logistic model with hidden layers),
+    L = mean_i [log(1 + e^{z_i}) - t_i z_i], z_i the net's output; weights and biases read off one flat theta."""
     shapes = mlp_shapes(input_dim, width, depth)
 
     def loss(theta, X, t):
@@ -101,7 +102,8 @@ def make_mlp_loss(input_dim: int, width: int, depth: int) -> Callable[..., jax.A
             h = h @ W + b
             if i < len(shapes) - 1:
                 h = jnp.tanh(h)
-        return jnp.mean((h[:, 0] - t) ** 2)
+        z = h[:, 0]
+        return jnp.mean(jnp.logaddexp(0.0, z) - t * z)
 
     return loss
 
@@ -110,7 +112,8 @@ def mlp_family(width: int, depth: int, input_dim: int, n_samples: int, rng: np.r
     """A tanh MLP of `depth` hidden layers of `width`: P ~ depth * width^2, cost(L) ~ 2 N P FLOPs."""
     P = mlp_parameter_count(input_dim, width, depth)
     theta = rng.standard_normal(P) / math.sqrt(max(width, input_dim))
-    theta, X, t = _on_device(theta, rng.standard_normal((n_samples, input_dim)), rng.standard_normal(n_samples))
+    X = rng.standard_normal((n_samples, input_dim))
+    theta, X, t = _on_device(theta, X, (rng.random(n_samples) < 0.5).astype(np.float64))
     loss = make_mlp_loss(input_dim, width, depth)
     return ScalarLoss("mlp", P, loss, theta, (X, t), {"width": width, "depth": depth})
 

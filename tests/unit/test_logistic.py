@@ -119,3 +119,35 @@ def test_the_traced_separability_test_agrees_with_separation(x, labels):
     y = labels[: len(x)]
     traced = bool(jax.jit(logistic.is_separable)(jnp.array(x), jnp.array(y)))
     assert traced == (logistic.separation(np.array(x), np.array(y)) is not None)
+
+
+def test_the_textbook_loss_checks_the_custom_rule_and_a_planted_wrong_rule_is_seen():
+    """bce_loss_textbook (no custom rule) agrees with the analytic gradient; a loss whose custom JVP rule is wrong
+    (sig(z) + y instead of sig(z) - y) gives a jax.grad that the textbook route tells apart."""
+    x, y = np.linspace(-2.0, 2.0, 8), np.array([0, 0, 1, 0, 1, 1, 0, 1.0])
+
+    @jax.custom_jvp
+    def wrong_terms(z, labels):
+        return logistic.bce_terms(z, labels)
+
+    wrong_terms.defjvp(lambda p, t: (wrong_terms(*p), (logistic.sigmoid(p[0]) + p[1]) * t[0] - p[0] * t[1]))
+
+    @jax.jit
+    def gradients(phi):
+        return (jax.grad(logistic.bce_loss_textbook)(phi, x, y), logistic.bce_gradient(phi, x, y),
+                jax.grad(logistic.bce_loss)(phi, x, y),
+                jax.grad(lambda p: jnp.sum(wrong_terms(logistic.logits(p, x), y)))(phi))
+
+    textbook, analytic, custom, wrong = gradients(jnp.array([0.3, -0.8]))
+    np.testing.assert_allclose(analytic, textbook, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(custom, textbook, rtol=0, atol=1e-13)
+    assert np.max(np.abs(np.asarray(wrong) - np.asarray(textbook))) > 1.0
+
+
+def test_the_numpy_gradient_is_the_analytic_one():
+    x, y = np.linspace(-2.0, 3.0, 9), np.array([0, 0, 1, 0, 1, 1, 0, 1.0, 1.0])
+    phi = np.array([-0.2, 1.7])
+    numpy_grad, size = logistic.bce_gradient_numpy(phi, x, y)
+    analytic = jax.jit(logistic.bce_gradient)(jnp.asarray(phi), jnp.asarray(x), jnp.asarray(y))
+    np.testing.assert_allclose(numpy_grad, analytic, rtol=0, atol=1e-13)
+    assert size >= np.max(np.abs(numpy_grad))

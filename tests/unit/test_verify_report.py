@@ -66,6 +66,7 @@ def test_the_page_has_contents_links_full_width_figures_and_an_experiments_table
 
 def test_numpy_reference_matches_optax_on_a_few_steps():
     """The hand-written NumPy route of Problem 3 (regularization.numpy_reference_runs) against optax, 20 steps."""
+    import jax
     import jax.numpy as jnp
 
     from gradlab.problems import regularization as reg
@@ -73,8 +74,8 @@ def test_numpy_reference_matches_optax_on_a_few_steps():
 
     x, y = np.linspace(-2, 2, 8), np.array([0, 0, 1, 0, 1, 1, 0, 1.0])
     phi = jnp.array([-0.5, 1.0])
-    runs = reg.weight_decay_runs(lambda p: bce_loss(p, jnp.asarray(x), jnp.asarray(y)), phi, 0.05, 0.01, 20, 0.9,
-                                 0.9, 0.999, 1e-8)
+    runs = jax.jit(lambda p: reg.weight_decay_runs(lambda q: bce_loss(q, jnp.asarray(x), jnp.asarray(y)), p, 0.05,
+                                                   0.01, 20, 0.9, 0.9, 0.999, 1e-8))(phi)
     refs, scale = reg.numpy_reference_runs(lambda p: bce_gradient_numpy(p, x, y), np.asarray(phi), 0.05, 0.01, 20,
                                            0.9, 0.9, 0.999, 1e-8)
     assert scale > 0

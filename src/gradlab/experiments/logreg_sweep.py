@@ -160,7 +160,7 @@ def check_row(cfg: Config, grid, result, data: dict, seeds, lrs) -> dict:
     x, y = (np.asarray(a) for a in vectorised_sweep.sample_data(data, int(seed)))
     phi, scale = numpy_train(lambda p: logistic.bce_gradient_numpy(p, x, y), np.zeros(2), cfg.optimizer, float(lr),
                              float(momentum), cfg.steps)
-    eps, n = float(np.finfo(float).eps), x.size
+    eps, n = float(np.finfo(result.phi.dtype).eps), x.size  # the sweep's precision
     amplification = 1 / (1 - momentum) if cfg.optimizer == "momentum" else 1.0
     textbook = float(logistic.bce_loss_textbook(jnp.asarray(result.phi[row]), jnp.asarray(x), jnp.asarray(y)))
     return {"seed": int(seed), "lr": float(lr), "momentum": float(momentum), "sweep_phi": result.phi[row],

@@ -152,7 +152,7 @@ def tolerances(cfg: Config, prior_sigma: np.ndarray, objective_size: float, offs
         ridge      sqrt(P) tol s^2 + 8 cond(G) eps |phi|   the MAP run's bound plus the solve's (G the ridge matrix)
         offset     (n + 8) eps max(|-log post| + |NLL + L2|) + 4 eps |offset|   two sums of n terms subtracted
     """
-    eps, tol = float(np.finfo(float).eps), cfg.newton.tol
+    eps, tol = float(np.finfo(cfg.precision).eps), cfg.newton.tol
     n = max(2 * cfg.logistic.n_per_class, cfg.linear.n_points)
     spread = float(np.max(prior_sigma)) ** 2
     design = np.stack([np.ones_like(np.asarray(x)), np.asarray(x)], axis=1)

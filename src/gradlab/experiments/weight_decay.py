@@ -85,7 +85,7 @@ def reference_metrics(cfg: Config, loss, runs: dict, phi_init) -> tuple[dict, di
     the gradient is small; the same bound is used and the measured margin is reported."""
     refs, scale = reg.numpy_reference_runs(loss.numpy_grad, phi_init, cfg.alpha, cfg.lam, cfg.steps, cfg.momentum,
                                            cfg.adam.b1, cfg.adam.b2, cfg.adam.eps)
-    eps = float(np.finfo(float).eps)
+    eps = float(np.finfo(np.asarray(runs["sgd_manual"]).dtype).eps)  # the JAX route's precision
     size = max(float(np.max(np.abs(np.asarray(path)))) for path in runs.values())
     tolerance = cfg.steps * (loss.n + 8) * eps * (size + cfg.alpha * scale)
     out = {"tolerance": tolerance, "gradient_abs_sum_max": scale, "max_abs_phi": size}

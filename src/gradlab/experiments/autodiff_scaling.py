@@ -457,6 +457,7 @@ def _mirror(cfg: Config, minima, outputs, rtol) -> dict:
         "crossover_n_in": cross, "crossover_n_in_bounds": bounds,
         "crossover_log10_n_in_over_n_out": logs,
         "crossover_abs_log10_median": float(np.median(np.abs(logs))) if logs else None,
+        "crossover_columns": len(logs),  # the n_out whose crossing lies inside the grid, above the floor
         # one grid step in log10, widened by the largest round-to-round shift of a crossing
         "crossover_tolerance_log10": step + (max(spread) if spread else 0.0),
         "jacobian_max_rel_diff": max(diffs), "jacobians_match": max(diffs) <= rtol,

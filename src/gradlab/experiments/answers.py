@@ -21,6 +21,12 @@ answer field (only what is given is graded):
       - x: 0.0
         forward: [df1/dx, df2/dx, df3/dx, df4/dx, df5/dx, dy/dx]
         reverse: [dy/df5, dy/df4, dy/df3, dy/df2, dy/df1, dy/dx]
+    graph: two_inputs        # Problems 9, 10 on any graph (a preset, inline, or the config's): see answers_graph
+    autodiff_tables:
+      - at: {x1: 2.0, x2: 5.0}
+        values: {v1: 0.6931472, v2: 10.0, v3: -0.9589243, v4: 10.6931472, v5: 11.6520715}
+        tangents: {x1: {v1: 0.5, ...}, x2: {...}}
+        adjoints: {v4: 1.0, v3: -1.0, v2: 1.0, v1: 1.0, x2: 1.7163378, x1: 5.5}
 
 Each value is computed by JAX's autodiff where the problem is a derivative (the independent route the
 experiments check their closed forms against), and by the library's formula otherwise.
@@ -42,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 import yaml
 
+from gradlab.experiments import answers_graph
 from gradlab.experiments.receptive_field import ConvLayer
 from gradlab.problems import autodiff_graph, linreg, logistic, regularization, softmax
 from gradlab.problems.numerics import all_finite, max_abs_error
@@ -191,19 +198,36 @@ def answer_fields(schema: type) -> list[str]:
     return [f.name for f in dataclasses.fields(schema) if f.metadata.get("answer")]
 
 
-def parse(document: Any, source: str) -> list[tuple[str, int, Any]]:
-    """Validate an answers document; return (section, index, entry) triples. Errors name the entry."""
+def parse(document: Any, source: str, graph: dict | None = None) -> list[tuple[str, int, Any]]:
+    """Validate an answers document; return (section, index, entry) triples. Errors name the entry.
+
+    `graph` is the config's graph (a dict of configs/graph/'s keys), used by autodiff_tables where the file names
+    none (None: the homework's)."""
+    sections = [*SECTIONS, answers_graph.SECTION]
     if not isinstance(document, dict) or not document:
-        raise ConfigError("answers", source, f"a YAML mapping with sections among: {', '.join(SECTIONS)}")
+        raise ConfigError("answers", source, f"a YAML mapping with sections among: {', '.join(sections)}")
+    document = dict(document)
+    document_graph = document.pop("graph", None)
+    built = None
+    if document_graph is not None and answers_graph.SECTION not in document:
+        raise ConfigError(f"{source}:graph", document_graph, f"the graph of section {answers_graph.SECTION} "
+                                                             "(this file has none)")
+    if answers_graph.SECTION in document:
+        built = answers_graph.build(*answers_graph.resolve(document_graph, graph, source))
     entries = []
     for section, items in document.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{source}:{section}", "<unknown section>", f"one of {', '.join(SECTIONS)}")
+        if section not in sections:
+            raise ConfigError(f"{source}:{section}", "<unknown section>", f"one of {', '.join(sections)}, or graph")
         if not isinstance(items, list) or not items:
             raise ConfigError(f"{source}:{section}", items, "a non-empty list of entries")
-        schema = SECTIONS[section][0]
         for index, item in enumerate(items):
             where = f"{source}:{section}[{index}]"
+            if section == answers_graph.SECTION:
+                if not isinstance(item, dict):
+                    raise ConfigError(where, item, "a mapping with keys among at, values, tangents, adjoints")
+                entries.append((section, index, answers_graph.parse_entry(item, where, *built)))
+                continue
+            schema = SECTIONS[section][0]
             if not isinstance(item, dict):
                 keys = [f.name for f in dataclasses.fields(schema)]
                 raise ConfigError(where, item, f"a mapping with keys among {keys}")
@@ -219,9 +243,20 @@ def parse(document: Any, source: str) -> list[tuple[str, int, Any]]:
 
 
 def grade(entries: list[tuple[str, int, Any]], rtol: float, atol: float) -> list[dict]:
-    """One row per answered quantity: the answer, the computed value, the max abs error, and the verdict."""
+    """One row per answered quantity: the answer, the computed value, the max abs error, and the verdict.
+
+    An autodiff_tables entry gives a row per cell, computed by the walk by hand and by JAX (`jax`): correct when
+    within tolerance of both; `routes_agree` says whether the two agree within it."""
     rows = []
+    close = lambda a, b: bool(np.isclose(a, b, rtol=rtol, atol=atol))  # noqa: E731
     for section, index, entry in entries:
+        if section == answers_graph.SECTION:
+            for quantity, (answer, walk, by_jax) in answers_graph.grade_entry(entry).items():
+                rows.append({"section": section, "index": index, "quantity": quantity, "answer": answer,
+                             "computed": walk, "jax": by_jax, "max_abs_error": abs(answer - walk),
+                             "correct": close(answer, walk) and close(answer, by_jax),
+                             "routes_agree": close(walk, by_jax)})
+            continue
         try:
             computed = SECTIONS[section][1](entry)
         except ValueError as err:

@@ -2,6 +2,8 @@
 
     python experiments/check_answers.py                                    # the example in configs/examples/
     python experiments/check_answers.py answers=my_answers.yaml rtol=1e-3
+    python experiments/check_answers.py answers=configs/examples/answers_two_inputs.yaml   # tables on any graph
+    python experiments/check_answers.py answers=my_tables.yaml graph=neuron   # the graph, where the file names none
 
 The answers schema is documented in src/gradlab/experiments/answers.py. A relative `answers` path is read from the
 current directory, or else from the repository (so the default works from anywhere). A wrong answer is shown
@@ -10,12 +12,14 @@ with the computed value and the error beside it; a malformed file stops with one
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from gradlab.experiments import answers, memory
+from gradlab.experiments.autodiff_modes import GraphConfig
 from gradlab.runner.config import ConfigError, at_least, checked
 from gradlab.runner.run import REPO_ROOT, BaseConfig, RunContext, launch, memory_budget_bytes
 
@@ -29,6 +33,7 @@ class Config(BaseConfig):
     answers: str = checked(lambda p: bool(p), "a path to a YAML answers file")
     rtol: float = at_least(0.0)
     atol: float = at_least(0.0)
+    graph: GraphConfig  # the graph of autodiff_tables where the answers file names none (configs/graph/)
 
 
 def answers_path(value: str) -> Path:
@@ -72,20 +77,25 @@ def memory_estimate(cfg: Config) -> dict[str, float]:
         return {"answers": reading}
     path, document = read_answers(cfg.answers)
     grading = sum(2 * len(entry.logits) ** 3 * memory.word(cfg.precision)
-                  for section, _, entry in answers.parse(document, path.name) if section == "softmax_jacobian")
+                  for section, _, entry in answers.parse(document, path.name, dataclasses.asdict(cfg.graph))
+                  if section == "softmax_jacobian")
     return {"answers": reading + grading}
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
     path, document = read_answers(cfg.answers)
-    rows = answers.grade(answers.parse(document, path.name), cfg.rtol, cfg.atol)
+    rows = answers.grade(answers.parse(document, path.name, dataclasses.asdict(cfg.graph)), cfg.rtol, cfg.atol)
     for row in rows:
         where = f"{row['section']}[{row['index']}].{row['quantity']}"
+        if not row.get("routes_agree", True):
+            ctx.warn(f"{where}: the walk by hand ({row['computed']!r}) and JAX ({row['jax']!r}) disagree beyond "
+                     "rtol/atol: the answer is judged against both")
         if row["correct"]:
             ctx.log.info("correct  %s", where)
         else:
-            ctx.log.info("WRONG    %s: answer %s, computed %s, max abs error %s", where, row["answer"],
-                         row["computed"], row["max_abs_error"])
+            by_jax = f" (JAX {row['jax']!r})" if "jax" in row else ""
+            ctx.log.info("WRONG    %s: answer %s, computed %s%s, max abs error %s", where, row["answer"],
+                         row["computed"], by_jax, row["max_abs_error"])
     correct = sum(row["correct"] for row in rows)
     ctx.log.info("%d of %d answers correct", correct, len(rows))
     return {"answers_file": str(path), "graded": rows,

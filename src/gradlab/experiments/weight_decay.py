@@ -128,7 +128,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     eps = float(jnp.finfo(phi_init.dtype).eps)
     scale = max(1.0, float(max(jnp.max(jnp.abs(path)) for path in runs.values())))
     tolerance = cfg.roundoff_ulps * eps * scale
-    reference, _ = reference_metrics(cfg, loss, runs, np.asarray(phi_init))
+    reference, numpy_paths = reference_metrics(cfg, loss, runs, np.asarray(phi_init))
+    ctx.keep(**{f"numpy_path_{name}": path for name, path in numpy_paths.items()})  # the arrays behind the claims
     minimum = jax.jit(lambda phi: newton_minimize(penalized, phi, cfg.newton.tol, cfg.newton.max_iter))(phi_init)
     minimizer = np.asarray(minimum["phi"])
     if not bool(minimum["converged"]):

@@ -63,7 +63,8 @@ CLAIMS = [
     *[
         Claim("3", "weight_decay", f"{label} vs the NumPy update {reference}", None, None,
               error=f"numpy_reference.{metric}_max_abs_err", tolerance_metric="numpy_reference.tolerance",
-              statistic="max abs difference over steps and coordinates", arrays="plot_data.npz (path_*)",
+              statistic="max abs difference over steps and coordinates",
+              arrays="plot_data.npz (path_<run>, numpy_path_<reference>)",
               tolerance_why="steps (n + 8) eps (max|phi| + alpha S), S = max sum_i |gradient terms|: "
                             "round-off per update, not expanded by a convex SGD step", independent=True)
         for metric, label, reference in (

@@ -110,6 +110,8 @@ def jacobian_report(logits: jax.Array) -> dict:
         "autodiff_row_sum_max_abs": jnp.max(jnp.abs(autodiff.sum(axis=1))),
         "autodiff_symmetry_max_rel": max_rel_error(autodiff, autodiff.T),
         "tolerance": tolerances(logits, jacobian),
+        "jacfwd": references["jacfwd"],
+        "jacrev": references["jacrev"],
         "smallest_entry": {
             "index": jnp.stack(smallest),
             "analytic": jacobian[smallest],

@@ -29,7 +29,8 @@ answer field (only what is given is graded):
         adjoints: {v4: 1.0, v3: -1.0, v2: 1.0, v1: 1.0, x2: 1.7163378, x1: 5.5}
 
 Each value is computed by JAX's autodiff where the problem is a derivative (the independent route the
-experiments check their closed forms against), and by the library's formula otherwise.
+experiments check their closed forms against), and by the library's formula otherwise; an autodiff_tables cell
+(`answers_graph`) by the walk by hand and by JAX, and is correct only within tolerance of both.
 
 Anchors and aliases (`&layers ...`, `*layers`) may repeat a part of the file, but they may add at most
 ALIAS_ALLOWANCE nodes or as many as the file writes out, whichever is more: a file of a few KB whose aliases nest

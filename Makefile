@@ -31,12 +31,13 @@ setup: $(VENV)/.stamp-dev+hpo+tracking+launchers
 run: $(VENV)/.stamp-base
 	$(PY) experiments/run_all.py
 
-# the whole suite (CI runs this); test-fast: the unit tier, for the edit-test loop
+# the whole suite (CI runs this); test-fast: the unit tier, for the edit-test loop (no whole experiment runs, no
+# test marked slow)
 test: setup
 	$(PYTEST)
 
 test-fast: setup
-	$(PYTEST) tests/unit
+	$(PYTEST) tests/unit -m "not slow and not experiment"
 
 # the mutation tier: planted bugs in src/gradlab/problems/ that the claims must catch (100% required)
 mutants: setup

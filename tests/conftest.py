@@ -17,7 +17,21 @@ from pathlib import Path
 import jax
 import pytest
 
+from gradlab.runner.meta import set_compile_cache
+
 jax.config.update("jax_enable_x64", True)  # the verification tests compare in float64
+# every test's XLA executables in JAX's persistent cache, as runs keep theirs: a second `make test` loads them
+set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACHE", "~/.cache/gradlab/jax-tests"))
+
+WHOLE_RUN_FIXTURES = {"run_experiment", "cli", "hydra_in_process"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that runs a whole experiment (in-process or through the CLI) is marked `experiment`: the fast tier
+    (`make test-fast`: tests/unit, neither `experiment` nor `slow`) leaves it to `make test`."""
+    for item in items:
+        if WHOLE_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.experiment)
 
 REPO = Path(__file__).resolve().parents[1]
 CLI_ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}

@@ -39,7 +39,8 @@ def test_one_failing_experiment_does_not_stop_the_rest(tmp_path):
     assert metrics["runs"]["receptive_field_problem5"]["status"] == "ok"
     report = (out / "report.md").read_text()
     assert "### softmax_jacobian: failed" in report and "logits=[1.0] is not allowed" in report
-    assert "| 5 | receptive field per layer: analytic vs measured | 7, 13, 19 | 7, 13, 19 |  | pass |" in report
+    assert ("| 5 | receptive field per layer: analytic vs measured | per layer (integers) | 7, 13, 19 | 7, 13, 19 |  "
+            "| equal [exact: integers] | pass |") in report
 
 
 def test_a_run_past_its_timeout_is_interrupted_and_the_report_says_so(tmp_path):

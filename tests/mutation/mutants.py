@@ -2,8 +2,7 @@
 
 Each row: (id, file under src/gradlab/problems/, old text (must occur exactly once), new text, run ids to run).
 A mutant is killed when some claim of one of its runs is not "pass" (FAIL, or not measured because the run
-failed). A survivor is a missing claim: add the claim, do not drop the mutant. autodiff_graph.py and
-autodiff_cost.py are left out while they are being rewritten.
+failed). A survivor is a missing claim: add the claim, do not drop the mutant.
 """
 
 from __future__ import annotations
@@ -91,6 +90,20 @@ MUTANTS = [
            "return spec.dilation * spec.kernel - 1", RF6),
     Mutant("jump-uses-dilation", "receptive_field.py", "jump *= spec.stride", "jump *= spec.dilation", RF6),
     Mutant("conv-ignores-dilation", "receptive_field.py", "rhs_dilation=(spec.dilation,)", "rhs_dilation=(1,)", RF6),
+    # autodiff_graph.py, derivative.py, autodiff_checks.py (Problems 9 and 10)
+    Mutant("reverse-overwrites", "autodiff_graph.py", "adjoint[edge.parent] + contribution if seen else contribution",
+           "contribution", ("autodiff_modes",)),
+    Mutant("forward-first-parent-only", "autodiff_graph.py", "sum(terms[1:], terms[0]) if terms", "terms[0] if terms",
+           ("autodiff_modes",)),
+    Mutant("count-forward-off-by-one", "autodiff_graph.py",
+           "forward_pass_ops, reverse_pass_ops = 2 * n_edges - with_parents",
+           "forward_pass_ops, reverse_pass_ops = 2 * n_edges - with_parents + 1", ("autodiff_modes",)),
+    Mutant("sin-rule-sign", "derivative.py", '"sin": lambda: call("cos", u),', '"sin": lambda: neg(call("cos", u)),',
+           ("autodiff_modes",)),
+    Mutant("power-rule-exponent", "derivative.py", "exponent = sub(b, ONE)", "exponent = b", ("autodiff_modes",)),
+    Mutant("exp-rule", "derivative.py", '"exp": lambda: e,', '"exp": lambda: u,', ("autodiff_modes",)),
+    Mutant("fd-scale-1e-6", "autodiff_checks.py", "return (y_up - y_down) / (up - down)",
+           "return (y_up - y_down) / (up - down) * 1.000001", ("autodiff_modes",)),
 ]
 
 # Small configurations: each run a few seconds, every claim still measured.
@@ -104,4 +117,5 @@ RUNS = {
                                       "check_row.lr_index=2", "check_row.momentum_index=1", "timing_repeats=1",
                                       "curves=0"]),  # a small lr: 200 steps from the optimum, the path matters
     "receptive_field_problem6": ("receptive_field", ["preset=problem6"]),
+    "autodiff_modes": ("autodiff_modes", []),
 }

@@ -315,6 +315,7 @@ TINY = ("linear.P=[2,4,8]", "n_samples=64", "mlp.widths=[1,2]", "mlp.n_samples=1
         "mirror.hidden=4", "memory.depths=[4,16]", "memory.width=4", "memory.n_samples=4")  # fmt: skip
 
 
+@pytest.mark.slow  # ~120 small compiles: 5-15 s on a busy 2-core machine
 def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_experiment):
     from gradlab.verify.claims import CLAIMS
     from gradlab.verify.report import evaluate

@@ -21,6 +21,7 @@ from gradlab.experiments import memory as estimates
 from gradlab.problems import autodiff_cost as cost
 from gradlab.runner.config import at_least, checked, each, in_range, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
+from gradlab.runner.tables import markdown_table
 
 FAMILIES = ("linear", "mlp")
 STRATEGIES = cost.CHECKPOINT_STRATEGIES
@@ -254,6 +255,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         ctx.keep(**mirror_arrays(mirror))
     if memory:
         ctx.keep(**memory_arrays(memory))
+    ctx.save_text("report_tables.md", report_tables(sizes, slopes, ratios, load))
     if not all_match:
         bad = [(f, r["P"], r["grad_max_rel_diff"]) for f, rs in sizes.items() for r in rs if not r["grads_match"]]
         raise RunFailed(f"gradient routes disagree beyond rtol={rtol}: {bad or 'see mirror/depth checks'}")
@@ -487,6 +489,31 @@ def _memory(cfg: Config, rows, minima, outputs, rtol) -> dict:
                                                          minima[("depth", top, "none")]),
             "per_layer_time_over_none": measure.ratio_summary(minima[("depth", top, "per_layer")],
                                                               minima[("depth", top, "none")])}  # fmt: skip
+
+
+def report_tables(sizes: dict, slopes: dict, ratios: dict, load: dict) -> str:
+    """Markdown for the verification report: per family and size the best times and the ratios, then the slopes."""
+    ms = lambda t: f"{1e3 * t['best']:.3g}"  # noqa: E731
+    ratio = lambda r: f"{r['best']:.3g} [{r['interval'][0]:.3g}, {r['interval'][1]:.3g}]"  # noqa: E731
+    interval = lambda d: "n/a" if not d or d.get("interval") is None else (  # noqa: E731
+        f"{d.get('value', d.get('slope')):.3f} [{d['interval'][0]:.3f}, {d['interval'][1]:.3f}]")
+    before, after = load["before"], load["after"]
+    parts = [f"Times: {load['statistic']}. Load average {before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} "
+             f"after on {before['cores']} cores; this process had {load['while_timing']['process_share'] or 0:.0%} "
+             "of the cores while timing.\n"]  # fmt: skip
+    for family, rows in sizes.items():
+        header = ["P", "empty ms", "f ms", "rev ms", "jvp ms", "P jvps ms", "jacfwd ms", "t_rev/t_f", "t_seq/t_rev",
+                  "t_seq/(P t_jvp)"]  # fmt: skip
+        body = [[r["P"], ms(r["time"]["empty"]), ms(r["time"]["f"]), ms(r["time"]["rev"]), ms(r["time"]["jvp"]),
+                 ms(r["time"]["fwd_sequential"]), ms(r["time"]["fwd_batched"]), ratio(e["rev_over_f"]),
+                 ratio(e["seq_over_rev"]), ratio(e["seq_over_P_jvp"])]
+                for r, e in zip(rows, ratios[family]["per_size"], strict=True)]  # fmt: skip
+        s = slopes[family]
+        fits = ", ".join(f"{route} {interval(fit)}" for route, fit in s["time_fit"].items())
+        parts += [f"**{family}**: time slopes {fits}. Forward - reverse (paired): P jvps "
+                  f"{interval(s['time_slope_difference'])}, jacfwd {interval(s['time_slope_difference_batched'])}.\n",
+                  markdown_table(header, body)]  # fmt: skip
+    return "\n".join(parts)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -190,9 +190,25 @@ def note_computing_here() -> None:
 
 
 def _xla_started() -> bool:
-    """Whether a run has computed in this process. JAX's public API has no "is a backend initialised?" query, so
-    the run layer keeps count; importing JAX alone (as run_all's forkserver does) starts none of XLA's threads."""
-    return _computed_here
+    """Whether XLA's backend (and its thread pools) may exist in this process, so that fork is unsafe.
+
+    JAX's public API has no "is a backend initialised?" query. Two signs instead: a run computed here (the run
+    layer says so), or, on Linux, a thread named by XLA's runtime (TSL names its threads `tf_...`, e.g.
+    `tf_XLAEigen`, started with the first backend: `jax.devices()` is enough)."""
+    if _computed_here:
+        return True
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                if comm.read().startswith("tf_"):
+                    return True
+        except OSError:
+            continue  # the thread ended meanwhile
+    return False
 
 
 class _SweepStop:

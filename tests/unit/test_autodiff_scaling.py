@@ -338,6 +338,7 @@ def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_expe
     assert set(metrics["plots"]) == {"time_vs_parameters.png", "ratios_vs_parameters.png", "jacobian_crossover.png",
                                      "memory_vs_depth.png"}  # fmt: skip
     assert all((run_dir / name).is_file() for name in metrics["plots"])
+    assert "t_seq/(P t_jvp)" in (run_dir / "report_tables.md").read_text()  # the report includes it
     rows = [evaluate(c, metrics) for c in CLAIMS if c.experiment == "autodiff_scaling"]
     exact = [r for r in rows if r.claim.quantity.startswith(("matrix-product FLOPs", "MLP: cost(grad)", "HVP forward",
                                                              "reverse, batched"))]  # fmt: skip

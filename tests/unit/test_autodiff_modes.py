@@ -79,6 +79,7 @@ def test_two_inputs_against_the_worked_example():
     assert reverse["v3"][0] == -1.0 and forward["x2"]["v1"][0] == 0.0  # v3 enters with a minus; v1 ignores x2
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(st.lists(xs_float64, min_size=8, max_size=8))
 def test_homework_walks_match_jax_node_by_node(xs):
@@ -98,6 +99,7 @@ def test_homework_walks_match_jax_node_by_node(xs):
     assert _rel(checks.jax_gradient(HOMEWORK, point)["x"], closed) < tolerance
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None)
 @given(st.lists(st.tuples(st.floats(0.1, 5.0), st.floats(-5.0, 5.0)), min_size=8, max_size=8))
 def test_two_inputs_walks_match_jax(points):
@@ -130,6 +132,7 @@ def random_graphs(draw):
     return ag.build(["x1", "x2"], nodes, " + ".join(n for n in [*nodes, "x1", "x2"] if n not in used) or "n0")
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None)
 @given(random_graphs(), st.lists(st.tuples(st.floats(-2, 2), st.floats(-2, 2)), min_size=4, max_size=4))
 def test_random_graphs_walks_match_jax(graph, points):
@@ -310,6 +313,7 @@ def test_layout_of_thirty_nodes_keeps_nodes_apart():
     assert len(graph.names) == 31 and gaps.min() >= 2.0  # no two node boxes on top of each other
 
 
+@pytest.mark.slow
 def test_a_large_graph_lists_edge_derivatives_in_the_boxes_not_on_arrows():
     from gradlab.experiments.autodiff_modes import _drawn
     from gradlab.figures.autodiff_modes import MAX_EDGE_LABELS

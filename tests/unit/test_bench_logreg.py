@@ -56,6 +56,7 @@ AUTODIFF = jax.jit(lambda phi, x, y: (jax.value_and_grad(logistic.bce_loss)(phi,
 ONE_PASS = jax.jit(logistic.bce_gradient_and_hessian)
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000), phi0=st.floats(-5, 5), phi1=st.floats(-5, 5))
 def test_numpy_loss_and_gradient_and_one_pass_hessian_match_autodiff(seed, phi0, phi1):
@@ -68,6 +69,7 @@ def test_numpy_loss_and_gradient_and_one_pass_hessian_match_autodiff(seed, phi0,
     chex.assert_trees_all_close(ONE_PASS(phi, x, y), gradient_and_hessian, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_every_implementation_reaches_the_same_parameters_float64():
     x, y = _data(n_per_class=30)
     tolerance = 1e-7
@@ -106,6 +108,7 @@ def test_every_implementation_reaches_the_same_parameters_float64():
     assert len(failed) == 1 and failed[0].startswith("numpy_loop")
 
 
+@pytest.mark.slow
 def test_float32_implementations_agree_to_float32_rounding():
     x, y = _data(n_per_class=30, dtype=jnp.float32)
     line = impls.prepare(x, y, lr_mean=1.0, steps=5, slow_steps=5, tolerance=1e-4, newton_max_iter=50,
@@ -115,6 +118,7 @@ def test_float32_implementations_agree_to_float32_rounding():
         np.testing.assert_allclose(phi, params["jax_scan"], rtol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow
 def test_steps_to_tolerance_is_the_first_step_under_tolerance():
     x, y = _data()
     lr, tolerance = 1.0 / x.shape[0], 1e-6
@@ -126,6 +130,7 @@ def test_steps_to_tolerance_is_the_first_step_under_tolerance():
     assert agreement.mean_gradient_norm(_gd_reference(x, y, 1.0, steps - 1), x, y) >= tolerance
 
 
+@pytest.mark.slow
 def test_probes_and_the_step_against_them_report_the_bytes_a_step_reads():
     x, y = _data(n_per_class=500)
     probed = limits.probes(x, y, repeats=2)
@@ -209,6 +214,7 @@ def test_markdown_table_has_one_line_per_row():
                                  "| c | 2 | ok |"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "key"),
     [("timing_dtype=float16", "timing_dtype"), ("+sizes.huge.steps=3", "sizes.huge"),
@@ -227,6 +233,7 @@ def test_values_checked_before_any_timing_fail_with_exit_2(run_experiment, overr
     assert metrics["error"].startswith(f"config error: {key}=") and "not allowed" in metrics["error"]
 
 
+@pytest.mark.slow
 def test_small_set_is_the_shared_homework_data():
     cfg = validated_config("bench_logreg")
     assert cfg.sizes.small.n_per_class == cfg.data.n_per_class == 10

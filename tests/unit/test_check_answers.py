@@ -25,6 +25,7 @@ def test_example_answers_are_graded_and_the_one_mistake_caught(run_experiment):
     assert wrong[0]["computed"] == [5, 9, 25] and wrong[0]["max_abs_error"] == 10
 
 
+@pytest.mark.slow
 def test_a_correct_answer_within_tolerance_and_a_wrong_one_outside():
     entries = answers.parse({"autodiff": [{"x": 0.0, "forward": [1, 2, 3, 22.1671683, -1.2484405, 20.9187278]}]}, "f")
     assert answers.grade(entries, rtol=1e-6, atol=1e-6)[0]["correct"]
@@ -33,6 +34,7 @@ def test_a_correct_answer_within_tolerance_and_a_wrong_one_outside():
     assert not row["correct"] and row["computed"] == [[4, 2], [2, 2]] and row["max_abs_error"] == 1
 
 
+@pytest.mark.slow
 def test_a_layer_leaves_out_stride_and_dilation_and_a_wrong_shape_is_wrong():
     entries = answers.parse({"receptive_field": [{"layers": [{"kernel": 3}, {"kernel": 3, "stride": 2},
                                                              {"kernel": 5, "dilation": 2}], "fields": [3, 5, 21]}],
@@ -177,6 +179,7 @@ def graded(document: dict, config_graph: dict | None = None) -> list[dict]:
     return answers.grade(answers.parse(document, "f.yaml", config_graph), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_correct_tables_on_the_two_inputs_graph_are_all_correct_by_both_routes():
     rows = graded({"graph": "two_inputs", "autodiff_tables": [two_inputs_tables(), two_inputs_tables(0.5, -1.0)]})
     assert len(rows) == 2 * (5 + 2 * 5 + 6)  # values of 5 nodes, 2 tangent columns of 5, 6 adjoints
@@ -202,6 +205,7 @@ def test_the_shipped_two_inputs_example_has_its_one_mistake_caught():
     assert [(row["quantity"], row["answer"]) for row in wrong] == [("adjoints.x2", 2.0)]
 
 
+@pytest.mark.slow
 def test_an_inline_graph_and_the_configs_graph_are_graded():
     # one logistic neuron: y = -log(sigmoid(1.5 w + b)) at w = 0.5, b = -0.2 (output an expression, named y)
     w, b = 0.5, -0.2

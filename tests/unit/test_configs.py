@@ -53,6 +53,7 @@ def test_every_experiment_has_a_config_and_an_importable_module():
         assert dataclasses.is_dataclass(experiment_module(name).Config), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_no_default_value_is_written_twice(name):
     from omegaconf import OmegaConf

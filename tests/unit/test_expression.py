@@ -48,6 +48,7 @@ trees = st.recursive(leaves, _extend, max_leaves=6)
 points = st.tuples(st.floats(-2.0, 2.0, allow_nan=False), st.floats(-2.0, 2.0, allow_nan=False))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(trees, points)
 @example(ex.Bin("**", ex.Num(-0.0), ex.Num(3.0)), (0.0, 0.0))  # -0.0 prints as 0: no parentheses needed
@@ -64,6 +65,7 @@ def test_printed_text_parses_back_to_the_same_function(tree, point):
     assert ours == theirs or np.isnan(ours) and np.isnan(theirs)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(trees, st.lists(points, min_size=8, max_size=8))
 def test_symbolic_derivative_matches_jax_grad(tree, batch):

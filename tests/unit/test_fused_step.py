@@ -6,6 +6,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ def _close(actual, expected):
 FUSED, REFERENCE = jax.jit(logistic.bce_value_and_grad), jax.jit(jax.value_and_grad(plain_bce))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(pairs=st.lists(st.tuples(LOGITS, LABELS), min_size=4, max_size=4))  # one shape: compiled once
 def test_fused_loss_and_gradient_match_autodiff_of_the_plain_formula(pairs):
@@ -45,6 +47,7 @@ def test_fused_loss_and_gradient_match_autodiff_of_the_plain_formula(pairs):
 AUTODIFF = jax.jit(jax.value_and_grad(logistic.bce_loss))
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), phi0=st.floats(-5, 5), phi1=st.floats(-5, 5))
 def test_fused_matches_autodiff_of_the_library_loss_on_sampled_data(seed, phi0, phi1):
@@ -53,6 +56,7 @@ def test_fused_matches_autodiff_of_the_library_loss_on_sampled_data(seed, phi0, 
     chex.assert_trees_all_close(FUSED(phi, x, y), AUTODIFF(phi, x, y), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_fused_values_at_the_edges():
     one = jnp.ones(1)
     loss, grad = logistic.bce_value_and_grad(jnp.array([0.0, 0.0]), one, jnp.zeros(1))
@@ -65,6 +69,7 @@ def test_fused_values_at_the_edges():
     np.testing.assert_allclose(float(loss), np.exp(-100.0), rtol=1e-15)
 
 
+@pytest.mark.slow
 def test_make_train_uses_the_fused_step_and_records_the_same_losses():
     x, y = logistic.sample_data(jax.random.key(3), 15, -1.0, 1.0, 1.0)
     args = (jnp.zeros(2), 0.05, 0.0, x, y)
@@ -78,6 +83,7 @@ def test_make_train_uses_the_fused_step_and_records_the_same_losses():
     assert "log1p" in str(jax.make_jaxpr(make_train(logistic.bce_loss, "sgd", 2))(*args))
 
 
+@pytest.mark.slow
 def test_make_train_stays_generic_for_other_losses():
     """Least squares (as weight_decay trains it): autodiff by default, or a value_and_grad given by hand."""
     x = jnp.linspace(-1.0, 1.0, 9)

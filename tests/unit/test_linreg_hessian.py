@@ -36,6 +36,7 @@ datasets = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(data=datasets)
 @example(data=([0.0] * (N_POINTS - 1) + [5.788345104826704e-157], [0.0] * N_POINTS, (0.0, 0.0)))  # det 1.5e-311
@@ -69,6 +70,7 @@ def test_hessian_matches_autodiff_and_eigenvalues(data):
         np.testing.assert_allclose(report["minimizer"], np.polyfit(xs, ys, 1)[::-1], rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(value=st.floats(-50, 50, allow_nan=False), ys=st.lists(values, min_size=N_POINTS, max_size=N_POINTS))
 def test_all_x_equal_is_degenerate(value, ys):
@@ -89,6 +91,7 @@ def test_all_x_equal_is_degenerate(value, ys):
     assert center[0] + center[1] * value == pytest.approx(float(np.mean(ys)), rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", [1.1125369292536007e-308, 5e-324, -3e-310])  # subnormal: found by hypothesis
 def test_subnormal_equal_x_still_give_the_least_norm_minimum(value):
     ys = np.arange(12.0)
@@ -96,6 +99,7 @@ def test_subnormal_equal_x_still_give_the_least_norm_minimum(value):
     np.testing.assert_allclose(center, [np.mean(ys), 0.0], rtol=1e-12, atol=1e-300)
 
 
+@pytest.mark.slow
 def test_naive_determinant_cancels_where_the_centred_one_does_not():
     x = jnp.full(20, 0.1)  # not exactly representable: I sum x^2 - (sum x)^2 rounds to a nonzero value
     naive = 4 * (x.shape[0] * jnp.sum(x**2) - jnp.sum(x) ** 2)
@@ -105,6 +109,7 @@ def test_naive_determinant_cancels_where_the_centred_one_does_not():
     assert not bool(report["strictly_convex"])
 
 
+@pytest.mark.slow
 def test_two_distinct_points_are_strictly_convex():
     report = linreg.convexity_report(jnp.array([0.0, 1.0]), jnp.array([0.0, 1.0]), jnp.zeros(2), 1e-12)
     np.testing.assert_array_equal(report["hessian"]["analytic"], [[4.0, 2.0], [2.0, 2.0]])
@@ -138,6 +143,7 @@ def test_given_data_in_process(run_experiment):
     assert metrics["degenerate"]["strictly_convex"] is False
 
 
+@pytest.mark.slow
 def test_x_alone_gets_y_from_the_model_and_y_alone_gets_x_drawn():
     data = validated_config("linreg_hessian", "data.x=[0,1,2]", "data.noise_sigma=1e-300").data
     x, y = data.load()
@@ -168,6 +174,7 @@ def test_length_mismatch_is_a_config_error():
         ("surface_grid_points=4", "surface_grid_points"),
     ],
 )
+@pytest.mark.slow
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         validated_config("linreg_hessian", override)
@@ -186,6 +193,7 @@ def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experim
     assert_refused_over_budget(run_experiment("linreg_hessian", *overrides), key)
 
 
+@pytest.mark.slow
 def test_the_memory_estimate_names_the_key_that_sets_the_points():
     estimate = experiment_module("linreg_hessian").memory_estimate
     assert "data.x" in estimate(validated_config("linreg_hessian", "data.x=[1.0,2.0]"))

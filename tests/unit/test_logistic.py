@@ -18,6 +18,7 @@ def _data(seed: int, n: int = 20):
     return logistic.sample_data(jax.random.key(seed), n // 2, -1.0, 1.0, 1.0)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), phi0=finite, phi1=finite)
 def test_gradient_matches_autodiff_and_finite_differences(seed, phi0, phi1):
@@ -32,6 +33,7 @@ def test_gradient_matches_autodiff_and_finite_differences(seed, phi0, phi1):
     chex.assert_trees_all_close(analytic, central, atol=1e-6)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), phi0=finite, phi1=finite)
 def test_hessian_matches_autodiff_and_is_psd(seed, phi0, phi1):
@@ -67,6 +69,7 @@ def test_sample_data_shapes_labels_and_seed():
     assert not np.allclose(x, logistic.sample_data(jax.random.key(1), 10, -1.0, 1.0, 1.0)[0])
 
 
+@pytest.mark.slow
 def test_newton_reaches_zero_gradient_in_a_handful_of_iterations():
     x, y = _data(0)
     result = jax.jit(logistic.newton, static_argnames="max_iter")(jnp.zeros(2), x, y, 1e-10, max_iter=50)
@@ -75,6 +78,7 @@ def test_newton_reaches_zero_gradient_in_a_handful_of_iterations():
     chex.assert_trees_all_close(result.path[int(result.iterations)], result.phi)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_scanned_training_matches_a_python_loop_and_reaches_newton(optimizer):
     import optax
@@ -103,6 +107,7 @@ def test_first_non_finite_step():
     assert first_non_finite_step(jnp.ones(4), path.at[4, 0].set(jnp.inf)) == 4
 
 
+@pytest.mark.slow
 def test_autodiff_is_right_where_some_logits_are_exactly_zero():
     """max(z, 0) and |z| have kinks at z = 0; the loss's explicit derivative must still give sig(0) = 1/2."""
     x, y = jnp.array([-1.0, 0.0, 1.0, 2.0]), jnp.array([0.0, 1.0, 1.0, 0.0])
@@ -111,6 +116,7 @@ def test_autodiff_is_right_where_some_logits_are_exactly_zero():
         chex.assert_trees_all_close(jax.hessian(logistic.bce_loss)(phi, x, y), logistic.bce_hessian(phi, x, y))
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(x=st.lists(st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), min_size=1, max_size=6),
        labels=st.lists(st.sampled_from([0.0, 1.0]), min_size=6, max_size=6))

@@ -71,6 +71,7 @@ def test_float32_newton_that_cannot_reach_tol_says_so(run_experiment):
         (f"train.steps={10**40}", "train.steps"),
     ],
 )
+@pytest.mark.slow
 def test_bad_config_is_a_one_line_config_error_naming_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         validated_config("logreg", override)

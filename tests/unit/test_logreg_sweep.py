@@ -23,6 +23,7 @@ DATA = {"n_per_class": 10, "mean0": -1.0, "mean1": 1.0, "std": 1.0}
 SMALL = ("seeds.count=2", "lr.num=3", "momenta=[0.0,0.9]", "steps=200", "timing_repeats=1", "curves=2")
 
 
+@pytest.mark.slow
 def test_vectorised_sweep_equals_individual_runs():
     grid = vectorised_sweep.full_grid([0, 5], [0.01, 0.3], [0.0, 0.8])
     sweep = jax.jit(vectorised_sweep.make_sweep(DATA, "momentum", 150))
@@ -35,6 +36,7 @@ def test_vectorised_sweep_equals_individual_runs():
         chex.assert_trees_all_close(result.losses[row], single.losses, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_optimum_losses_match_newton_per_seed():
     optimum = vectorised_sweep.optima(DATA, [3], 1e-12, 100)
     x, y = logistic.sample_data(jax.random.key(3), 10, -1.0, 1.0, 1.0)
@@ -43,6 +45,7 @@ def test_optimum_losses_match_newton_per_seed():
     assert float(optimum.grad_norm[0]) < 1e-12 and int(optimum.iterations[0]) == int(newton.iterations)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 3])
 def test_sweep_seed_s_draws_the_data_of_logreg_with_data_seed_s(seed):
     sweep_cfg = validated_config("logreg_sweep", f"seeds.first={seed}")
@@ -144,6 +147,7 @@ def test_no_convergence_curves_when_none_asked(run_experiment):
     assert set(metrics["plots"]) == {"final_gap_vs_lr.png"} and not (run_dir / "convergence_curves.png").exists()
 
 
+@pytest.mark.slow
 def test_heatmap_draws_a_single_learning_rate_and_momentum():
     gap = np.array([[[1e-3]], [[2e-3]]])  # 2 seeds x 1 lr x 1 momentum
     data = {"lrs": np.array([0.1]), "momenta": np.array([0.5]), "gap": gap}

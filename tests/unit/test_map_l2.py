@@ -59,6 +59,7 @@ def compiled(model: str):
     return routes, offsets
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(model=st.sampled_from(sorted(MODELS)), prior_sigma=sigmas)
 def test_objectives_differ_by_sum_log_sqrt_2_pi_sigma_squared(model, prior_sigma):
@@ -69,6 +70,7 @@ def test_objectives_differ_by_sum_log_sqrt_2_pi_sigma_squared(model, prior_sigma
     np.testing.assert_allclose(offsets, expected, rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(model=st.sampled_from(sorted(MODELS)), prior_sigma=sigmas)
 def test_map_and_l2_minimizers_agree_to_optimizer_tolerance(model, prior_sigma):
@@ -80,6 +82,7 @@ def test_map_and_l2_minimizers_agree_to_optimizer_tolerance(model, prior_sigma):
     assert float(jnp.max(jnp.abs(jax.grad(posterior)(routes["l2"]["phi"])))) <= 1e-10
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(prior_sigma=sigmas)
 def test_gaussian_map_is_the_ridge_closed_form(prior_sigma):
@@ -98,6 +101,7 @@ def test_ridge_without_prior_is_the_least_squares_mle():
     np.testing.assert_allclose(weak, numpy_lstsq, rtol=1e-10)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(phi=st.tuples(st.floats(-4, 4), st.floats(-4, 4)))
 def test_likelihoods_from_densities_match_the_loss_formulas(phi):
@@ -111,6 +115,7 @@ def test_likelihoods_from_densities_match_the_loss_formulas(phi):
     assert float(gaussian) == pytest.approx(-float(map_l2.gaussian_nll(phi, X_G, Y_G, NOISE_SIGMA)), rel=1e-12)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(phi=st.tuples(st.floats(-5, 5), st.floats(-5, 5)), prior_sigma=sigmas)
 def test_log_prior_is_the_gaussian_density_and_its_gradient_is_the_l2_gradient(phi, prior_sigma):
@@ -126,6 +131,7 @@ def test_log_prior_is_the_gaussian_density_and_its_gradient_is_the_l2_gradient(p
     )
 
 
+@pytest.mark.slow
 def test_newton_solves_a_quadratic_in_one_step():
     matrix = jnp.array([[3.0, 1.0], [1.0, 2.0]])
     target = jnp.array([0.3, -0.7])
@@ -155,6 +161,7 @@ def test_newton_solves_a_quadratic_in_one_step():
         ("offset_check.seed=4294967296", "offset_check.seed"),
     ],
 )
+@pytest.mark.slow
 def test_config_rejects_bad_values_naming_the_key(override, key):
     assert config_error("map_l2", override).key == key
 

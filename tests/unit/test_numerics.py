@@ -9,6 +9,7 @@ import pytest
 from gradlab.problems.numerics import all_finite, max_abs_error, max_rel_error
 
 
+@pytest.mark.slow
 def test_max_rel_error_flags_spurious_and_wrong_entries():
     reference = jnp.array([1e-300, 0.0, 2.0])
     assert float(max_rel_error(reference, reference)) == 0.0
@@ -16,6 +17,7 @@ def test_max_rel_error_flags_spurious_and_wrong_entries():
     assert float(max_rel_error(jnp.array([2e-300, 0.0, 2.0]), reference)) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_max_rel_error_takes_lists_numpy_and_float32():
     assert float(max_rel_error([1, 2], [1, 4])) == pytest.approx(0.5)
     assert float(max_rel_error(np.array([3.0]), np.array([2.0]))) == pytest.approx(0.5)

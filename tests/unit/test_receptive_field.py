@@ -26,6 +26,7 @@ PRESETS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_presets_analytic_and_measured(preset):
     stack, expected = PRESETS[preset]
@@ -43,6 +44,7 @@ def test_problem6_is_the_default_stack():
 conv_layers = st.builds(ConvSpec, st.integers(1, 5), st.integers(1, 3), st.integers(1, 3))
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(stack=st.lists(conv_layers, min_size=1, max_size=4))
 def test_random_stacks_analytic_equals_measured(stack):

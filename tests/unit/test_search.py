@@ -37,6 +37,7 @@ def shipped_search(*overrides: str) -> dict:
         return OmegaConf.to_container(compose("hpo/logreg_optuna", overrides=list(overrides)), resolve=True)
 
 
+@pytest.mark.slow
 def test_the_shipped_search_searches_keys_of_logreg_within_ranges_its_schema_accepts():
     from gradlab.runner.config import validate
     from gradlab.runner.run import experiment_module
@@ -119,6 +120,7 @@ def test_suggest_draws_within_each_range_on_its_scale_and_grid_and_records_the_d
             "optimizer.name": optuna.distributions.CategoricalDistribution(["sgd", "adam"])}
 
 
+@pytest.mark.slow
 def test_the_same_seed_draws_the_same_trials_in_the_same_order_and_another_seed_others():
     first, again, other = draws(seed=7), draws(seed=7), draws(seed=8)
     assert first == again and first != other

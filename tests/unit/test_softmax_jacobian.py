@@ -45,6 +45,7 @@ logit_vectors = st.lists(st.floats(-30, 30, allow_nan=False), min_size=2, max_si
 jax_nn_jacobians = [jax.jit(transform(jax.nn.softmax)) for transform in (jax.jacfwd, jax.jacrev)]
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(logits=logit_vectors)
 def test_matches_jax_nn_softmax_jacobians_and_oracle(logits):
@@ -56,6 +57,7 @@ def test_matches_jax_nn_softmax_jacobians_and_oracle(logits):
     assert elementwise_rel_err(jacobian, jacobian_oracle(logits)) < 1e-12
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(
     others=st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=4),
@@ -73,6 +75,7 @@ def test_saturated_logits_keep_tiny_entries(others, gap, position):
         assert elementwise_rel_err(softmax.softmax_jacobian_autodiff(z, mode), oracle) < 1e-12
 
 
+@pytest.mark.slow
 def test_naive_diagonal_collapses_and_the_checks_catch_it():
     """s_k (1 - s_k) rounds to 0 for the dominant class; the relative-error check must flag that."""
     z = jnp.asarray(SATURATED)
@@ -87,6 +90,7 @@ def test_naive_diagonal_collapses_and_the_checks_catch_it():
     assert 5e-42 < kept < 6e-42
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(logits=st.lists(st.floats(-200, 200, allow_nan=False), min_size=2, max_size=5))
 def test_structure_symmetric_rows_sum_to_zero(logits):
@@ -136,6 +140,7 @@ def test_given_logits_in_process(run_experiment):
         ("seed=4294967296", "seed"),
     ],
 )
+@pytest.mark.slow
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         validated_config("softmax_jacobian", override)
@@ -153,6 +158,7 @@ def test_too_many_logits_are_refused_before_any_array(run_experiment, overrides,
     assert_refused_over_budget(run_experiment("softmax_jacobian", *overrides), key)
 
 
+@pytest.mark.slow
 def test_the_memory_estimate_grows_as_the_cube_of_the_logits():
     def estimate(n: int) -> float:
         cfg = validated_config("softmax_jacobian", f"num_logits={n}", "saturated_logits=null")

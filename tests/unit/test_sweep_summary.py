@@ -124,6 +124,7 @@ def test_aggregate_of_a_pure_seed_sweep_is_one_group_and_rows_without_status_cou
 # The files a sweep gets
 
 
+@pytest.mark.slow
 def test_the_seed_aggregate_of_a_3_seed_sweep_equals_numpy_mean_and_std_of_the_job_metrics(tmp_path):
     seed_sweep(tmp_path, np.random.default_rng(0), fail={4})
     summary = write_summary(tmp_path, ["fit.loss", "fit.gap_to_newton"], "fit.gap_to_newton")
@@ -146,6 +147,7 @@ def test_the_seed_aggregate_of_a_3_seed_sweep_equals_numpy_mean_and_std_of_the_j
     assert [r["status"] for r in per_job] == ["ok"] * 4 + ["failed", "ok"]
 
 
+@pytest.mark.slow
 def test_a_sweep_without_a_seed_gets_no_seed_aggregate(tmp_path):
     for number, lr in enumerate((0.05, 0.1)):
         make_job(tmp_path, number, {"optimizer.lr": lr}, fit={"loss": lr})
@@ -153,6 +155,7 @@ def test_a_sweep_without_a_seed_gets_no_seed_aggregate(tmp_path):
     assert summary.seeds_csv is None and not (tmp_path / SEEDS_CSV).exists() and not summary.failed
 
 
+@pytest.mark.slow
 def test_a_seed_only_sweep_is_one_group_plotted_as_one_interval(tmp_path):
     for seed in range(3):
         make_job(tmp_path, seed, {"data.seed": seed, "train.steps": 20}, fit={"loss": 1.0 + seed})
@@ -163,6 +166,7 @@ def test_a_seed_only_sweep_is_one_group_plotted_as_one_interval(tmp_path):
     assert (tmp_path / SEEDS_PNG).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_the_callback_adds_the_objective_as_a_column_and_plots_the_plot_metric_as_a_sweep(tmp_path, capsys):
     for number, (lr, momentum, gap) in enumerate([(0.01, 0.5, 1e-2), (0.3, 0.9, 1e-9), (2.0, 0.1, 3.0)]):
         make_job(tmp_path, number, {"optimizer.lr": lr, "optimizer.momentum": momentum},

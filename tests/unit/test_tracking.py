@@ -64,6 +64,7 @@ def contents(path):
     return hparams, status, scalars
 
 
+@pytest.mark.slow
 @needs_tensorboardx
 def test_the_event_file_holds_the_hparams_final_metrics_and_thinned_curves(tmp_path):
     loss = np.linspace(10.0, 7.5, 5000)

@@ -64,6 +64,7 @@ def test_the_page_has_contents_links_full_width_figures_and_an_experiments_table
     assert [r.verdict for r in rows] == ["pass"]
 
 
+@pytest.mark.slow
 def test_numpy_reference_matches_optax_on_a_few_steps():
     """The hand-written NumPy route of Problem 3 (regularization.numpy_reference_runs) against optax, 20 steps."""
     import jax

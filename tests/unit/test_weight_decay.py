@@ -45,6 +45,7 @@ def max_diff(runs: dict, run: str, reference: str) -> float:
     return float(jnp.max(reg.per_step_difference(runs[run], runs[reference])))
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(
     model=st.sampled_from(sorted(LOSSES)),
@@ -69,6 +70,7 @@ def test_decoupled_decay_leaves_the_l2_path(model, alpha, lam):
     assert max_diff(runs, "momentum_decoupled", "momentum_l2") > 1e-4
 
 
+@pytest.mark.slow
 def test_without_decay_adamw_is_adam_so_the_gap_is_the_decay():
     runs = compiled_runs("logistic")(jnp.array([-2.0, 2.5]), 0.01, 0.0)
     assert max_diff(runs, "adamw", "adam_l2") <= roundoff(runs)
@@ -112,6 +114,7 @@ def test_penalty_gradient_is_lambda_over_alpha_phi(alpha, lam, phi):
     chex.assert_trees_all_close(central, by_hand, atol=1e-6 * scale)
 
 
+@pytest.mark.slow
 def test_penalty_gradient_error_over_a_batch_is_tiny():
     phis = jax.random.normal(jax.random.PRNGKey(3), (50, 2))
     assert float(reg.penalty_gradient_error(phis, 0.004, 0.02)) <= 1e-13

@@ -82,6 +82,7 @@ def test_each_run_equals_the_same_experiment_run_in_process(main_job, run_experi
     overrides, compared = RUNS[run_id]
     from_cli = json.loads((out / run_id / "metrics.json").read_text())
     assert from_cli["status"] == "ok", from_cli.get("error")
+    assert from_cli["meta"]["x64_enabled"] == (from_cli["config"]["precision"] == "float64")
     assert from_cli["plots"] and all((out / run_id / name).stat().st_size > 0 for name in from_cli["plots"])
     code, in_process, _ = run_experiment(EXPERIMENT.get(run_id, run_id), *RUN_OVERRIDES.get(run_id, ()), *overrides)
     assert code == 0, in_process.get("error")

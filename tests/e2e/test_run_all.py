@@ -93,7 +93,7 @@ def test_a_killed_forkserver_does_not_end_the_run_it_started(tmp_path):
     out = tmp_path / "orphan"
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}", "only=[logreg]",
-         as_run_all_override("logreg", ("train.steps=250000", *LONG_DATA))],  # ~8 s: it must finish
+         as_run_all_override("logreg", ("train.steps=20000", *LONG_DATA))],  # ~12 s: it must finish
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
     record = out / "logreg" / "metrics.json"
     wait_until_computing(record)

@@ -114,8 +114,10 @@ def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunC
         while True:
             child.join(timeout=0.2)
             # an exit code and no process: a killed forkserver gives the code (255) while the run still computes
-            if child.exitcode is not None and not process_alive(socket.gethostname(), child.pid, None):
-                break
+            if child.exitcode is not None:
+                if not process_alive(socket.gethostname(), child.pid, None):
+                    break
+                time.sleep(0.2)  # join returns at once when the forkserver is gone: poll the run, do not spin
             if stopped is None and (ctx.stop.is_set() or time.monotonic() > deadline):
                 stopped = "the main job was interrupted" if ctx.stop.is_set() else f"timed out after {timeout_s:g} s"
                 child.terminate()  # SIGTERM

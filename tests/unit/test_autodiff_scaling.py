@@ -26,6 +26,7 @@ def _flops(fn, *args) -> float:
     return xla_cost(compile_timed(fn, *args)[0])["flops"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("P", "n_samples", "seed"), [(1, 3, 0), (7, 20, 1), (40, 5, 2)])
 def test_linear_routes_equal_closed_form(P, n_samples, seed):
     problem = cost.linear_family(P, n_samples, np.random.default_rng(seed))
@@ -35,6 +36,7 @@ def test_linear_routes_equal_closed_form(P, n_samples, seed):
         np.testing.assert_allclose(grad, closed, rtol=1e-12, atol=1e-15, err_msg=route)
 
 
+@pytest.mark.slow
 @settings(max_examples=3, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 3), st.integers(0, 2**16))
 def test_mlp_routes_agree_with_each_other_and_a_finite_difference(width, depth, seed):
@@ -57,6 +59,7 @@ def test_mlp_parameter_count_by_hand():
     assert cost.mlp_parameter_count(8, 16, 2) == 433
 
 
+@pytest.mark.slow
 def test_sequential_flops_accounting_against_an_unrolled_loop():
     P = 12
     problem = cost.linear_family(P, 16, np.random.default_rng(0))
@@ -71,6 +74,7 @@ def test_sequential_flops_accounting_against_an_unrolled_loop():
     assert looped < 0.5 * P * one  # XLA counts the lax.map body once: reading it directly is wrong
 
 
+@pytest.mark.slow
 def test_forward_over_reverse_flops_grow_like_P():
     ratios = []
     for P in (16, 256):
@@ -80,6 +84,7 @@ def test_forward_over_reverse_flops_grow_like_P():
     assert ratios[1] / ratios[0] == pytest.approx(16.0, rel=0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["per_layer", "sqrt_segments"])
 def test_checkpointing_changes_memory_not_the_gradient(strategy):
     Ws, X = cost.deep_problem(64, 16, 16, np.random.default_rng(0))
@@ -135,6 +140,7 @@ def test_loglog_fit_matches_scipy_linregress(slope, points, seed):
     assert fit.interval == pytest.approx((reference.slope - half, reference.slope + half), abs=1e-9)
 
 
+@pytest.mark.slow
 def test_loglog_fit_interval_covers_the_true_slope_about_95_percent_of_the_time():
     rng = np.random.default_rng(7)
     P = np.array([200, 500, 1000, 2000, 5000])
@@ -188,6 +194,7 @@ def test_mlp_gradient_flop_ratio_matches_the_formula(input_dim, width, depth):
     assert cost.mlp_grad_flop_ratio(cost.mlp_shapes(1, width, 1)) == 2.5
 
 
+@pytest.mark.slow
 def test_hvp_forward_over_reverse_equals_the_closed_form():
     problem = cost.linear_family(6, 9, np.random.default_rng(3))
     v = np.random.default_rng(4).standard_normal(6)
@@ -277,6 +284,7 @@ def test_machine_load_flags_a_load_above_the_cores():
 # Config errors (one line, naming the key) and the memory budget
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "key"),
     [("linear.P=[100,10]", "linear.P"), ("timing.rounds=2", "timing.rounds"), ("families=[cnn]", "families"),
@@ -301,6 +309,7 @@ def test_a_config_over_the_memory_budget_is_refused_before_any_array(run_experim
     assert_refused_over_budget(run_experiment("autodiff_scaling", *overrides), keys)
 
 
+@pytest.mark.slow
 def test_scale_full_is_a_longer_study():
     main, full = validated_config("autodiff_scaling"), validated_config("autodiff_scaling", "scale=full")
     assert full.timing.rounds > main.timing.rounds and max(full.linear.P) > max(main.linear.P)

@@ -63,6 +63,7 @@ class TimingConfig:
     fit_min_sizes: int = at_least(3)  # a time slope needs at least this many sizes above the floor
     min_decades: float = positive()  # ... spanning at least this many decades of P (else a warning)
     confidence: float = in_range(0.5, 1.0)  # of each slope's t interval
+    max_interval_width: float = positive()  # the slope-difference claims' bound on their interval's width
     load_sample_s: float = positive()  # how long the machine's load is sampled before and after
 
 

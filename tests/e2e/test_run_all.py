@@ -16,6 +16,7 @@ from conftest import (
     LONG_DATA,
     LONG_LOGREG,
     REPO,
+    SMALL_AUTODIFF_SCALING,
     as_run_all_override,
     wait_until_computing,
 )

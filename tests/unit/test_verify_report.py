@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gradlab.verify.claims import CLAIMS
-from gradlab.verify.report import Claim, build_report, evaluate, table_rows
+from gradlab.verify.report import Claim, build_report, evaluate, table_rows, targets_table
 
 OWNED = {"softmax_jacobian", "map_l2", "weight_decay", "linreg_hessian", "logreg", "receptive_field_problem4",
          "receptive_field_problem5", "receptive_field_problem6"}
@@ -83,3 +83,13 @@ def test_numpy_reference_matches_optax_on_a_few_steps():
     for _, run, reference in reg.REFERENCE_COMPARISONS:
         np.testing.assert_allclose(np.asarray(runs[run]), refs[reference], rtol=0, atol=1e-13)
     assert np.max(np.abs(refs["adamw"] - refs["adam_l2"])) > 1e-4  # the decoupled decay shows
+
+
+def test_a_target_met_only_within_the_timing_spread_says_so():
+    rows = targets_table({"targets": {
+        "within": {"value": 0.992, "target": 1.0, "met": True},
+        "clear": {"value": 1.5, "target": 1.0, "met": True},
+        "short": {"value": 0.5, "target": 1.0, "met": False, "why": "memory bound"}}})
+    verdicts = {row[0]: row[3] for row in rows[1:]}
+    assert verdicts["within"] == "met within noise (0.992 >= 1 within the spread)"
+    assert verdicts == {**verdicts, "clear": "met", "short": "MISSED"}

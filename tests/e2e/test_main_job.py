@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, REPO
+from conftest import CLI_ENV, REPO, validated_config
 
 from gradlab.runner.records import lookup
 from gradlab.verify.claims import CLAIMS
@@ -34,8 +34,6 @@ RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
                       "optional.torch=false", "optional.sklearn=false", "timing_dtype=float32"),
                      ("sizes.small.agreement", "sizes.large.agreement", "sizes.small.gd_steps_to_tolerance")),
 }
-EXPERIMENT = {"receptive_field_problem4": "receptive_field"}
-RUN_OVERRIDES = {"receptive_field_problem4": ("preset=problem4",)}
 NOT_RESULTS = ("meta", "config", "plots", "status", "warnings")
 
 
@@ -87,7 +85,8 @@ def test_each_run_equals_the_same_experiment_run_in_process(main_job, run_experi
     assert from_cli["status"] == "ok", from_cli.get("error")
     assert from_cli["meta"]["x64_enabled"] == (from_cli["config"]["precision"] == "float64")
     assert from_cli["plots"] and all((out / run_id / name).stat().st_size > 0 for name in from_cli["plots"])
-    code, in_process, _ = run_experiment(EXPERIMENT.get(run_id, run_id), *RUN_OVERRIDES.get(run_id, ()), *overrides)
+    (spec,) = [spec for spec in validated_config("run_all").runs if spec.id == run_id]  # as the main job ran it
+    code, in_process, _ = run_experiment(spec.experiment, *(spec.overrides or ()), *overrides)
     assert code == 0, in_process.get("error")
     if compared is None:
         results = {key: value for key, value in from_cli.items() if key not in NOT_RESULTS}

@@ -24,7 +24,6 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -138,7 +137,6 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     multiprocessing.get_context("forkserver").set_forkserver_preload(["matplotlib.pyplot", *modules])  # imported once
     outcomes: dict[str, dict] = {}
     numbered = {spec.id: index for index, spec in enumerate(runs, start=1)}
-    lock = threading.Lock()
 
     def run_one(spec: RunSpec) -> None:
         index = numbered[spec.id]
@@ -147,8 +145,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
             return
         argv = [f"hydra.run.dir={ctx.path(spec.id)}", f"scale={cfg.scale}", *(spec.overrides or []),
                 *(cfg.overrides or {}).get(spec.id, [])]
-        with lock:
-            ctx.log.info("[%d/%d] %s ...", index, len(runs), spec.id)
+        ctx.log.info("[%d/%d] %s ...", index, len(runs), spec.id)
         started = time.perf_counter()
         code, last_line, stopped = run_experiment(spec.experiment, argv, cfg.timeout_s, ctx)
         seconds = time.perf_counter() - started
@@ -159,9 +156,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
                 "error": f"{stopped} before the run started", "meta": {"wall_time_s": seconds}})
         outcomes[spec.id] = {"exit_code": code, "seconds": seconds, **({"stopped": stopped} if stopped else {})}
         ended = status_of(read_record(ctx.path(spec.id)))  # what the run's record says, whatever the exit code
-        with lock:
-            ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, ended, seconds,
-                         "" if ended == "ok" else f" ({stopped or last_line})")
+        ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, ended, seconds,
+                     "" if ended == "ok" else f" ({stopped or last_line})")
 
     with ThreadPoolExecutor(max_workers=cfg.jobs, thread_name_prefix="run_all") as pool:
         list(pool.map(run_one, [spec for spec in runs if not spec.timed]))

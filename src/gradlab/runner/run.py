@@ -369,7 +369,7 @@ def launch(name: str) -> None:
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=name)
     def app(cfg: DictConfig) -> float | None:
-        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no "no TPU here" noise
+        quiet_jax_logging()
         experiment = experiment_module(name)
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         code = execute(name, experiment.Config, experiment.main, cfg, out_dir, module=experiment, isolate=True)
@@ -385,6 +385,12 @@ def launch(name: str) -> None:
     except Exception as err:  # noqa: BLE001 - reported once: a config error (exit 2) or what it is (exit 1)
         sys.exit(report_error(err, name, full_error))
     sys.exit(exit_code())
+
+
+def quiet_jax_logging() -> None:
+    """JAX's INFO records (its backend search: "Unable to initialize backend 'tpu'") stay out of a run's log; its
+    warnings stay in."""
+    logging.getLogger("jax").setLevel(logging.WARNING)
 
 
 def is_config_error(err: BaseException) -> bool:

@@ -47,6 +47,7 @@ from gradlab.runner.run import (
     execute,
     experiment_module,
     objective_value,
+    quiet_jax_logging,
     report_error,
 )
 from gradlab.runner.runs import RunError
@@ -311,7 +312,7 @@ def _logging() -> Iterator[None]:
     level = root_logger.level
     root_logger.addHandler(console)
     root_logger.setLevel(logging.INFO)
-    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    quiet_jax_logging()
     try:
         yield
     finally:

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gradlab.runner.config import ConfigError, at_least, checked
+from gradlab.runner.dirs import check_names
 from gradlab.runner.records import METRICS_FILE, process_alive, read_record, status_of, write_json_atomic
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.verify.claims import CLAIMS
@@ -70,6 +71,7 @@ class Config(BaseConfig):
 def check_config(cfg: Config) -> None:
     """`only` and `overrides` name run ids of `runs` (checked before anything runs)."""
     ids = [r.id for r in cfg.runs]
+    check_names("runs[{}].id", ids)  # each id becomes a run's directory: it must stay in the main job's
     for key, names in (("only", cfg.only or []), ("overrides", list(cfg.overrides or {}))):
         unknown = [n for n in names if n not in ids]
         if unknown:

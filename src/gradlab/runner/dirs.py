@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from gradlab.runner.config import ConfigError
 from gradlab.runner.meta import process_identity
 
 CLAIM_FILE = ".gradlab-claim"
@@ -50,6 +52,31 @@ def unique_dir(base: str) -> str:
 
 if not OmegaConf.has_resolver("gradlab_unique_dir"):
     OmegaConf.register_new_resolver("gradlab_unique_dir", unique_dir, use_cache=True)
+
+
+INSIDE = "one folder name (not empty, '.' or '..', no '/'): it must stay inside its folder"
+
+
+def stays_inside(name: str) -> bool:
+    """Whether `name` is one folder name, so that `parent / name` lies directly below `parent` whatever `parent` is.
+
+    `..`, `../x`, `/tmp/x` leave the parent; `.` and the empty name are the parent itself; `a/b` stays inside but
+    is refused too: `hydra.job.name` also names the log file in the run directory, where `a/b.log` cannot be
+    opened, and one rule for every name is easier to state than one per name.
+    """
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
+
+
+def check_name(key: str, name: str) -> None:
+    """ConfigError naming `key` unless the name `name`, which becomes a path below some folder, stays inside it."""
+    if not stays_inside(name):
+        raise ConfigError(key, name, INSIDE)
+
+
+def check_names(key: str, names: Sequence[str]) -> None:
+    """check_name for each of a list of names; `key` has a `{}` for the index (`runs[{}].id`)."""
+    for index, name in enumerate(names):
+        check_name(key.format(index), name)
 
 
 def claim(directory: Path, *, allowed: tuple[str, ...] = ()) -> None:
@@ -102,15 +129,27 @@ class ClaimRunDirs(Callback):
     """Hydra callback: claim the run or sweep directory before Hydra writes anything into it."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check_job_name(config)
         self._claim(OmegaConf.select(config, "hydra.run.dir"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check_job_name(config)
         subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir", "")
         if "hydra.job.num" not in str(subdir) and "hydra.job.override_dirname" not in str(subdir):
             print(f"gradlab: config error: hydra.sweep.subdir={subdir!r} is not allowed: a pattern that differs per "
                   "job, containing ${hydra.job.num} (the default) or ${hydra.job.override_dirname}", file=sys.stderr)
             sys.exit(EXIT_REFUSED)
         self._claim(OmegaConf.select(config, "hydra.sweep.dir"))
+
+    @staticmethod
+    def _check_job_name(config: DictConfig) -> None:
+        """hydra.job.name becomes a folder of outputs/ and the log file's name: checked before the run directory
+        is resolved (resolving it creates the directory)."""
+        try:
+            check_name("hydra.job.name", str(OmegaConf.select(config, "hydra.job.name")))
+        except ConfigError as err:
+            print(f"gradlab: {err}", file=sys.stderr)
+            sys.exit(EXIT_REFUSED)
 
     @staticmethod
     def _claim(directory: Any) -> None:

@@ -7,10 +7,12 @@ compilation cache.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import importlib.metadata
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -47,21 +49,40 @@ def _git_commit() -> str | None:
     return commit + (f"-dirty+{hashlib.sha256(diff.stdout).hexdigest()[:12]}" if diff.stdout.strip() else "")
 
 
+# a package's first lines in uv.lock (uv writes them in this form): [[package]] / name = "..." / version = "..."
+LOCKED_PACKAGE = re.compile(r'^\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"', re.MULTILINE)
+
+
+def locked_versions(text: str) -> dict[str, set[str]]:
+    """{package: its versions in the lock} (a package may be locked at one version per platform or Python)."""
+    locked: dict[str, set[str]] = {}
+    for name, version in LOCKED_PACKAGE.findall(text):
+        locked.setdefault(name, set()).add(version)
+    return locked
+
+
 def lock_status(lock_file: Path = LOCK_FILE) -> dict | None:
     """How this environment stands against the lock: {"sha256": <first 12 hex of uv.lock>, "differs": {package:
     "installed <v>, locked <v>"}} for every locked package that is installed at another version (extras that are
-    not installed are not counted). None where there is no lock (an installed wheel outside a checkout)."""
-    import tomllib
+    not installed are not counted). None where there is no lock (an installed wheel outside a checkout).
 
+    Worked out once per process and lock file version (every run in a test session or a sweep records it)."""
+    try:
+        stat = lock_file.stat()
+    except OSError:
+        return None
+    status = _lock_status(lock_file, stat.st_mtime_ns, stat.st_size)
+    return None if status is None else {"sha256": status["sha256"], "differs": dict(status["differs"])}
+
+
+@functools.lru_cache(maxsize=4)
+def _lock_status(lock_file: Path, mtime_ns: int, size: int) -> dict | None:
     try:
         text = lock_file.read_bytes()
     except OSError:
         return None
-    locked: dict[str, set[str]] = {}
-    for package in tomllib.loads(text.decode()).get("package", []):
-        locked.setdefault(package["name"], set()).add(package["version"])
     differs = {}
-    for name, versions in sorted(locked.items()):
+    for name, versions in sorted(locked_versions(text.decode()).items()):
         installed = _version(name)
         if installed is not None and installed not in versions and name != "gradlab":
             differs[name] = f"installed {installed}, locked {' or '.join(sorted(versions))}"

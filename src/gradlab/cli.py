@@ -3,7 +3,7 @@
     gradlab logreg optimizer.lr=0.1               # == python experiments/logreg.py optimizer.lr=0.1
     gradlab logreg -m optimizer.lr=0.01,0.1       # sweeps, launchers, --cfg job, --help: all of Hydra
     gradlab run-all                               # == python experiments/run_all.py (what `make run` runs)
-    gradlab runs [ROOT] [--experiment X] [--status S] [--override key=value] [--json | --csv]
+    gradlab runs [ROOT] [--experiment X] [--status S] [--override key=value] [--tag T] [--all] [--wide | --json | --csv]
     gradlab compare DIR DIR [DIR ...]
     gradlab rerun DIR [--out NEW] [--ignore PATTERN]
     gradlab replot DIR [--out NEW]
@@ -87,16 +87,25 @@ def parser(with_experiments: bool = False) -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     runs = commands.add_parser("runs", help="list every run under ROOT (default: outputs/) as a table",
-                               description="Every run under ROOT: experiment, start time, status (crashed: the "
-                               "record says running, the process is gone), wall time, overrides, key metrics, "
-                               "git commit and path. Filters combine (AND); repeat one to allow several values.")
+                               description="Every run under ROOT, oldest first: status (crashed: the record says "
+                               "running, the process is gone; unreadable: its metrics.json is damaged), wall time, "
+                               "overrides, key metrics and path, cut to fit the terminal; --wide adds experiment, "
+                               "start time, tags and git commit, uncut. A sweep job's attempt that a later `gradlab "
+                               "resume` replaced is hidden (--all shows it, marked replaced). Filters combine (AND); "
+                               "repeat one to allow several values.")
     runs.add_argument("root", nargs="?", default="outputs", type=Path, metavar="ROOT")
     runs.add_argument("--experiment", action="append", default=[], metavar="NAME", help="only runs of NAME")
     runs.add_argument("--status", action="append", default=[],
-                      choices=["ok", "failed", "interrupted", "crashed", "running"], help="only runs with STATUS")
+                      choices=["ok", "failed", "interrupted", "crashed", "running", "unreadable"],
+                      help="only runs with STATUS")
     runs.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                       help="only runs whose KEY is VALUE (as overridden, or in the config they ran with)")
+    runs.add_argument("--tag", action="append", default=[], metavar="TAG",
+                      help="only runs tagged TAG (started with tags=[TAG,...])")
+    runs.add_argument("--all", action="store_true",
+                      help="also the attempts of sweep jobs that a later `gradlab resume` replaced")
     form = runs.add_mutually_exclusive_group()
+    form.add_argument("--wide", action="store_true", help="every column, uncut (wider than a terminal)")
     form.add_argument("--json", action="store_true", help="a JSON list, one object per run")
     form.add_argument("--csv", action="store_true", help="CSV, one column per key metric")
 
@@ -140,15 +149,21 @@ def parser(with_experiments: bool = False) -> argparse.ArgumentParser:
 def _runs(args: argparse.Namespace) -> int:
     from gradlab.runner import runs
 
-    found = runs.select(runs.find_runs(args.root), args.experiment, args.status, args.override)
+    matching = runs.select(runs.find_runs(args.root), args.experiment, args.status, args.override, args.tag,
+                           replaced=True)
+    found = [run for run in matching if args.all or run.replaced_by is None]
     if args.json:
         print(runs.runs_json(found))
     elif args.csv:
         print(runs.runs_csv(found), end="")
     elif found:
-        print(runs.runs_table(found))
+        print(runs.runs_table(found, wide=args.wide))
     else:
-        print(f"no runs under {args.root}" + (" match" if args.experiment or args.status or args.override else ""))
+        filtered = args.experiment or args.status or args.override or args.tag
+        print(f"no runs under {args.root}" + (" match" if filtered else ""))
+    hidden = len(matching) - len(found)
+    if hidden and not (args.json or args.csv):
+        print(f"({hidden} attempt{'s' if hidden > 1 else ''} replaced by a later `gradlab resume` not shown: --all)")
     return 0
 
 

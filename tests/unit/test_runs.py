@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -102,13 +103,25 @@ def test_runs_lists_ok_failed_crashed_and_running(three_runs, capsys):
 
 def test_runs_table_and_csv(three_runs, capsys, monkeypatch):
     monkeypatch.chdir(three_runs.parent)
+    monkeypatch.setenv("COLUMNS", "100")
     code, out, _ = gradlab(capsys, "runs", "outputs")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split()[:4] == ["experiment", "started", "status", "wall"]
+    assert code == 0 and lines[0].split() == ["status", "wall", "overrides", "key", "metrics", "path"]
+    assert max(map(len, lines)) <= 100  # a 100-column terminal, the metrics cut with "..."
     crashed = next(line for line in lines if "multirun" in line)
-    assert "crashed" in crashed and crashed.split()[-1] == "outputs/logreg/multirun/2026-01-01/12-00-00/0"
+    assert crashed.split()[0] == "crashed" and crashed.split()[-1] == "outputs/logreg/multirun/2026-01-01/12-00-00/0"
     ok = next(line for line in lines if "10-00-00" in line)
-    assert "optimizer.lr=0.1" in ok and "fit.loss=0.25" in ok and "fit.grad_norm=1e-09" in ok and "1.5 s" in ok
+    assert "optimizer.lr=0.1" in ok and "fit.loss=0.25" in ok and "1.5 s" in ok and "..." in ok
+
+    code, out, _ = gradlab(capsys, "runs", "outputs", "--wide")  # every column, nothing cut
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:4] == ["experiment", "started", "status", "wall"]
+    ok = next(line for line in lines if "10-00-00" in line)
+    assert "fit.loss=0.25 fit.grad_norm=1e-09" in ok and "2026-01-01 10:00:00" in ok and "abc1234" in ok
+    assert max(map(len, lines)) > 100
+
+    code, out, _ = gradlab(capsys, "runs", "outputs", "--json")  # --json and --csv are never cut
+    assert "fit.grad_norm" in json.loads(out)[0]["metrics"]
 
     code, out, _ = gradlab(capsys, "runs", "outputs", "--csv")
     table = list(csv.DictReader(io.StringIO(out)))
@@ -241,7 +254,7 @@ def test_replot_refusals(tmp_path, capsys):
     assert code == 2
     assert err == f"gradlab: error: {run / 'plot_data.npz'}: missing: the run saved no arrays for its figures\n"
 
-    (run / "plot_data.npz").write_bytes(b"")
+    np.savez_compressed(run / "plot_data.npz", x=np.arange(3.0))
     (run / "replot").mkdir()
     (run / "replot" / "mine.png").write_bytes(b"a figure the user restyled")
     code, _, err = gradlab(capsys, "replot", run, "--out", run / "replot")
@@ -255,6 +268,149 @@ def test_replot_refusals(tmp_path, capsys):
     code, _, err = gradlab(capsys, "replot", other)
     assert code == 2 and "'no_such_experiment' has no figures (no gradlab.figures.no_such_experiment)" in err
     assert not (other / "replot").exists()
+
+
+@pytest.mark.parametrize("keep", [0, 0.05, 0.5, 0.99, "crc"])
+def test_replot_refuses_a_damaged_plot_data_in_one_line(tmp_path, capsys, keep):
+    """A plot_data.npz cut short (a full disk, a killed copy) or with a flipped byte: one line, exit 2, no replot/."""
+    run = write_run(tmp_path / "run", experiment="softmax_jacobian", overrides=[])
+    np.savez_compressed(run / "plot_data.npz", x=np.random.default_rng(0).normal(size=20_000))
+    whole = (run / "plot_data.npz").read_bytes()
+    damaged = (whole[:5000] + bytes(100) + whole[5100:]) if keep == "crc" else whole[:int(keep * len(whole))]
+    (run / "plot_data.npz").write_bytes(damaged)
+    code, out, err = gradlab(capsys, "replot", run)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"gradlab: error: {run / 'plot_data.npz'}: damaged (")
+    assert err.endswith("so its figures cannot be drawn; `gradlab rerun` computes them again\n")
+    assert not (run / "replot").exists()
+
+
+def test_rerun_never_passes_hydra_settings_from_the_record(tmp_path):
+    """A saved `hydra.run.dir=...` (or any hydra key) would put the rerun where the original ran, or anywhere."""
+    saved = ["hydra.run.dir=/elsewhere", "optimizer.lr=0.1", "hydra/launcher=joblib", "+hydra.job.name=../x",
+             "++hydra.verbose=true", "~hydra.job.env_set", "hydrant=1"]
+    run = write_run(tmp_path / "run", overrides=saved)
+    argv, _, left_out = reproduce.rerun_command(run, reproduce._record(run), tmp_path / "new")
+    assert argv[3:] == [f"hydra.run.dir={(tmp_path / 'new').resolve()}", "optimizer.lr=0.1", "hydrant=1"]
+    assert left_out == [o for o in saved if o not in ("optimizer.lr=0.1", "hydrant=1")]
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"\xff\xfe\x00garbage", "not YAML (UnicodeDecodeError)"),
+    (b"- optimizer.lr=0.1\n- [unclosed", "not YAML (ParserError)"),
+    (b"", "empty"),
+    (b"optimizer.lr: 0.1\n", "a dict, not a list of key=value strings"),
+    (b"- 1\n- 2\n", "a list, not a list of key=value strings"),
+])
+def test_rerun_refuses_an_unreadable_overrides_file_in_one_line(tmp_path, capsys, content, problem):
+    """It was read as "no overrides", and the rerun then blamed "a default in configs/ changed"."""
+    run = write_run(tmp_path / "run", overrides=[])
+    (run / ".hydra" / "overrides.yaml").write_bytes(content)
+    code, out, err = gradlab(capsys, "rerun", run)
+    assert code == 2 and out == ""
+    assert err == (f"gradlab: error: {run / '.hydra' / 'overrides.yaml'}: cannot be read ({problem}), so the run's "
+                   "overrides are unknown\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no rerun directory made
+
+
+def test_runs_lists_an_unreadable_record_as_unreadable(tmp_path, capsys):
+    """A truncated metrics.json (metrics.json is replaced atomically, so it is damaged, not half-written)."""
+    good = write_run(tmp_path / "logreg/2026-01-01/10-00-00", overrides=["optimizer.lr=0.1"])
+    cut = write_run(tmp_path / "logreg/2026-01-01/11-00-00", overrides=["optimizer.lr=0.2", "tags=[a]"])
+    (cut / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"config_name": "logreg"}}}))
+    (cut / "metrics.json").write_text((cut / "metrics.json").read_text()[:40])
+    listed = write_run(tmp_path / "list")
+    (listed / "metrics.json").write_text("[1, 2]")  # JSON, but not a record
+    code, out, _ = gradlab(capsys, "runs", tmp_path, "--json")
+    rows = by_path(json.loads(out), tmp_path)
+    assert code == 0 and {k: r["status"] for k, r in rows.items()} == {
+        "logreg/2026-01-01/10-00-00": "ok", "logreg/2026-01-01/11-00-00": "unreadable", "list": "unreadable"}
+    unreadable = rows["logreg/2026-01-01/11-00-00"]
+    assert unreadable["experiment"] == "logreg" and unreadable["overrides"] == ["optimizer.lr=0.2", "tags=[a]"]
+    assert unreadable["error"] == "metrics.json cannot be read (damaged or cut short)" and unreadable["tags"] == ["a"]
+    assert unreadable["started_at"] is not None and rows["list"]["started_at"] is None  # .hydra's time, if any
+    code, out, _ = gradlab(capsys, "runs", tmp_path, "--status", "unreadable")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[2:]] == ["unreadable", "unreadable"]
+    code, _, err = gradlab(capsys, "compare", good, cut)
+    assert code == 2 and err == f"gradlab: error: {cut}: metrics.json cannot be read\n"
+
+
+def resumed_sweep(root: Path) -> Path:
+    """A sweep of 3 jobs as `gradlab resume` leaves it: job 1 failed, failed again in resume-1, ok in resume-2;
+    job 2 crashed, ok in resume-1. Job 0 was ok from the start."""
+    sweep = root / "logreg/multirun/2026-01-01/12-00-00"
+    write_run(sweep / "0", overrides=["optimizer.lr=0.1"])
+    write_run(sweep / "1", status="failed", overrides=["optimizer.lr=10"], error="RunFailed: non-finite loss")
+    write_run(sweep / "2", status="crashed", overrides=["optimizer.lr=1"], started_at="2026-01-01T12:00:01+00:00")
+    write_run(sweep / "resume-1/1", status="failed", overrides=["optimizer.lr=10"], started_at="2026-01-02T00:00:00")
+    write_run(sweep / "resume-1/2", overrides=["optimizer.lr=1"], started_at="2026-01-02T00:00:01")
+    write_run(sweep / "resume-2/1", overrides=["optimizer.lr=10"], started_at="2026-01-03T00:00:00")
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"config_name": "logreg"}}}))
+    write_run(root / "search/0")  # a search trial: a digit name, no multirun.yaml, so never replaced
+    return sweep
+
+
+def test_runs_hides_the_attempts_a_resume_replaced(tmp_path, capsys, monkeypatch):
+    sweep = resumed_sweep(tmp_path)
+    code, out, _ = gradlab(capsys, "runs", tmp_path, "--json")
+    assert code == 0 and sorted(by_path(json.loads(out), tmp_path)) == [
+        *(f"logreg/multirun/2026-01-01/12-00-00/{job}" for job in ("0", "resume-1/2", "resume-2/1")), "search/0"]
+    code, out, _ = gradlab(capsys, "runs", tmp_path, "--json", "--all")
+    rows = by_path(json.loads(out), tmp_path)
+    replaced = {path: row["replaced_by"] for path, row in rows.items() if row["replaced_by"]}
+    base = "logreg/multirun/2026-01-01/12-00-00"
+    assert replaced == {f"{base}/1": str(sweep / "resume-2/1"), f"{base}/resume-1/1": str(sweep / "resume-2/1"),
+                        f"{base}/2": str(sweep / "resume-1/2")}
+    assert len(rows) == 7
+
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = gradlab(capsys, "runs", ".")
+    assert code == 0 and out.splitlines()[-1] == "(3 attempts replaced by a later `gradlab resume` not shown: --all)"
+    assert len(out.splitlines()) == 2 + 4 + 1 and "replaced)" not in out
+    code, out, _ = gradlab(capsys, "runs", ".", "--all", "--status", "failed")
+    statuses = {line.split()[-1]: line.split("  ")[0] for line in out.splitlines()[2:]}
+    assert statuses == {f"{base}/1": "failed (replaced)", f"{base}/resume-1/1": "failed (replaced)"}
+    code, out, _ = gradlab(capsys, "runs", ".", "--status", "failed")  # every failed attempt was replaced
+    assert out.splitlines() == ["no runs under . match",
+                                "(2 attempts replaced by a later `gradlab resume` not shown: --all)"]
+
+
+def test_tags_are_a_list_of_words_empty_by_default():
+    from conftest import compose_config
+    from omegaconf import OmegaConf
+
+    from gradlab.runner.config import ConfigError, validate
+    from gradlab.runner.run import BaseConfig
+
+    raw = {k: v for k, v in OmegaConf.to_container(compose_config("softmax_jacobian")).items()
+           if k in {f.name for f in dataclasses.fields(BaseConfig)}}
+    assert raw["tags"] == [] and validate({**raw, "tags": ["a", "b c"]}, BaseConfig).tags == ["a", "b c"]
+    for bad in (["a", ""], ["x,y"], ["  "], ["two\nlines"]):
+        with pytest.raises(ConfigError) as err:
+            validate({**raw, "tags": bad}, BaseConfig)
+        assert str(err.value) == (f"config error: tags={bad!r} is not allowed: a list of words to find the run by "
+                                  "(`gradlab runs --tag`): not empty, no ',' or newline")
+
+
+def test_tags_are_saved_and_filtered(tmp_path, capsys):
+    write_run(tmp_path / "a", config={"optimizer": {"lr": 0.1}, "tags": ["baseline"]}, overrides=["tags=[baseline]"])
+    write_run(tmp_path / "b", config={"optimizer": {"lr": 0.2}, "tags": ["study", "baseline"]}, overrides=[])
+    write_run(tmp_path / "c", config={"optimizer": {"lr": 0.3}, "tags": []}, overrides=[])
+    write_run(tmp_path / "d", status="failed", config={}, overrides=["tags=[study]"])  # refused: tags from overrides
+    (tmp_path / "d" / "metrics.json").write_text(json.dumps({"status": "failed", "experiment": "logreg"}))
+
+    def tagged(*tags):
+        code, out, _ = gradlab(capsys, "runs", tmp_path, "--json", *(f"--tag={t}" for t in tags))
+        assert code == 0
+        return sorted(by_path(json.loads(out), tmp_path))
+
+    assert tagged("baseline") == ["a", "b"] and tagged("study") == ["b", "d"]
+    assert tagged("baseline", "study") == ["a", "b", "d"]  # repeated: any of them, as --status
+    assert tagged("nope") == []
+    code, out, _ = gradlab(capsys, "runs", tmp_path, "--csv")
+    assert [row["tags"] for row in csv.DictReader(io.StringIO(out))] == ["study", "baseline", "study,baseline", ""]
+    code, out, _ = gradlab(capsys, "runs", tmp_path, "--wide")
+    assert out.splitlines()[0].split()[7] == "tags" and "study,baseline" in out
 
 
 def test_help_lists_commands_and_experiments(capsys):

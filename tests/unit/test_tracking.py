@@ -22,7 +22,7 @@ needs_tensorboardx = pytest.mark.skipif(not tracking.available(),
                                         reason="the `tracking` extra (tensorboardX) is not installed")
 
 CONFIG = {"precision": "float64", "compile_cache": "/somewhere", "memory_budget_gb": None,
-          "objective": "fit.gap_to_newton", "tracking": {"tensorboard": True},
+          "objective": "fit.gap_to_newton", "tracking": {"tensorboard": True}, "tags": ["baseline", "lr-study"],
           "optimizer": {"name": "momentum", "lr": 0.05, "momentum": 0.9, "nesterov": False},
           "train": {"steps": 5000, "init": [0.0, 0.0]}}
 RESULTS = {"config": CONFIG, "fit": {"loss": 7.5, "gap_to_newton": jnp.asarray(1e-6), "converged": True,
@@ -74,7 +74,8 @@ def test_the_event_file_holds_the_hparams_final_metrics_and_thinned_curves(tmp_p
     hparams, status, scalars = contents(path)
     assert hparams == {"experiment": "logreg", "precision": "float64", "objective": "fit.gap_to_newton",
                        "optimizer.name": "momentum", "optimizer.lr": 0.05, "optimizer.momentum": 0.9,
-                       "optimizer.nesterov": False, "train.steps": 5000.0, "train.init": "[0.0, 0.0]"}
+                       "optimizer.nesterov": False, "train.steps": 5000.0, "train.init": "[0.0, 0.0]",
+                       "tags": "baseline,lr-study"}  # one text: the dashboard filters a column by regex
     assert status == "STATUS_SUCCESS"
     assert {tag: v for tag, v in scalars.items() if not tag.startswith("train/") and tag != "weights/0"} == {
         "metrics/fit.loss": [(4999, 7.5)], "metrics/fit.gap_to_newton": [(4999, pytest.approx(1e-6))],
@@ -134,10 +135,11 @@ def test_every_experiment_config_has_tracking_off_and_logreg_refuses_it_without_
 @needs_tensorboardx
 def test_a_logreg_run_with_tracking_writes_its_loss_curve_and_hparams(run_experiment):
     code, metrics, run_dir = run_experiment("logreg", "tracking.tensorboard=true", "grid.resolution=11",
-                                            "train.steps=30", "optimizer.lr=0.1")
+                                            "train.steps=30", "optimizer.lr=0.1", "tags=[lr-study]")
     assert code == 0, metrics.get("error")
     (path,) = run_dir.glob("events.out.tfevents.*")
     hparams, status, scalars = contents(path)
     assert status == "STATUS_SUCCESS" and hparams["optimizer.lr"] == 0.1 and hparams["experiment"] == "logreg"
+    assert hparams["tags"] == "lr-study" and metrics["config"]["tags"] == ["lr-study"]  # in the record, in the hparams
     assert len(scalars["train/loss"]) == 30
     assert scalars["objective"][0][1] == pytest.approx(metrics["fit"]["gap_to_newton"], rel=1e-6)

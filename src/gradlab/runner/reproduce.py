@@ -23,9 +23,13 @@ import shlex
 import subprocess
 import sys
 import time
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, read_record, status_of
 from gradlab.runner.runs import (
@@ -36,7 +40,6 @@ from gradlab.runner.runs import (
     fmt,
     max_differences,
     metrics_of,
-    read_overrides,
     read_yaml,
     render_table,
     versions_of,
@@ -96,19 +99,44 @@ def _hydra_arg(key: str, value: str) -> str:
     return f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def rerun_command(run_dir: Path, record: dict, new_dir: Path) -> tuple[list[str], Path]:
-    """(argv, working directory) that run the experiment of `run_dir` again into `new_dir`."""
-    experiment = str(record["experiment"])
-    if importlib.util.find_spec(f"gradlab.experiments.{experiment}") is None:
-        raise RunError(run_dir / METRICS_FILE, f"experiment {experiment!r} is not a module of gradlab.experiments")
+def saved_overrides(run_dir: Path) -> list[str]:
+    """The overrides the run was started with, from .hydra/overrides.yaml; RunError if that file is missing or
+    cannot be read as Hydra writes it (a YAML list of strings): a rerun without them would be another run, and
+    its config differences would be blamed on the defaults."""
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     if not overrides_file.is_file():
         raise RunError(overrides_file, "missing: the run was not started by Hydra, so its overrides are unknown")
+    try:
+        overrides = yaml.safe_load(overrides_file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        problem = err.strerror if isinstance(err, OSError) else f"not YAML ({type(err).__name__})"
+        raise RunError(overrides_file, f"cannot be read ({problem}), so the run's overrides are unknown") from None
+    if not isinstance(overrides, list) or not all(isinstance(item, str) for item in overrides):
+        what = "empty" if overrides is None else f"a {type(overrides).__name__}, not a list of key=value strings"
+        raise RunError(overrides_file, f"cannot be read ({what}), so the run's overrides are unknown")
+    return overrides
+
+
+def is_hydra_override(item: str) -> bool:
+    """Whether an override sets Hydra itself (`hydra.run.dir=...`, `hydra/launcher=joblib`, `+hydra.x=1`): where
+    and how the original ran, never passed to a rerun, which runs into its own new directory."""
+    key = item.split("=", 1)[0].lstrip("+~")
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def rerun_command(run_dir: Path, record: dict, new_dir: Path) -> tuple[list[str], Path, list[str]]:
+    """(argv, working directory, the saved overrides left out) that run the experiment of `run_dir` again into
+    `new_dir`: the run's overrides less its Hydra settings (`is_hydra_override`)."""
+    experiment = str(record["experiment"])
+    if importlib.util.find_spec(f"gradlab.experiments.{experiment}") is None:
+        raise RunError(run_dir / METRICS_FILE, f"experiment {experiment!r} is not a module of gradlab.experiments")
+    overrides = saved_overrides(run_dir)
+    left_out = [item for item in overrides if is_hydra_override(item)]
     cwd = (read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}).get("hydra", {}).get("runtime", {}).get("cwd")
     cwd = Path(cwd) if cwd and Path(cwd).is_dir() else Path.cwd()  # relative paths in overrides mean the same
     argv = [sys.executable, "-m", f"gradlab.experiments.{experiment}",
-            _hydra_arg("hydra.run.dir", str(new_dir.resolve())), *read_overrides(run_dir)]
-    return argv, cwd
+            _hydra_arg("hydra.run.dir", str(new_dir.resolve())), *(o for o in overrides if o not in left_out)]
+    return argv, cwd, left_out
 
 
 def _stderr_fd() -> int | None:
@@ -184,8 +212,10 @@ def rerun(run_dir: Path, out: Path | None = None, ignore: Sequence[str] = ()) ->
     old = _record(run_dir)
     rerun_command(run_dir, old, run_dir)  # every check before a directory is made
     new_dir = _empty_out(Path(out), "rerun") if out is not None else Path(unique_dir(f"{run_dir}-rerun"))
-    argv, cwd = rerun_command(run_dir, old, new_dir)
+    argv, cwd, left_out = rerun_command(run_dir, old, new_dir)
     print(f"rerun of {display_path(run_dir)} into {display_path(new_dir)}", flush=True)
+    if left_out:
+        print(f"not passed on (Hydra's own settings, where the original ran): {' '.join(left_out)}", flush=True)
     print("$ " + shlex.join(["python", *argv[1:]]), flush=True)
     started = time.perf_counter()
     code = subprocess.run(argv, cwd=cwd, stdout=_stderr_fd(), check=False).returncode
@@ -230,6 +260,19 @@ def same_image(first: Path, second: Path) -> bool | None:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
+def _plot_data(path: Path) -> dict:
+    """The arrays of plot_data.npz; RunError, one line, for a file that is damaged (truncated by a full disk,
+    cut short by a kill): np.load and zipfile raise a different error for each kind of damage."""
+    from gradlab.runner.plotting import load_plot_data
+
+    try:
+        return load_plot_data(path)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+        why = str(err).splitlines()[0] if str(err).strip() else "no data"
+        raise RunError(path, f"damaged ({type(err).__name__}: {why}), so its figures cannot be drawn; "
+                       "`gradlab rerun` computes them again") from None
+
+
 def replot(run_dir: Path, out: Path | None = None) -> int:
     """Redraw every figure of `run_dir` from its plot_data.npz and config; print what was drawn.
 
@@ -237,7 +280,7 @@ def replot(run_dir: Path, out: Path | None = None) -> int:
     """
     from omegaconf import OmegaConf
 
-    from gradlab.runner.plotting import figures_of, load_plot_data
+    from gradlab.runner.plotting import figures_of
 
     run_dir = Path(run_dir)
     record = _record(run_dir)
@@ -250,9 +293,10 @@ def replot(run_dir: Path, out: Path | None = None) -> int:
     figures = figures_of(experiment)
     if not figures.figures:
         raise RunError(run_dir, f"experiment {experiment!r} has no figures (no gradlab.figures.{experiment})")
+    data = _plot_data(data_path)
     target = _empty_out(Path(out), "replot") if out is not None else _fresh_subdir(run_dir, "replot")
     started = time.perf_counter()
-    saved, errors = figures.draw_all(load_plot_data(data_path), OmegaConf.create(record["config"]), target)
+    saved, errors = figures.draw_all(data, OmegaConf.create(record["config"]), target)
     seconds = time.perf_counter() - started
     print(f"replot of {display_path(run_dir)} ({experiment}) into {display_path(target)}")
     rows = []

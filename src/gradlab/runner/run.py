@@ -76,6 +76,8 @@ class BaseConfig:
     objective: str | None  # the metric (dotted path) a run returns to a Hydra sweeper, e.g. Optuna minimising it
     tracking: TrackingConfig  # TensorBoard event files (the `tracking` extra)
     figures: bool  # draw the PNGs; false keeps plot_data.npz only (`gradlab replot DIR` draws them later)
+    tags: list[str] = checked(lambda tags: all(tag.strip() and "," not in tag and "\n" not in tag for tag in tags),
+                              "a list of words to find the run by (`gradlab runs --tag`): not empty, no ',' or newline")
 
 
 class RunFailed(RuntimeError):

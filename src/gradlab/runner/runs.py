@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import functools
 import io
 import json
 import math
 import os
+import re
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ NOT_METRICS = ("status", "experiment", "error", "signal", "warnings", "phase", "
 # commit, host) says what a run ran on
 VOLATILE_META = ("started_at", "wall_time_s", "compile_time_s", "argv", "pid", "pid_started", "worker_pid",
                  "compile_cache")
+UNREADABLE = "unreadable"  # the status of a run whose metrics.json cannot be read
 DEFAULT_KEY_METRICS = 3  # numbers shown for an experiment that names no summary metrics
 
 
@@ -158,11 +162,14 @@ class Run:
     git_commit: str | None
     error: str | None
     record: dict = dataclasses.field(repr=False)
+    tags: list[str] = dataclasses.field(default_factory=list)
+    replaced_by: Path | None = None  # the later attempt of the same sweep job (`gradlab resume`), if any
 
     def as_json(self) -> dict:
         row = dataclasses.asdict(self)
         row.pop("record")
         row["path"] = str(self.path)
+        row["replaced_by"] = None if self.replaced_by is None else str(self.replaced_by)
         return row
 
 
@@ -174,18 +181,22 @@ def load_run(run_dir: Path) -> Run:
         problem = "no metrics.json (not a run directory)" if not (run_dir / METRICS_FILE).exists() else \
             "metrics.json cannot be read"
         raise RunError(run_dir, problem)
+    if not isinstance(record, dict):
+        raise RunError(run_dir, f"metrics.json cannot be read (a JSON {type(record).__name__}, not a record)")
     meta = record.get("meta") or {}
+    overrides = read_overrides(run_dir)
     return Run(
         path=run_dir,
         experiment=str(record.get("experiment", "?")),
         status=status_of(record),
         started_at=meta.get("started_at"),
         wall_time_s=meta.get("wall_time_s"),
-        overrides=read_overrides(run_dir),
+        overrides=overrides,
         metrics=key_metrics(run_dir, record),
         git_commit=meta.get("git_commit"),
         error=record.get("error"),
         record=record,
+        tags=tags_of(record, overrides),
     )
 
 
@@ -204,9 +215,57 @@ def find_runs(root: Path) -> list[Run]:
         if METRICS_FILE in files:
             try:
                 runs.append(load_run(Path(directory)))
-            except RunError:
-                continue  # a metrics.json being replaced right now, or unreadable: not a run to list
+            except RunError:  # metrics.json is replaced atomically, so this one is damaged (a full disk, a copy)
+                runs.append(unreadable_run(Path(directory)))
+    mark_replaced(runs)
     return sorted(runs, key=lambda r: (r.started_at or "", str(r.path)))
+
+
+def tags_of(record: dict, overrides: Sequence[str]) -> list[str]:
+    """The run's `tags` (configs/base/run.yaml): from the config it ran with, else (a run refused before its
+    config was valid) from its overrides."""
+    tags = lookup(record.get("config") or {}, "tags")
+    if tags is None:
+        tags = override_map(overrides).get("tags")
+    return [str(tag) for tag in tags] if isinstance(tags, list) else []
+
+
+def unreadable_run(run_dir: Path) -> Run:
+    """A run whose metrics.json cannot be read, listed with status `unreadable` rather than left out: its
+    experiment from .hydra/hydra.yaml, its start time from .hydra/ (made when it started), its overrides."""
+    name = lookup(read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}, "hydra.job.config_name")
+    try:
+        started = datetime.datetime.fromtimestamp((run_dir / ".hydra").stat().st_mtime).astimezone().isoformat()
+    except OSError:
+        started = None
+    return Run(path=run_dir, experiment=str(name or "?"), status=UNREADABLE, started_at=started, wall_time_s=None,
+               overrides=read_overrides(run_dir), metrics={}, git_commit=None,
+               error=f"{METRICS_FILE} cannot be read (damaged or cut short)", record={},
+               tags=tags_of({}, read_overrides(run_dir)))
+
+
+def mark_replaced(runs: Sequence[Run]) -> None:
+    """Set `replaced_by` on every sweep job attempt that a later one replaced.
+
+    `gradlab resume` runs job n of a sweep again into `<sweep>/resume-<k>/<n>`; the job's latest attempt is the
+    one `latest_attempts` (the sweep summary's rule) names, and every other attempt of job n is replaced by it.
+    A sweep directory is one holding multirun.yaml.
+    """
+    latest: dict[Path, dict[int, Path]] = {}
+    for run in runs:
+        if not run.path.name.isdigit():
+            continue
+        sweep = run.path.parent.parent if re.fullmatch(r"resume-\d+", run.path.parent.name) else run.path.parent
+        if sweep not in latest:
+            if not (sweep / "multirun.yaml").is_file():
+                latest[sweep] = {}
+            else:
+                from gradlab.runner.sweep_summary import latest_attempts  # Hydra's import: only where there are sweeps
+
+                latest[sweep] = latest_attempts(sweep)
+        newest = latest[sweep].get(int(run.path.name))
+        if newest is not None and newest != run.path:
+            run.replaced_by = newest
 
 
 def has_value(run: Run, key: str, value: Any) -> bool:
@@ -217,8 +276,9 @@ def has_value(run: Run, key: str, value: Any) -> bool:
 
 
 def select(runs: Iterable[Run], experiments: Sequence[str] = (), statuses: Sequence[str] = (),
-           values: Sequence[str] = ()) -> list[Run]:
-    """The runs of any of `experiments`, with any of `statuses`, and every `key=value` of `values`."""
+           values: Sequence[str] = (), tags: Sequence[str] = (), replaced: bool = False) -> list[Run]:
+    """The runs of any of `experiments`, with any of `statuses`, every `key=value` of `values` and any of `tags`;
+    the attempts a later `gradlab resume` replaced only with `replaced`."""
     wanted = []
     for item in values:
         if "=" not in item or item.startswith("="):
@@ -229,6 +289,8 @@ def select(runs: Iterable[Run], experiments: Sequence[str] = (), statuses: Seque
         if (not experiments or run.experiment in experiments)
         and (not statuses or run.status in statuses)
         and all(has_value(run, key, value) for key, value in wanted)
+        and (not tags or any(tag in run.tags for tag in tags))
+        and (replaced or run.replaced_by is None)
     ]
 
 
@@ -280,14 +342,42 @@ def _commit(run: Run) -> str:
     return commit[:8] + (dirty + diff[:7] if dirty else "")
 
 
-def runs_table(runs: Sequence[Run]) -> str:
-    header = ["experiment", "started", "status", "wall", "overrides", "key metrics", "commit", "path"]
-    rows = [
-        [run.experiment, _started(run), run.status, _wall(run), " ".join(run.overrides) or "-",
-         " ".join(f"{k}={fmt(v)}" for k, v in run.metrics.items() if v is not None) or "-",
-         _commit(run), display_path(run.path)]
-        for run in runs
-    ]
+def _status(run: Run) -> str:
+    return run.status + (" (replaced)" if run.replaced_by is not None else "")
+
+
+def _metrics_cell(run: Run) -> str:
+    return " ".join(f"{k}={fmt(v)}" for k, v in run.metrics.items() if v is not None) or "-"
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` cut to `width` characters, the cut marked with "..."."""
+    return text if len(text) <= width else text[: max(width - 3, 0)] + "..."
+
+
+MIN_CELL = 12  # the narrowest an overrides or metrics cell is cut to, however long the paths
+
+
+def runs_table(runs: Sequence[Run], *, wide: bool = False, width: int | None = None) -> str:
+    """The runs as a text table. By default it fits `width` columns (the terminal's; 100 when not a terminal):
+    status, wall time, overrides and key metrics (cut with "..." to fit) and the path, which holds the experiment
+    and start time for every run Hydra placed. `wide`: every column in full, with experiment, start time, tags
+    and commit."""
+    if wide:
+        header = ["experiment", "started", "status", "wall", "overrides", "key metrics", "tags", "commit", "path"]
+        rows = [[run.experiment, _started(run), _status(run), _wall(run), " ".join(run.overrides) or "-",
+                 _metrics_cell(run), ",".join(run.tags) or "-", _commit(run), display_path(run.path)] for run in runs]
+        return render_table(header, rows)
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    header = ["status", "wall", "overrides", "key metrics", "path"]
+    rows = [[_status(run), _wall(run), " ".join(run.overrides) or "-", _metrics_cell(run), display_path(run.path)]
+            for run in runs]
+    natural = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    room = width - natural[0] - natural[1] - natural[4] - 2 * (len(header) - 1)  # for overrides and metrics
+    overrides_width = max(min(natural[2], max(room // 2, room - natural[3])), MIN_CELL)
+    metrics_width = max(room - overrides_width, MIN_CELL)
+    rows = [[status, wall, shorten(overrides, overrides_width), shorten(metrics, metrics_width), path]
+            for status, wall, overrides, metrics, path in rows]
     return render_table(header, rows)
 
 
@@ -298,7 +388,8 @@ def runs_json(runs: Sequence[Run]) -> str:
 def runs_csv(runs: Sequence[Run]) -> str:
     """One row per run; one column per key metric (the union over the runs), the overrides space-separated."""
     metric_names = list(dict.fromkeys(name for run in runs for name in run.metrics))
-    header = ["experiment", "started_at", "status", "wall_time_s", "overrides", *metric_names, "git_commit", "path"]
+    header = ["experiment", "started_at", "status", "wall_time_s", "overrides", *metric_names, "tags", "git_commit",
+              "path", "replaced_by"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -306,7 +397,8 @@ def runs_csv(runs: Sequence[Run]) -> str:
         writer.writerow([run.experiment, run.started_at, run.status, run.wall_time_s, " ".join(run.overrides),
                          *(json.dumps(run.metrics[m]) if isinstance(run.metrics.get(m), list) else run.metrics.get(m)
                            for m in metric_names),
-                         run.git_commit, str(run.path)])
+                         ",".join(run.tags), run.git_commit, str(run.path),
+                         "" if run.replaced_by is None else str(run.replaced_by)])
     return buffer.getvalue()
 
 

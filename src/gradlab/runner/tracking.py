@@ -10,7 +10,8 @@ shows, per run,
 - HParams: the validated config flattened to dotted keys (`optimizer.lr`, lists as text; not the keys of
   NOT_HPARAMS, which only say where a run is kept), the experiment's name and the run's status (a failed run
   shows as failed); the dashboard builds its table from all runs under the log directory, so the jobs of a
-  sweep are compared side by side;
+  sweep are compared side by side; the run's `tags` as one text, `baseline,lr-study`, so the dashboard's
+  regex filter on that column (`baseline`) picks the runs with a tag;
 - Scalars `metrics/<dotted name>`: every numeric scalar the run returned (`metrics/fit.gap_to_newton`), and
   `objective`, the value a sweeper optimises; the HParams table shows each as a column;
 - Scalars `<tag>`: the per-step series the experiment gave `ctx.curve(tag, values)` (`train/loss`), at most
@@ -76,7 +77,9 @@ def hparam_values(config: Mapping, experiment: str | None = None) -> dict[str, s
     for key, value in flatten(config).items():
         if value is None or key.split(".")[0] in NOT_HPARAMS:
             continue
-        if isinstance(value, bool | str):
+        if key == "tags":  # "baseline,lr-study": the dashboard's filter on a text column is a regex
+            values[key] = ",".join(map(str, value))
+        elif isinstance(value, bool | str):
             values[key] = value
         elif isinstance(value, int | float):
             values[key] = float(value)

@@ -64,3 +64,16 @@ def test_cli_refuses_a_job_name_leaving_outputs(hydra_in_process, tmp_path, caps
     assert code == 2 and err == f"gradlab: config error: hydra.job.name='../../x' is not allowed: {dirs.INSIDE}\n"
     assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*")] == [p.relative_to(tmp_path) for p in
                                                                       (tmp_path / "a", tmp_path / "a" / "b")]
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../../x"])
+def test_a_search_study_name_leaving_its_folder_is_refused(name):
+    """`dir: outputs/<experiment>/search/${study_name}`: study_name=.. put the trials in outputs/<experiment>/."""
+    from gradlab.runner.run import CONFIG_DIR
+    from gradlab.runner.search_space import parse_search
+
+    shipped = OmegaConf.load(CONFIG_DIR / "hpo" / "logreg_optuna.yaml")
+    shipped.study_name = name
+    with pytest.raises(ConfigError) as err:
+        parse_search(OmegaConf.to_container(shipped, resolve=True))
+    assert err.value.key == "search.study_name" and "not '.' or '..'" in err.value.allowed

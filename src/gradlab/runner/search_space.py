@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.runner.config import ConfigError, at_least, checked, one_of, seed, validate
+from gradlab.runner.dirs import stays_inside
 
 RANGE_KEYS = ("low", "high", "log", "step", "integer")
 SPEC_HELP = "{low: L, high: H} with L < H (optional log: true, step: S, integer: true), or {choices: [...]}"
@@ -33,7 +34,7 @@ SPEC_HELP = "{low: L, high: H} with L < H (optional log: true, step: S, integer:
 class SearchConfig:
     """The schema of configs/hpo/<name>.yaml (the values are in the YAML)."""
 
-    study_name: str = checked(lambda s: bool(s) and "/" not in s, "a non-empty name without '/'")
+    study_name: str = checked(stays_inside, "a non-empty name without '/', not '.' or '..' (a folder of dir)")
     storage: str | None = checked(lambda s: s is None or "://" in s,
                                   "null (in memory) or a database URL, e.g. sqlite:///outputs/study.db")
     n_trials: int = at_least(1)

@@ -77,3 +77,26 @@ def test_a_search_study_name_leaving_its_folder_is_refused(name):
     with pytest.raises(ConfigError) as err:
         parse_search(OmegaConf.to_container(shipped, resolve=True))
     assert err.value.key == "search.study_name" and "not '.' or '..'" in err.value.allowed
+
+
+@pytest.mark.parametrize(("job_dir", "refused"), [("sweep/0", False), ("sweep/a=1/b=x", False),
+                                                   ("sweep/tags=[../../x]", False), ("sweep", True), ("elsewhere", True),
+                                                   ("sweep/a=../../../x", True)])
+def test_a_sweep_job_outside_its_sweep_is_refused_before_it_runs(tmp_path, capsys, job_dir, refused):
+    """hydra.sweep.subdir=${hydra.job.override_dirname} holds the jobs' override values, `..` included."""
+    from hydra.types import RunMode
+
+    config = OmegaConf.create({"hydra": {"mode": RunMode.MULTIRUN, "job": {"override_dirname": job_dir[6:]},
+                                         "sweep": {"dir": str(tmp_path / "sweep"),
+                                                   "subdir": "${hydra.job.override_dirname}"},
+                                         "runtime": {"output_dir": str(tmp_path / job_dir)}}})
+    if not refused:
+        dirs.ClaimRunDirs().on_job_start(config)
+        return
+    with pytest.raises(SystemExit) as done:
+        dirs.ClaimRunDirs().on_job_start(config)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("gradlab: config error: hydra.sweep.subdir=") and "inside the sweep's" in err
+    config.hydra.mode = RunMode.RUN  # a single run goes wherever hydra.run.dir says
+    dirs.ClaimRunDirs().on_job_start(config)

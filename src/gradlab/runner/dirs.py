@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.runner.config import ConfigError
@@ -140,6 +141,20 @@ class ClaimRunDirs(Callback):
                   "job, containing ${hydra.job.num} (the default) or ${hydra.job.override_dirname}", file=sys.stderr)
             sys.exit(EXIT_REFUSED)
         self._claim(OmegaConf.select(config, "hydra.sweep.dir"))
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A sweep job's directory is `hydra.sweep.dir/<subdir>`; a subdir made of the job's overrides
+        (${hydra.job.override_dirname}) holds their values, and a value with `../..` would put the job outside
+        the sweep: refused before the job runs (Hydra has made the directory and its log by then)."""
+        if OmegaConf.select(config, "hydra.mode") != RunMode.MULTIRUN:
+            return
+        job_dir = Path(str(config.hydra.runtime.output_dir)).resolve()
+        sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).resolve()
+        if sweep_dir not in job_dir.parents:
+            subdir = OmegaConf.select(config, "hydra.sweep.subdir")
+            print(f"gradlab: config error: hydra.sweep.subdir={subdir!r} is not allowed: a directory inside the sweep's "
+                  f"{str(sweep_dir)!r} (an override value with '..' leads out of it)", file=sys.stderr)
+            sys.exit(EXIT_REFUSED)
 
     @staticmethod
     def _check_job_name(config: DictConfig) -> None:

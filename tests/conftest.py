@@ -173,3 +173,24 @@ def cli(tmp_path):
         return proc, (read_metrics(out_dir) if metrics_path.exists() else None)
 
     return _run
+
+
+# Hydra's logging set-up (logging.config.dictConfig) would close pytest's own log handlers: left out in this process
+QUIET_HYDRA = ("hydra/job_logging=none", "hydra/hydra_logging=none")
+
+
+@pytest.fixture
+def gradlab_here(hydra_in_process, capsys):
+    """gradlab_here(*argv) -> (exit code, stdout, stderr): `gradlab <argv>` run in this process, in tmp_path.
+
+    The same entry point as the console script without a process start: for what a command says and its exit code
+    (the process itself, its signals and its isolation are tested through real processes in tests/e2e)."""
+    from gradlab import cli as gradlab_cli
+
+    def _run(*argv: str) -> tuple[int, str, str]:
+        command, *rest = argv
+        code = gradlab_cli.main([command, *(QUIET_HYDRA if command != "search" else ()), *rest])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run

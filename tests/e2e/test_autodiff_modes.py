@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import read_metrics
+
 # a teacher's new exercise, written as a YAML file of their own: y = x1 x2 + sin(x1) at two points
 EXERCISE = """\
 inputs: {x1: [1.0, 2.0], x2: [3.0, -1.0]}
@@ -36,10 +38,10 @@ def test_cli_end_to_end_same_tables_as_in_process(cli, run_experiment, tmp_path)
     assert again["points"] == metrics["points"] and again["max_errors"] == metrics["max_errors"]
 
 
-def test_cli_bad_graph_is_one_line_and_exit_2(cli):
-    proc, metrics = cli("autodiff_modes", "graph.nodes.f5='sin(f6)'")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
+def test_a_bad_graph_is_one_line_and_exit_2(gradlab_here, tmp_path):
+    code, _, err = gradlab_here("autodiff_modes", f"hydra.run.dir={tmp_path / 'run'}", "graph.nodes.f5='sin(f6)'")
+    assert code == 2
+    assert err.strip().splitlines() == [
         "gradlab: config error: graph.nodes.f5='sin(f6)' is not allowed: 'f6' is not defined (inputs: x; nodes: f1, "
         "f2, f3, f4, y)"]
-    assert metrics["status"] == "failed"
+    assert read_metrics(tmp_path / "run")["status"] == "failed"

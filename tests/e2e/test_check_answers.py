@@ -25,10 +25,10 @@ def test_default_answers_file_is_found_from_another_directory(tmp_path):
     assert metrics["summary"] == {"total": 9, "correct": 8, "wrong": 1}
 
 
-def test_malformed_file_is_one_line_exit_2(tmp_path):
-    bad = tmp_path / "bad.yaml"
+def test_malformed_file_is_one_line_exit_2(gradlab_here, tmp_path):
+    bad = tmp_path / "bad.yaml"  # named relative to the directory the command runs in, as a user types it
     bad.write_text("receptive_field:\n  - layers: [{kernel: 3, stride: 0, dilation: 1}]\n    fields: [3]\n")
-    proc, metrics = run_elsewhere(tmp_path, "answers=bad.yaml")
-    assert proc.returncode == 2 and metrics["status"] == "failed"
-    assert "bad.yaml:receptive_field[0].layers[0].stride" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    code, _, err = gradlab_here("check_answers", f"hydra.run.dir={tmp_path / 'run'}", "answers=bad.yaml")
+    assert code == 2 and read_metrics(tmp_path / "run")["status"] == "failed"
+    assert "bad.yaml:receptive_field[0].layers[0].stride" in err
+    assert len(err.strip().splitlines()) == 1

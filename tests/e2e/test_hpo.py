@@ -101,9 +101,10 @@ def test_a_search_whose_every_trial_diverges_records_them_failed_and_still_write
     ("search.n_trial=3", "gradlab: config error: search.n_trial='3' is not allowed: not a key of "
      "configs/hpo/logreg_optuna.yaml"),
 ])
-def test_a_bad_search_config_is_refused_in_one_line_with_exit_2_before_anything_runs(tmp_path, override, line):
-    proc = search(tmp_path, override)
-    assert (proc.returncode, proc.stderr.strip()) == (2, line)
+def test_a_bad_search_config_is_refused_in_one_line_with_exit_2_before_anything_runs(gradlab_here, tmp_path,
+                                                                                     override, line):
+    code, _, err = gradlab_here("search", "logreg", f"search.dir={tmp_path / 'search'}", *TINY, override)
+    assert (code, err.strip()) == (2, line)
     assert not (tmp_path / "search").exists()
 
 

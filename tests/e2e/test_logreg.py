@@ -26,12 +26,12 @@ def test_logreg_end_to_end_and_the_run_is_never_overwritten(tmp_path):
     assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
-def test_a_bad_value_or_an_unknown_key_is_one_line_and_exit_2(cli):
-    for override, key in (("optimizer.lr=0", "optimizer.lr"), ("optimizer.lrr=0.1", "optimizer.lrr")):
-        proc, _ = cli("logreg", override)
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-        assert key in lines[0] and "not allowed" in lines[0]
+def test_a_bad_value_is_one_line_and_exit_2(cli):
+    """The process's own stderr and exit code (unknown keys and every experiment's values: unit/test_bad_input.py)."""
+    proc, _ = cli("logreg", "optimizer.lr=0")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "optimizer.lr" in lines[0] and "not allowed" in lines[0]
 
 
 def test_default_run_dirs_are_unique_even_in_the_same_second(tmp_path):

@@ -85,3 +85,15 @@ def test_a_sweep_job_leading_out_of_its_sweep_is_refused(tmp_path):
     assert swept.stderr.splitlines()[-1].startswith("gradlab: config error: hydra.sweep.subdir='tags=[../../../x]' "
                                                     "is not allowed: a directory inside the sweep's")
     assert list(tmp_path.rglob("metrics.json")) == []  # the job never ran
+
+
+def test_the_main_jobs_tags_are_every_runs(tmp_path, capsys):
+    """`make run tags=[release]`: the main job and each of its runs carry the tag, so `--tag` finds them all."""
+    out = tmp_path / "main"
+    proc = subprocess.run([sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
+                           "only=[softmax_jacobian]", "tags=[release,'it\\'s 2']", "figures=false"], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, env=CLI_ENV)
+    assert proc.returncode == 0, proc.stderr
+    code, listing = listed(capsys, "runs", tmp_path, "--json", "--tag", "it's 2")
+    assert code == 0 and {(row["experiment"], tuple(row["tags"])) for row in json.loads(listing)} == {
+        ("run_all", ("release", "it's 2")), ("softmax_jacobian", ("release", "it's 2"))}

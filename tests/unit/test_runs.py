@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradlab import cli
 from gradlab.runner import meta, reproduce, runs
@@ -452,3 +454,13 @@ def test_runs_module_helpers():
     assert runs.max_differences([1.0, "NaN"], [1.0, "NaN"]) == (0.0, 0.0)
     assert runs.max_differences(0.0, 1e-300) == (1e-300, float("inf"))
     assert runs.max_differences([1.0], [1.0, 2.0]) is None and runs.max_differences("a", "b") is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=10), max_size=4))
+def test_a_quoted_override_reads_back_exactly(texts):
+    """hydra_quoted / tags_override: what the main job passes its runs, and rerun its new directory, read back by
+    Hydra's own override parser as written (quotes, backslashes before quotes, brackets, commas, '=')."""
+    assert runs.parse_override(runs.tags_override(texts)) == ("tags", texts)
+    for text in texts:
+        assert runs.parse_override("hydra.run.dir=" + runs.hydra_quoted(text)) == ("hydra.run.dir", text)

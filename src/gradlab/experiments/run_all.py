@@ -32,6 +32,7 @@ from gradlab.runner.config import ConfigError, at_least, checked
 from gradlab.runner.dirs import check_names
 from gradlab.runner.records import METRICS_FILE, process_alive, read_record, status_of, write_json_atomic
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
+from gradlab.runner.runs import tags_override
 from gradlab.verify.claims import CLAIMS
 from gradlab.verify.report import build_report
 
@@ -145,8 +146,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         if ctx.stop.is_set():
             outcomes[spec.id] = {"exit_code": None, "seconds": 0.0, "stopped": "not run: the main job was interrupted"}
             return
-        argv = [f"hydra.run.dir={ctx.path(spec.id)}", f"scale={cfg.scale}", *(spec.overrides or []),
-                *(cfg.overrides or {}).get(spec.id, [])]
+        argv = [f"hydra.run.dir={ctx.path(spec.id)}", f"scale={cfg.scale}", tags_override(cfg.tags),  # the job's tags
+                *(spec.overrides or []), *(cfg.overrides or {}).get(spec.id, [])]
         ctx.log.info("[%d/%d] %s ...", index, len(runs), spec.id)
         started = time.perf_counter()
         code, last_line, stopped = run_experiment(spec.experiment, argv, cfg.timeout_s, ctx)

@@ -38,6 +38,7 @@ from gradlab.runner.runs import (
     display_path,
     flatten,
     fmt,
+    hydra_quoted,
     max_differences,
     metrics_of,
     read_yaml,
@@ -96,7 +97,7 @@ def _hydra_arg(key: str, value: str) -> str:
     """`key=value` for the Hydra command line, quoted where the value holds characters Hydra would parse."""
     if re.fullmatch(r"[\w/.:+@-]+", value):
         return f"{key}={value}"
-    return f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return f"{key}={hydra_quoted(value)}"
 
 
 def saved_overrides(run_dir: Path) -> list[str]:

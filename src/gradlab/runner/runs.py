@@ -82,6 +82,17 @@ def parse_override(item: str) -> tuple[str, Any]:
     return override.key_or_group, override.value()
 
 
+def hydra_quoted(text: str) -> str:
+    """`text` as a quoted value of Hydra's override grammar, read back as `text` exactly: `'` becomes `\\'`, and a
+    run of backslashes is doubled where it precedes a quote (elsewhere a backslash is literal in Hydra 1.3)."""
+    return "'" + re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), text) + "'"
+
+
+def tags_override(tags: Sequence[str]) -> str:
+    """The override that gives a run these tags (configs/base/run.yaml), e.g. `tags=['baseline','lr study']`."""
+    return "tags=[" + ",".join(hydra_quoted(tag) for tag in tags) + "]"
+
+
 def read_yaml(path: Path) -> Any:
     try:
         return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -116,8 +116,9 @@ def parser(with_experiments: bool = False) -> argparse.ArgumentParser:
     rerun = commands.add_parser("rerun", help="run DIR again (same overrides, same seed); exit 0 if every metric "
                                 "is identical bit for bit",
                                 description="Runs DIR's experiment again from its saved overrides (less Hydra's "
-                                "own, hydra.*: where the original ran) into a new directory and reports per metric: identical, or the max abs/rel difference; and "
-                                "the versions that differ. Exit code 0 only if every metric is identical.")
+                                "own, hydra.*: where the original ran) into a new directory and reports per metric: "
+                                "identical, or the max abs/rel difference; and the versions that differ. Exit code 0 "
+                                "only if every metric is identical.")
     rerun.add_argument("dir", type=Path, metavar="DIR")
     rerun.add_argument("--out", type=Path, metavar="NEW", help="where to run (default: DIR-rerun, DIR-rerun-1, ...)")
     rerun.add_argument("--ignore", action="append", default=[], metavar="PATTERN",

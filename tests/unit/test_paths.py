@@ -79,9 +79,9 @@ def test_a_search_study_name_leaving_its_folder_is_refused(name):
     assert err.value.key == "search.study_name" and "not '.' or '..'" in err.value.allowed
 
 
-@pytest.mark.parametrize(("job_dir", "refused"), [("sweep/0", False), ("sweep/a=1/b=x", False),
-                                                   ("sweep/tags=[../../x]", False), ("sweep", True), ("elsewhere", True),
-                                                   ("sweep/a=../../../x", True)])
+@pytest.mark.parametrize(("job_dir", "refused"), [
+    ("sweep/0", False), ("sweep/a=1/b=x", False), ("sweep/tags=[../../x]", False),  # tags=[.., .., x]: inside
+    ("sweep", True), ("elsewhere", True), ("sweep/a=../../../x", True)])
 def test_a_sweep_job_outside_its_sweep_is_refused_before_it_runs(tmp_path, capsys, job_dir, refused):
     """hydra.sweep.subdir=${hydra.job.override_dirname} holds the jobs' override values, `..` included."""
     from hydra.types import RunMode

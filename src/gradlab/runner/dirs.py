@@ -152,8 +152,8 @@ class ClaimRunDirs(Callback):
         sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).resolve()
         if sweep_dir not in job_dir.parents:
             subdir = OmegaConf.select(config, "hydra.sweep.subdir")
-            print(f"gradlab: config error: hydra.sweep.subdir={subdir!r} is not allowed: a directory inside the sweep's "
-                  f"{str(sweep_dir)!r} (an override value with '..' leads out of it)", file=sys.stderr)
+            print(f"gradlab: config error: hydra.sweep.subdir={subdir!r} is not allowed: a directory inside the "
+                  f"sweep's {str(sweep_dir)!r} (an override value with '..' leads out of it)", file=sys.stderr)
             sys.exit(EXIT_REFUSED)
 
     @staticmethod

@@ -321,18 +321,24 @@ def test_runs_lists_an_unreadable_record_as_unreadable(tmp_path, capsys):
     cut = write_run(tmp_path / "logreg/2026-01-01/11-00-00", overrides=["optimizer.lr=0.2", "tags=[a]"])
     (cut / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"config_name": "logreg"}}}))
     (cut / "metrics.json").write_text((cut / "metrics.json").read_text()[:40])
+    damaged = write_run(tmp_path / "logreg/2026-01-01/12-00-00", overrides=[], key_metrics=["fit.loss"])
+    for name in ("metrics.json", ".hydra/overrides.yaml", ".hydra/hydra.yaml"):  # not even text
+        (damaged / name).write_bytes(b"\xff\xfe\x00")
     listed = write_run(tmp_path / "list")
     (listed / "metrics.json").write_text("[1, 2]")  # JSON, but not a record
     code, out, _ = gradlab(capsys, "runs", tmp_path, "--json")
     rows = by_path(json.loads(out), tmp_path)
     assert code == 0 and {k: r["status"] for k, r in rows.items()} == {
-        "logreg/2026-01-01/10-00-00": "ok", "logreg/2026-01-01/11-00-00": "unreadable", "list": "unreadable"}
+        "logreg/2026-01-01/10-00-00": "ok", "logreg/2026-01-01/11-00-00": "unreadable", "list": "unreadable",
+        "logreg/2026-01-01/12-00-00": "unreadable"}
+    not_text = rows["logreg/2026-01-01/12-00-00"]
+    assert (not_text["experiment"], not_text["overrides"]) == ("?", [])
     unreadable = rows["logreg/2026-01-01/11-00-00"]
     assert unreadable["experiment"] == "logreg" and unreadable["overrides"] == ["optimizer.lr=0.2", "tags=[a]"]
     assert unreadable["error"] == "metrics.json cannot be read (damaged or cut short)" and unreadable["tags"] == ["a"]
     assert unreadable["started_at"] is not None and rows["list"]["started_at"] is None  # .hydra's time, if any
     code, out, _ = gradlab(capsys, "runs", tmp_path, "--status", "unreadable")
-    assert code == 0 and [line.split()[0] for line in out.splitlines()[2:]] == ["unreadable", "unreadable"]
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[2:]] == ["unreadable"] * 3
     code, _, err = gradlab(capsys, "compare", good, cut)
     assert code == 2 and err == f"gradlab: error: {cut}: metrics.json cannot be read\n"
 

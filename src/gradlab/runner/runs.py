@@ -94,9 +94,10 @@ def tags_override(tags: Sequence[str]) -> str:
 
 
 def read_yaml(path: Path) -> Any:
+    """The YAML file's content; None if it is missing or cannot be read (not UTF-8 text, not YAML)."""
     try:
         return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
 
 

@@ -287,6 +287,15 @@ def test_replot_refuses_a_damaged_plot_data_in_one_line(tmp_path, capsys, keep):
     assert not (run / "replot").exists()
 
 
+@pytest.mark.parametrize("command", ["rerun", "replot"])
+def test_rerun_and_replot_refuse_a_record_that_is_json_but_not_a_record(tmp_path, capsys, command):
+    run = write_run(tmp_path / "run", overrides=[])
+    (run / "metrics.json").write_text("[1, 2]")
+    (run / ".hydra" / "hydra.yaml").write_text("- a list, not Hydra's settings\n")
+    code, _, err = gradlab(capsys, command, run)
+    assert code == 2 and err == f"gradlab: error: {run}: metrics.json cannot be read\n"
+
+
 def test_rerun_never_passes_hydra_settings_from_the_record(tmp_path):
     """A saved `hydra.run.dir=...` (or any hydra key) would put the rerun where the original ran, or anywhere."""
     saved = ["hydra.run.dir=/elsewhere", "optimizer.lr=0.1", "hydra/launcher=joblib", "+hydra.job.name=../x",

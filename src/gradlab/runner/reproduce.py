@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, read_record, status_of
+from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, lookup, read_record, status_of
 from gradlab.runner.runs import (
     RunError,
     differing,
@@ -51,7 +51,7 @@ VERSION_SUMMARY = ("python", "jax", "jaxlib", "numpy", "platform", "device", "gi
 
 def _record(run_dir: Path) -> dict:
     record = read_record(run_dir)
-    if record is None:
+    if not isinstance(record, dict):  # None: missing or not JSON; a list or a number: JSON, but not a record
         exists = (run_dir / METRICS_FILE).exists()
         raise RunError(run_dir, "metrics.json cannot be read" if exists else "no metrics.json (not a run directory)")
     if not record.get("experiment"):
@@ -133,8 +133,8 @@ def rerun_command(run_dir: Path, record: dict, new_dir: Path) -> tuple[list[str]
         raise RunError(run_dir / METRICS_FILE, f"experiment {experiment!r} is not a module of gradlab.experiments")
     overrides = saved_overrides(run_dir)
     left_out = [item for item in overrides if is_hydra_override(item)]
-    cwd = (read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}).get("hydra", {}).get("runtime", {}).get("cwd")
-    cwd = Path(cwd) if cwd and Path(cwd).is_dir() else Path.cwd()  # relative paths in overrides mean the same
+    cwd = lookup(read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}, "hydra.runtime.cwd")  # where relative paths
+    cwd = Path(cwd) if isinstance(cwd, str) and Path(cwd).is_dir() else Path.cwd()  # in overrides mean the same
     argv = [sys.executable, "-m", f"gradlab.experiments.{experiment}",
             _hydra_arg("hydra.run.dir", str(new_dir.resolve())), *(o for o in overrides if o not in left_out)]
     return argv, cwd, left_out

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from gradlab.bench import autodiff as measure
 from gradlab.bench.timing import compile_timed, xla_cost
 from gradlab.problems import autodiff_cost as cost
+from gradlab.problems import scaling_fits as fits
 from gradlab.runner.config import ConfigError
 
 
@@ -105,23 +106,23 @@ def test_segment_length_tiles_depth(depth, segment):
 
 def test_loglog_slope_recovers_power_law_and_needs_two_sizes():
     P = [10, 100, 1000, 10000]
-    assert cost.loglog_slope(P, [3.0 * p**2 for p in P]) == pytest.approx(2.0)
-    assert cost.loglog_slope(P, [5.0 * p for p in P]) == pytest.approx(1.0)
-    assert cost.loglog_slope([10, 100], [1.0, None]) is None
+    assert fits.loglog_slope(P, [3.0 * p**2 for p in P]) == pytest.approx(2.0)
+    assert fits.loglog_slope(P, [5.0 * p for p in P]) == pytest.approx(1.0)
+    assert fits.loglog_slope([10, 100], [1.0, None]) is None
 
 
 def test_loglog_fit_of_an_exact_power_law_has_a_zero_width_interval():
     P = np.array([100, 200, 500, 1000])
-    fit = cost.loglog_fit(P, 3e-7 * P**1.5, confidence=0.95)
+    fit = fits.loglog_fit(P, 3e-7 * P**1.5, confidence=0.95)
     assert fit.slope == pytest.approx(1.5, abs=1e-12) and fit.intercept == pytest.approx(np.log(3e-7), abs=1e-10)
     assert fit.points == 4 and fit.dof == 2 and fit.stderr == pytest.approx(0.0, abs=1e-12)
     assert fit.interval == pytest.approx((1.5, 1.5), abs=1e-10)
 
 
 def test_loglog_fit_of_two_points_has_a_slope_but_no_interval():
-    fit = cost.loglog_fit([10, 100], [1.0, 10.0], confidence=0.95)
+    fit = fits.loglog_fit([10, 100], [1.0, 10.0], confidence=0.95)
     assert fit.slope == pytest.approx(1.0) and fit.stderr is None and fit.interval is None and fit.dof == 0
-    assert cost.loglog_fit([10, 10], [1.0, 2.0], confidence=0.95) is None  # one distinct size: no slope
+    assert fits.loglog_fit([10, 10], [1.0, 2.0], confidence=0.95) is None  # one distinct size: no slope
 
 
 @settings(max_examples=20, deadline=None)
@@ -130,7 +131,7 @@ def test_loglog_fit_matches_scipy_linregress(slope, points, seed):
     rng = np.random.default_rng(seed)
     P = np.geomspace(100, 1e5, points)
     costs = 1e-6 * P**slope * np.exp(0.2 * rng.standard_normal(points))
-    fit = cost.loglog_fit(P, costs, confidence=0.9)
+    fit = fits.loglog_fit(P, costs, confidence=0.9)
     reference = scipy.stats.linregress(np.log(P), np.log(costs))
     assert fit.slope == pytest.approx(reference.slope, abs=1e-10)
     assert fit.intercept == pytest.approx(reference.intercept, abs=1e-9)
@@ -148,7 +149,7 @@ def test_loglog_fit_interval_covers_the_true_slope_about_95_percent_of_the_time(
     covered = 0
     for _ in range(trials):
         times = 2e-9 * P**2.0 * np.exp(0.3 * rng.standard_normal(P.size))
-        low, high = cost.loglog_fit(P, times, confidence=0.95).interval
+        low, high = fits.loglog_fit(P, times, confidence=0.95).interval
         covered += low <= 2.0 <= high
     # binomial(2000, 0.95): standard deviation 0.5 %, so 93.5 % .. 96.5 % is a 3-sigma band
     assert 0.935 <= covered / trials <= 0.965
@@ -158,16 +159,16 @@ def test_slope_difference_of_equal_fits_has_twice_their_dof():
     rng = np.random.default_rng(3)
     P = np.geomspace(10, 1e4, 6)
     noise = np.exp(0.1 * rng.standard_normal(6))
-    forward = cost.loglog_fit(P, 1e-9 * P**2 * noise, confidence=0.95)
-    reverse = cost.loglog_fit(P, 1e-6 * P * noise, confidence=0.95)  # the same residuals: the same stderr
-    difference = cost.slope_difference(forward, reverse, 0.95)
+    forward = fits.loglog_fit(P, 1e-9 * P**2 * noise, confidence=0.95)
+    reverse = fits.loglog_fit(P, 1e-6 * P * noise, confidence=0.95)  # the same residuals: the same stderr
+    difference = fits.slope_difference(forward, reverse, 0.95)
     assert difference["value"] == pytest.approx(1.0, abs=1e-12)  # the same noise cancels in the difference
     assert difference["stderr"] == pytest.approx(np.sqrt(2) * forward.stderr)
     assert difference["dof"] == pytest.approx(2 * forward.dof)  # Welch-Satterthwaite for equal variances
     half = scipy.stats.t.ppf(0.975, 2 * forward.dof) * difference["stderr"]
     assert difference["interval"] == pytest.approx((1.0 - half, 1.0 + half))
-    two_points = cost.loglog_fit([10, 100], [1.0, 10.0])
-    assert cost.slope_difference(forward, two_points, 0.95) is None
+    two_points = fits.loglog_fit([10, 100], [1.0, 10.0])
+    assert fits.slope_difference(forward, two_points, 0.95) is None
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -229,13 +230,21 @@ def test_rounds_interleave_every_function_once_per_round_in_changing_orders():
         return fn
 
     names = [f"fn{i}" for i in range(6)]
-    minima, outputs, share = measure.timed_rounds({n: (call(n), ()) for n in names}, rounds=4, min_window_s=0.0,
-                                                  max_calls=5)  # fmt: skip
-    assert all(len(minima[n]) == 4 and all(t >= 0 for t in minima[n]) for n in names)
-    timed = visits[len(names):]  # after each function's output call (no calibration: none is faster than 0 s)
-    rounds = [timed[i * len(names):(i + 1) * len(names)] for i in range(4)]  # one call each (k = 1: no re-warm)
+    minima, share, failed = measure.timed_rounds({n: (call(n), ()) for n in names}, {n: 1 for n in names}, rounds=4)
+    assert all(len(minima[n]) == 4 and all(t >= 0 for t in minima[n]) for n in names) and failed == {}
+    rounds = [visits[i * len(names):(i + 1) * len(names)] for i in range(4)]  # one call each (k = 1: no re-warm)
     assert all(sorted(r) == names for r in rounds) and len({tuple(r) for r in rounds}) > 1
-    assert set(outputs) == set(names) and share["process_share"] >= 0.0
+    assert share["process_share"] >= 0.0
+
+
+def test_a_function_that_fails_while_timing_leaves_the_rounds_and_the_others_go_on():
+    def fails():
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 534.26GiB")
+
+    items = {"ok": (lambda: np.zeros(1), ()), "oom": (fails, ())}
+    minima, _, failed = measure.timed_rounds(items, {"ok": 1, "oom": 1}, rounds=3)
+    assert list(minima) == ["ok"] and len(minima["ok"]) == 3
+    assert list(failed) == ["oom"] and failed["oom"].startswith("JaxRuntimeError: RESOURCE_EXHAUSTED")
 
 
 def test_a_fast_call_is_repeated_within_a_round_and_its_minimum_kept():
@@ -245,9 +254,10 @@ def test_a_fast_call_is_repeated_within_a_round_and_its_minimum_kept():
         calls["n"] += 1
         return np.zeros(1)
 
-    minima, _, _ = measure.timed_rounds({"fast": (fn, ())}, rounds=3, min_window_s=1.0, max_calls=7)
-    # output + calibration (faster than the window), then per round a re-warm and max_calls timed calls
-    assert calls["n"] == 2 + 3 * (1 + 7)
+    output, seconds, k = measure.first_call(fn, (), min_window_s=1.0, max_calls=7)
+    assert k == 7 and calls["n"] == 2 and seconds < 1.0  # output + calibration (faster than the window)
+    measure.timed_rounds({"fast": (fn, ())}, {"fast": k}, rounds=3)
+    assert calls["n"] == 2 + 3 * (1 + 7)  # per round a re-warm and max_calls timed calls
 
 
 def test_summary_is_the_minimum_of_round_minima_with_their_range():
@@ -261,10 +271,10 @@ def test_summary_is_the_minimum_of_round_minima_with_their_range():
 def test_fit_above_floor_keeps_only_sizes_above_their_floor():
     P = [10, 100, 1000, 10000]
     times = [1e-5, 1e-5, 1e-3, 1e-2]  # the two smallest are the call floor
-    kept = measure.fit_above_floor(P, times, [1e-4] * 4, 0.95, 2, cost.loglog_fit)
+    kept = fits.fit_above_floor(P, times, [1e-4] * 4, 0.95, 2)
     assert kept["sizes"] == [1000, 10000] and kept["decades"] == pytest.approx(1.0)
     assert kept["fit"].slope == pytest.approx(1.0)
-    assert measure.fit_above_floor(P, times, [1e-4] * 4, 0.95, 3, cost.loglog_fit)["fit"] is None
+    assert fits.fit_above_floor(P, times, [1e-4] * 4, 0.95, 3)["fit"] is None
 
 
 def test_peak_resident_memory_sees_a_large_temporary():

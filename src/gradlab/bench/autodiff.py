@@ -4,15 +4,20 @@ Every function is compiled ahead of time (compile time apart, XLA's temporary me
 are timed together in `rounds` interleaved rounds: each round visits every function once, in a shuffled
 order, and records the *minimum* of a few back-to-back calls (enough to span `min_window_s`; one for a slow
 call). A competing process only ever adds time, so a minimum is the statistic least moved by it. Across
-rounds, a time is the median of its round minima and its interval the [min, max] of them; every time of the
+rounds, a time is the minimum of its round minima and its interval the [min, max] of them; every time of the
 study (f, routes, empty calls, Jacobians, checkpointing) is this one statistic.
 
-Nothing is predicted: every (size, route) the config lists is run. The machine's load is sampled before and
-after (load average, the share of the cores busy, this process's share while it timed).
+Nothing is predicted: every (size, route) the config lists is run, unless it cannot fit the device's memory
+(`DeviceMemory`: checked from the compiled program's memory analysis before its first call) or it fails at run
+time (a `jax.errors.JaxRuntimeError` such as RESOURCE_EXHAUSTED): then it is recorded as skipped or failed with
+its reason and the study goes on without it (`Records` writes each size's record as it completes). The
+machine's load is sampled before and after (load average, the share of the cores busy, this process's share
+while it timed).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -22,49 +27,65 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
+
 from gradlab.bench.timing import block, compile_timed, xla_cost
 
 # --------------------------------------------------------------------------------------------------------
 # Interleaved rounds
 
 
-def timed_rounds(items: dict[Any, tuple[Callable, tuple]], rounds: int, min_window_s: float, max_calls: int,
-                 seed: int = 0) -> tuple[dict[Any, list[float]], dict[Any, Any], dict]:  # fmt: skip
-    """({key: [round minimum, ...]}, {key: output of its first call}, process/machine CPU share while timing).
+def first_call(fn: Callable, args: tuple, min_window_s: float, max_calls: int) -> tuple[Any, float, int]:
+    """(output, seconds, calls per round) from one or two untimed-for-the-study calls: the output is kept for
+    the correctness checks; unless the first call took longer than the window, a second one is timed, and it
+    sets the calls per round k = clip(ceil(min_window_s / t), 1, max_calls) (a first call slower than the window
+    says k = 1 already: later ones are faster)."""
+    start = time.perf_counter()
+    output = block(fn(*args))
+    seconds = time.perf_counter() - start
+    if seconds < min_window_s:
+        start = time.perf_counter()
+        block(fn(*args))
+        seconds = time.perf_counter() - start
+    return output, seconds, int(min(max_calls, max(1, math.ceil(min_window_s / seconds))))
 
-    First every function runs once (its output kept, for the correctness checks) and, unless that took longer
-    than the window, once more timed: that sets its calls per round k = clip(ceil(min_window_s / t), 1,
-    max_calls). Then `rounds` rounds, each
-    in a new shuffled order (a fixed-seed generator, so a run repeats its order); with k > 1 an untimed call
-    comes first, so the timed ones find caches as their own previous call left them.
+
+def timed_rounds(items: dict[Any, tuple[Callable, tuple]], calls: dict[Any, int], rounds: int,
+                 seed: int = 0) -> tuple[dict[Any, list[float]], dict, dict[Any, str]]:  # fmt: skip
+    """({key: [round minimum, ...]}, process/machine CPU share while timing, {key: why it failed}).
+
+    `rounds` rounds, each in a new shuffled order (a fixed-seed generator, so a run repeats its order), each
+    visiting every function once for `calls[key]` back-to-back calls (see `first_call`) and keeping their
+    minimum; with k > 1 an untimed call comes first, so the timed ones find caches as their own previous call
+    left them. A function that fails (`attempt`) leaves the rounds with its reason; the others go on.
     """
     keys = list(items)
-    outputs, calls = {}, {}
-    for key in keys:
-        fn, args = items[key]
-        start = time.perf_counter()
-        outputs[key] = block(fn(*args))
-        seconds = time.perf_counter() - start
-        if seconds < min_window_s:  # a first call slower than the window says k = 1 already (later ones are faster)
-            start = time.perf_counter()
-            block(fn(*args))
-            seconds = time.perf_counter() - start
-        calls[key] = int(min(max_calls, max(1, math.ceil(min_window_s / seconds))))
     minima: dict[Any, list[float]] = {key: [] for key in keys}
+    failed: dict[Any, str] = {}
     order = random.Random(seed)
     share = CpuShare()
+
+    def one_round_of(key) -> float:
+        fn, args = items[key]
+        if calls[key] > 1:
+            block(fn(*args))
+        best = math.inf
+        for _ in range(calls[key]):
+            start = time.perf_counter()
+            block(fn(*args))
+            best = min(best, time.perf_counter() - start)
+        return best
+
     for _ in range(rounds):
         for key in order.sample(keys, len(keys)):
-            fn, args = items[key]
-            if calls[key] > 1:
-                block(fn(*args))
-            best = math.inf
-            for _ in range(calls[key]):
-                start = time.perf_counter()
-                block(fn(*args))
-                best = min(best, time.perf_counter() - start)
-            minima[key].append(best)
-    return minima, outputs, share.read()
+            if key in failed:
+                continue
+            best, error = attempt(one_round_of, key)
+            if error is None:
+                minima[key].append(best)
+            else:
+                failed[key] = error
+    return {k: v for k, v in minima.items() if k not in failed}, share.read(), failed
 
 
 def summary(values: list[float]) -> dict:
@@ -162,13 +183,59 @@ def peak_resident_bytes(fn: Callable, args: tuple) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Log-log fits over the sizes above the call floor
+# Device memory: check before the first call, record and go on after a failure
 
 
-def fit_above_floor(sizes, times, floors, confidence: float, min_sizes: int, fit) -> dict:
-    """Fit log(time) on log(size) over the sizes whose time is >= their floor (10 x the empty call of the same
-    arguments); {fit or None, sizes, decades spanned}."""
-    kept = [(s, t) for s, t, floor in zip(sizes, times, floors, strict=True) if t is not None and t >= floor]
-    decades = math.log10(kept[-1][0] / kept[0][0]) if len(kept) >= 2 else 0.0
-    result = fit(*zip(*kept, strict=True), confidence) if len(kept) >= min_sizes else None
-    return {"fit": result, "sizes": [s for s, _ in kept], "decades": decades}
+class DeviceMemory:
+    """The memory a new call may take: the default device's bytes_limit - bytes_in_use where the backend reports
+    them (`memory_stats()`: GPU, TPU), else `fallback_bytes` (the CPU's host budget). A compiled program needs
+    its output + temporary bytes (XLA's memory analysis, read without running it; its arguments exist already)."""
+
+    def __init__(self, fallback_bytes: float, fraction: float):
+        self.fallback, self.fraction = fallback_bytes, fraction
+
+    def free_bytes(self) -> tuple[float, str]:
+        stats = jax.devices()[0].memory_stats()
+        if stats and stats.get("bytes_limit"):
+            return stats["bytes_limit"] - stats.get("bytes_in_use", 0), "the device's memory_stats()"
+        return self.fallback, "the host memory budget"
+
+    def refuse(self, needed_bytes: float) -> str | None:
+        """None when needed_bytes fits within `fraction` of the free memory, else the one-line reason."""
+        free, source = self.free_bytes()
+        if needed_bytes <= self.fraction * free:
+            return None
+        return (f"needs {needed_bytes / 2**30:.3g} GiB, over {self.fraction:g} x the {free / 2**30:.3g} GiB free "
+                f"({source})")
+
+
+def program_bytes(executable) -> float:
+    """Output + temporary bytes of a compiled program (argument buffers are already allocated)."""
+    memory = executable.memory_analysis()
+    if memory is None:
+        return 0.0
+    return float(memory.output_size_in_bytes + memory.temp_size_in_bytes)
+
+
+def attempt(fn: Callable, *args) -> tuple[Any, str | None]:
+    """(fn(*args), None), or (None, one-line reason) when XLA fails at run time (e.g. RESOURCE_EXHAUSTED) or
+    the host is out of memory: the caller records the size as failed and goes on."""
+    try:
+        return fn(*args), None
+    except (jax.errors.JaxRuntimeError, MemoryError) as error:
+        first = str(error).splitlines()[0][:300] if str(error) else ""
+        return None, f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+class Records:
+    """One JSON object a line in `path`, rewritten whole through a temporary file and os.replace after each
+    record, so a run killed at any moment leaves every record completed before it, and never half of one."""
+
+    def __init__(self, path: Path):
+        self.path, self.lines = Path(path), []
+
+    def add(self, record: dict) -> None:
+        self.lines.append(json.dumps(record, default=float))
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text("\n".join(self.lines) + "\n")
+        os.replace(tmp, self.path)

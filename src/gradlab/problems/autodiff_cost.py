@@ -23,7 +23,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats
 
 ROUTES = ("f", "rev", "fwd_batched", "fwd_sequential")  # the gradient's cost, and f's for reference
 UNITS = ("empty", "jvp", "hvp")  # timed beside them: the call floor, one forward pass, one Hessian-vector product
@@ -327,71 +326,6 @@ def crossovers(n_in, n_out, ratio) -> list[float | None]:
                 break
         found.append(hit)
     return found
-
-
-# --------------------------------------------------------------------------------------------------------
-# Fits
-
-
-@dataclasses.dataclass(frozen=True)
-class LogLogFit:
-    """log(cost) = intercept + slope log(size), fitted by least squares to `points` (size, cost) pairs.
-
-    stderr = sqrt(sum(residual^2) / dof / sum((log size - mean)^2)) with dof = points - 2, and the interval is
-    slope +- t_{(1 + confidence) / 2, dof} stderr (Student's t): both None for two points (no residual left).
-    """
-
-    slope: float
-    intercept: float
-    points: int
-    dof: int
-    stderr: float | None
-    confidence: float | None
-    interval: tuple[float, float] | None
-
-
-def loglog_fit(sizes, costs, confidence: float | None = None) -> LogLogFit | None:
-    """Least-squares fit of log(cost) against log(size), over the points with a positive size and cost; None
-    with fewer than two distinct sizes. With `confidence` (e.g. 0.95) the slope's t interval is computed."""
-    pairs = [(s, c) for s, c in zip(sizes, costs, strict=True) if c is not None and c > 0 and s > 0]
-    if len({s for s, _ in pairs}) < 2:
-        return None
-    x, y = np.log(np.array(pairs, dtype=float)).T
-    dx = x - x.mean()
-    slope = float(dx @ (y - y.mean()) / (dx @ dx))
-    intercept = float(y.mean() - slope * x.mean())
-    dof = len(x) - 2
-    stderr = interval = None
-    if dof > 0:
-        residual = y - intercept - slope * x
-        stderr = float(np.sqrt(residual @ residual / dof / (dx @ dx)))
-        if confidence is not None:
-            interval = _t_interval(slope, stderr, dof, confidence)
-    return LogLogFit(slope, intercept, len(x), dof, stderr, confidence if interval else None, interval)
-
-
-def loglog_slope(sizes, costs) -> float | None:
-    """Least-squares slope of log(cost) against log(size); None with fewer than two usable points."""
-    fit = loglog_fit(sizes, costs)
-    return None if fit is None else fit.slope
-
-
-def slope_difference(a: LogLogFit, b: LogLogFit, confidence: float) -> dict | None:
-    """a.slope - b.slope of two independent fits, its standard error sqrt(se_a^2 + se_b^2) and t interval with
-    Welch-Satterthwaite degrees of freedom (se_a^2 + se_b^2)^2 / (se_a^4 / dof_a + se_b^4 / dof_b)."""
-    if a.stderr is None or b.stderr is None:
-        return None
-    variance = a.stderr**2 + b.stderr**2
-    tails = a.stderr**4 / a.dof + b.stderr**4 / b.dof
-    dof = variance**2 / tails if tails > 0 else float(a.dof + b.dof)  # two exact fits: any dof, zero width
-    value, stderr = a.slope - b.slope, math.sqrt(variance)
-    return {"value": value, "stderr": stderr, "dof": dof, "confidence": confidence,
-            "interval": _t_interval(value, stderr, dof, confidence)}
-
-
-def _t_interval(value: float, stderr: float, dof: float, confidence: float) -> tuple[float, float]:
-    half = float(scipy.stats.t.ppf((1 + confidence) / 2, dof)) * stderr
-    return (value - half, value + half)
 
 
 def max_relative_difference(a: Any, b: Any) -> float:

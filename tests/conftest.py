@@ -7,6 +7,7 @@ start the real CLI (`cli`) for the contract a process has: exit codes, stderr, s
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -194,3 +195,43 @@ def gradlab_here(hydra_in_process, capsys):
         return code, out, err
 
     return _run
+
+
+# the session's main job: run id -> (overrides, what must be equal in-process: None = every result but meta,
+# config and plots)
+MAIN_JOB_TAGS = ("main-job", "it's 2")  # a quote inside: Hydra reads each tag back exactly
+MAIN_JOB_RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
+    "softmax_jacobian": ((), None),
+    "map_l2": (("offset_check.num_points=100", "sigma_sweep.num=9"), None),
+    "receptive_field_problem4": ((), None),
+    "linreg_hessian": (("surface_grid_points=21",), None),
+    "logreg": (("grid.resolution=31", "train.steps=300"), None),
+    "autodiff_modes": ((), None),
+    "bench_logreg": (("sizes.small.steps=20", "sizes.small.slow_steps=2", "sizes.large.n_per_class=500",
+                      "sizes.large.steps=3", "sizes.large.slow_steps=2", "timing.repeats=1", "timing.probe_repeats=1",
+                      "sweep.configs=4", "sweep.steps=10", "limits.dtypes=[float32]", "sharding.devices=1",
+                      "optional.torch=false", "optional.sklearn=false", "timing_dtype=float32"),
+                     ("sizes.small.agreement", "sizes.large.agreement", "sizes.small.gd_steps_to_tolerance")),
+}
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory, worker_id) -> tuple[Path, dict]:
+    """(its output dir, {returncode, stderr}): the main job as a user starts it (`python experiments/run_all.py`)
+    on small configs, tagged MAIN_JOB_TAGS; run once per session, whichever xdist worker asks first, and shared
+    by the tests that need a finished main job or one of its runs (test_main_job.py and others)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # the session's folder, above each worker's
+    out = shared / "main_job"
+    with open(shared / "main_job.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "main_job.json").exists():
+            per_run = ", ".join(f"{run_id}: [{', '.join(repr(o) for o in overrides)}]"
+                                for run_id, (overrides, _) in MAIN_JOB_RUNS.items() if overrides)
+            command = [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
+                       f"only=[{','.join(MAIN_JOB_RUNS)}]", f"overrides={{{per_run}}}",
+                       f"tags=[{','.join(repr(tag) for tag in MAIN_JOB_TAGS)}]"]
+            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                                  env=CLI_ENV)
+            (shared / "main_job.json").write_text(json.dumps({"returncode": proc.returncode, "stderr": proc.stderr}))
+    return out, json.loads((shared / "main_job.json").read_text())

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import CLI_ENV, REPO
+from conftest import CLI_ENV, MAIN_JOB_RUNS, MAIN_JOB_TAGS, REPO, validated_config
 
 from gradlab import cli
 
@@ -87,13 +87,13 @@ def test_a_sweep_job_leading_out_of_its_sweep_is_refused(tmp_path):
     assert list(tmp_path.rglob("metrics.json")) == []  # the job never ran
 
 
-def test_the_main_jobs_tags_are_every_runs(tmp_path, capsys):
-    """`make run tags=[release]`: the main job and each of its runs carry the tag, so `--tag` finds them all."""
-    out = tmp_path / "main"
-    proc = subprocess.run([sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
-                           "only=[softmax_jacobian]", "tags=[release,'it\\'s 2']", "figures=false"], cwd=REPO,
-                          capture_output=True, text=True, timeout=600, env=CLI_ENV)
-    assert proc.returncode == 0, proc.stderr
-    code, listing = listed(capsys, "runs", tmp_path, "--json", "--tag", "it's 2")
-    assert code == 0 and {(row["experiment"], tuple(row["tags"])) for row in json.loads(listing)} == {
-        ("run_all", ("release", "it's 2")), ("softmax_jacobian", ("release", "it's 2"))}
+def test_the_main_jobs_tags_are_every_runs(main_job, capsys):
+    """`make run tags=[...]`: the main job and each of its runs carry the tags, so `--tag` finds them all."""
+    out, proc = main_job
+    assert proc["returncode"] == 0, proc["stderr"][-3000:]
+    code, listing = listed(capsys, "runs", out, "--json", "--tag", MAIN_JOB_TAGS[1])
+    rows = json.loads(listing)
+    assert code == 0 and {row["experiment"] for row in rows} == {"run_all", *(
+        spec.experiment for spec in validated_config("run_all").runs if spec.id in MAIN_JOB_RUNS)}
+    assert all(tuple(row["tags"]) == MAIN_JOB_TAGS for row in rows)
+    assert len(rows) == 1 + len(MAIN_JOB_RUNS)

@@ -8,22 +8,16 @@ import sys
 
 from conftest import CLI_ENV, REPO, run_cli
 
-SMALL = ("grid.resolution=41", "train.steps=300")
 
-
-def test_logreg_end_to_end_and_the_run_is_never_overwritten(tmp_path):
-    run_dir = tmp_path / "run"
-    proc = run_cli("logreg", run_dir, *SMALL)
-    assert proc.returncode == 0, proc.stderr
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "ok" and metrics["newton"]["converged"]
+def test_a_finished_run_is_never_overwritten(main_job):
+    """A second run into the main job's logreg directory is refused, and every byte of the first stays."""
+    run_dir = main_job[0] / "logreg"
     files = {p.name for p in run_dir.iterdir()}
     assert {"metrics.json", "data.csv", "logreg.log", ".hydra", "plot_data.npz", "loss_heatmap.png"} <= files
-    assert set(metrics["plots"]) <= files
-    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    second = run_cli("logreg", run_dir, *SMALL, "data.seed=5")
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    second = run_cli("logreg", run_dir, "data.seed=5")
     assert second.returncode == 2 and "already used by another run" in second.stderr
-    assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 def test_a_bad_value_is_one_line_and_exit_2(cli):

@@ -8,52 +8,16 @@ One main job stands in for a CLI start per experiment: each run in it is the exp
 
 from __future__ import annotations
 
-import fcntl
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, REPO, validated_config
+from conftest import MAIN_JOB_RUNS as RUNS
+from conftest import validated_config
 
 from gradlab.runner.records import lookup
 from gradlab.verify.claims import CLAIMS
 
-# run id -> (overrides, what must be equal in-process: None = every result but meta, config and plots)
-RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
-    "softmax_jacobian": ((), None),
-    "map_l2": (("offset_check.num_points=100", "sigma_sweep.num=9"), None),
-    "receptive_field_problem4": ((), None),
-    "linreg_hessian": (("surface_grid_points=21",), None),
-    "logreg": (("grid.resolution=31", "train.steps=300"), None),
-    "autodiff_modes": ((), None),
-    "bench_logreg": (("sizes.small.steps=20", "sizes.small.slow_steps=2", "sizes.large.n_per_class=500",
-                      "sizes.large.steps=3", "sizes.large.slow_steps=2", "timing.repeats=1", "timing.probe_repeats=1",
-                      "sweep.configs=4", "sweep.steps=10", "limits.dtypes=[float32]", "sharding.devices=1",
-                      "optional.torch=false", "optional.sklearn=false", "timing_dtype=float32"),
-                     ("sizes.small.agreement", "sizes.large.agreement", "sizes.small.gd_steps_to_tolerance")),
-}
 NOT_RESULTS = ("meta", "config", "plots", "status", "warnings")
-
-
-@pytest.fixture(scope="session")
-def main_job(tmp_path_factory, worker_id) -> tuple[Path, dict]:
-    """(its output dir, {returncode, stderr}): run once per session, whichever worker asks first."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent  # the session's folder, above each worker's
-    out = shared / "main_job"
-    with open(shared / "main_job.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (shared / "main_job.json").exists():
-            per_run = ", ".join(f"{run_id}: [{', '.join(repr(o) for o in overrides)}]"
-                                for run_id, (overrides, _) in RUNS.items() if overrides)
-            command = [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
-                       f"only=[{','.join(RUNS)}]", f"overrides={{{per_run}}}"]
-            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
-                                  env=CLI_ENV)
-            (shared / "main_job.json").write_text(json.dumps({"returncode": proc.returncode, "stderr": proc.stderr}))
-    return out, json.loads((shared / "main_job.json").read_text())
 
 
 def test_the_main_job_ends_ok_and_its_report_judges_every_claim(main_job):

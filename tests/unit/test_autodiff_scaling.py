@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradlab.bench import autodiff as measure
+from gradlab.bench import autodiff_summary as summarise
 from gradlab.bench.timing import compile_timed, xla_cost
 from gradlab.problems import autodiff_cost as cost
 from gradlab.problems import scaling_fits as fits
@@ -342,10 +343,16 @@ def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_expe
     code, metrics, run_dir = run_experiment("autodiff_scaling", *TINY, figures=True)
     assert code == 0, metrics.get("error")
     assert metrics["all_grads_match"] is True
+    assert metrics["skipped"] == []  # this tiny run fits any device: every function ran ...
     for family, names in (("linear", {"f", "rev", "fwd_batched", "fwd_sequential", "jvp", "hvp", "empty"}),
                           ("mlp", {"f", "rev", "fwd_batched", "fwd_sequential", "jvp", "empty"})):  # fmt: skip
-        for row in metrics["sizes"][family]:  # nothing predicted: every function timed in every round
-            assert set(row["time"]) == names
+        for row in metrics["sizes"][family]:  # nothing predicted: every function that ran timed in every round
+            # ... but the expectations follow the routes that ran (row["ran"]), not a list of all routes: on a
+            # device where one does not fit it is skipped with its reason (metrics["skipped"]), not compared
+            assert set(row["time"]) == set(row["ran"]) <= names
+            expected = {f"{r}_vs_rev" for r in ("fwd_batched", "fwd_sequential") if r in row["ran"] and "rev" in row["ran"]}
+            expected |= {"rev_vs_closed_form"} if family == "linear" and "rev" in row["ran"] else set()
+            assert set(row["compared"]) == expected
             assert all(t["rounds"] == 3 and t["interval"][0] == t["best"] <= t["median"] <= t["interval"][1]
                        for t in row["time"].values())  # fmt: skip
             assert row["floor_s"] == pytest.approx(10 * row["time"]["empty"]["best"])
@@ -372,3 +379,104 @@ def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_expe
     broken["flop_ratio"]["linear"]["max_rel_err"] = 0.02
     claim = next(c for c in CLAIMS if c.quantity.startswith("matrix-product FLOPs"))
     assert evaluate(claim, broken).verdict == "FAIL"
+
+
+def _jacfwd_that_runs_out_of_memory_at(P: int):
+    """cost.batched_forward_gradient whose program fails at run time at size P, as XLA failed on a GPU
+    (RESOURCE_EXHAUSTED): a host callback raising inside the compiled call surfaces as a JaxRuntimeError."""
+    real = cost.batched_forward_gradient
+
+    def batched(loss):
+        jacobian = real(loss)
+
+        def grad(theta, *data):
+            if theta.shape != (P,):
+                return jacobian(theta, *data)
+
+            def exhausted(x):
+                raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 534.26GiB.")
+
+            return jax.pure_callback(exhausted, jax.ShapeDtypeStruct(theta.shape, theta.dtype), theta)
+
+        return grad
+
+    return batched
+
+
+SMALL_LINEAR = ("families=[linear]", "linear.P=[2,4,8]", "n_samples=64", "timing.min_window_s=0.0005",
+                "timing.repeats=5", "timing.load_sample_s=0.01", "mirror.sizes=[]", "memory.depths=[]")  # fmt: skip
+
+
+@pytest.mark.slow  # ~20 small compiles
+def test_a_route_that_runs_out_of_device_memory_is_recorded_and_the_run_goes_on(run_experiment, monkeypatch):
+    monkeypatch.setattr(cost, "batched_forward_gradient", _jacfwd_that_runs_out_of_memory_at(4))
+    code, metrics, run_dir = run_experiment("autodiff_scaling", *SMALL_LINEAR)
+    assert code == 0, metrics.get("error")
+    (skipped,) = metrics["skipped"]
+    assert (skipped["part"], skipped["size"], skipped["function"], skipped["status"]) == ("linear", 4, "fwd_batched",
+                                                                                          "failed")  # fmt: skip
+    assert skipped["reason"].startswith("JaxRuntimeError") and "RESOURCE_EXHAUSTED" in skipped["reason"]
+    assert "\n" not in skipped["reason"]
+    rows = {r["P"]: r for r in metrics["sizes"]["linear"]}
+    assert "fwd_batched" not in rows[4]["ran"] and "fwd_batched_vs_rev" not in rows[4]["compared"]
+    assert all("fwd_batched" in rows[P]["time"] and "fwd_batched_vs_rev" in rows[P]["compared"] for P in (2, 8))
+    assert metrics["all_grads_match"] and any("not run" in w for w in metrics["warnings"])
+    # every size's record was written as it completed, then again once timed
+    records = [json.loads(line) for line in (run_dir / "sizes.jsonl").read_text().splitlines()]
+    assert [(r["P"], r["stage"]) for r in records] == [(P, "compiled and called once") for P in (2, 4, 8)] + [
+        (P, "timed") for P in (2, 4, 8)]
+    assert "fwd_batched" not in records[1]["ran"] and "| linear | 4 | fwd_batched |" in (
+        run_dir / "report_tables.md").read_text()
+
+
+def test_device_memory_takes_the_devices_free_bytes_or_the_host_budget(monkeypatch):
+    guard = measure.DeviceMemory(fallback_bytes=1000.0, fraction=0.5)
+    if jax.devices()[0].memory_stats() is None:  # the CPU: no device statistics, the host budget stands in
+        assert guard.refuse(500) is None
+        assert "the host memory budget" in guard.refuse(501) and "0.5 x" in guard.refuse(501)
+
+    class Device:
+        def memory_stats(self):
+            return {"bytes_limit": 10 * 2**30, "bytes_in_use": 4 * 2**30}
+
+    monkeypatch.setattr(measure.jax, "devices", lambda: [Device()])
+    assert guard.free_bytes() == (6 * 2**30, "the device's memory_stats()")
+    assert guard.refuse(3 * 2**30) is None
+    assert guard.refuse(3 * 2**30 + 1).startswith("needs 3 GiB, over 0.5 x the 6 GiB free")
+
+
+def test_records_are_rewritten_whole_and_keep_every_completed_one(tmp_path):
+    records = measure.Records(tmp_path / "sizes.jsonl")
+    records.add({"P": 2})
+    records.add({"P": 4, "time": 1.5})
+    assert [json.loads(line) for line in (tmp_path / "sizes.jsonl").read_text().splitlines()] == [
+        {"P": 2}, {"P": 4, "time": 1.5}]
+    assert [p.name for p in tmp_path.iterdir()] == ["sizes.jsonl"]  # no temporary left behind
+
+
+@pytest.mark.slow
+def test_the_backend_preset_replaces_only_the_keys_it_sets():
+    from gradlab.experiments.autodiff_scaling import sized_for_backend
+
+    cfg = validated_config("autodiff_scaling", "presets.gpu.linear_P=[100,1000]", "presets.gpu.mlp_widths=null")
+    on_gpu, which = sized_for_backend(cfg, "gpu")
+    assert which == "gpu (presets.gpu)" and on_gpu.linear.P == [100, 1000]
+    assert on_gpu.mlp.widths == cfg.mlp.widths  # null: the top-level value
+    assert on_gpu.n_samples == cfg.presets.gpu.n_samples and on_gpu.timing.rounds == cfg.timing.rounds
+    assert sized_for_backend(cfg, "cpu") == (cfg, "cpu (top-level sizes)")
+    forced = validated_config("autodiff_scaling", "backend=cpu")
+    assert sized_for_backend(forced, "gpu") == (forced, "cpu (top-level sizes)")  # overridable on the command line
+
+
+def test_hvp_bound_allows_subnormals_kept_or_flushed():
+    # theta drives p(1 - p) v to ~1e-310: the closed form's entries are subnormal in float64, and a device that
+    # flushes subnormals returns 0 there. Both are within the bound (its smallest-normal term); 1e-300 is not.
+    X = -np.array([[1.0, 0.5], [1.0, 0.25], [1.0, 0.0], [1.0, 0.125]])  # z = X theta = -706: p = e^-706 ~ 2e-307
+    theta, v, t = np.array([706.0, 0.0]), np.array([1e-3, -2e-3]), np.zeros(4)
+    exact = cost.logistic_hvp(theta, v, X, t)
+    assert 0 < np.abs(exact).max() < np.finfo(np.float64).smallest_normal  # subnormal
+    args = (theta, v, X, t)
+    flushed = np.where(np.abs(exact) < np.finfo(np.float64).smallest_normal, 0.0, exact)
+    assert summarise.hvp_check([args], [flushed])["max_ratio_to_bound"] <= 1.0
+    assert summarise.hvp_check([args], [exact])["max_ratio_to_bound"] == 0.0
+    assert summarise.hvp_check([args], [exact + 1e-300])["max_ratio_to_bound"] > 1.0

@@ -223,8 +223,10 @@ def attempt(fn: Callable, *args) -> tuple[Any, str | None]:
     try:
         return fn(*args), None
     except (jax.errors.JaxRuntimeError, MemoryError) as error:
-        first = str(error).splitlines()[0][:300] if str(error) else ""
-        return None, f"{type(error).__name__}: {first}" if first else type(error).__name__
+        # one line: XLA's first line says what failed, the last (after a traceback) what was raised
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        text = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
+        return None, f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
 class Records:

@@ -187,8 +187,7 @@ def mirror(cfg, minima, outputs, rtol) -> dict:
     rev = [[summary(minima[("mirror", i, j, "jacrev")]) for j in range(k)] for i in range(k)]
     ratio = [[ratio_summary(minima[("mirror", i, j, "jacfwd")], minima[("mirror", i, j, "jacrev")])
               for j in range(k)] for i in range(k)]  # fmt: skip
-    floor = np.array([[cfg.timing.floor_factor * summary(minima[("mirror", i, j, "empty")])["best"]
-                       for j in range(k)] for i in range(k)])  # fmt: skip
+    floor = np.full((k, k), cfg.timing.floor_factor * summary(minima[("mirror", "empty")])["best"])
     # a cell where both Jacobians cost less than the floor is overhead against overhead: no crossing there
     slower = np.array([[max(fwd[i][j]["best"], rev[i][j]["best"]) for j in range(k)] for i in range(k)])
     mask = np.where(slower >= floor, 1.0, np.nan)

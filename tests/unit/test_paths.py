@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose_config
+from conftest import QUIET_HYDRA, compose_config
 from omegaconf import OmegaConf
 
 from gradlab import cli
@@ -59,7 +59,7 @@ def test_cli_refuses_a_job_name_leaving_outputs(hydra_in_process, tmp_path, caps
     (tmp_path / "a" / "b").mkdir(parents=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path / "a" / "b")
-        code = cli.main(["softmax_jacobian", *multirun, "hydra.job.name=../../x"])
+        code = cli.main(["softmax_jacobian", *multirun, *QUIET_HYDRA, "hydra.job.name=../../x"])
     err = capsys.readouterr().err
     assert code == 2 and err == f"gradlab: config error: hydra.job.name='../../x' is not allowed: {dirs.INSIDE}\n"
     assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*")] == [p.relative_to(tmp_path) for p in

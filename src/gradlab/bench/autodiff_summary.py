@@ -148,7 +148,7 @@ def flop_ratio(cfg, sizes: dict) -> dict:
         # the wide net's count needs only shapes: traced, never compiled or run
         P = cost.mlp_parameter_count(m.input_dim, m.flops_width, m.flops_depth)
         loss = cost.make_mlp_loss(m.input_dim, m.flops_width, m.flops_depth)
-        shapes = (jax.ShapeDtypeStruct((P,), jnp.float32), jax.ShapeDtypeStruct((m.n_samples, m.input_dim),
+        shapes = (jax.ShapeDtypeStruct((P,), jnp.float32), jax.ShapeDtypeStruct((m.input_dim, m.n_samples),
                   jnp.float32), jax.ShapeDtypeStruct((m.n_samples,), jnp.float32))  # fmt: skip
         wide = cost.dot_flops(jax.grad(loss), *shapes) / cost.dot_flops(loss, *shapes)
         out["mlp"] = {"ratios": counted, "formula": formula,

@@ -228,26 +228,17 @@ CLAIMS = [
         claim
         for family in ("linear", "mlp")
         for claim in (
+            # = 1 needs one tangent pass of the loop and the reverse pass to grow alike in P (ratios.*.fixed_share:
+            # t = a + b P per route). XLA hoists the loop-invariant primal out of lax.map, so the P passes compute
+            # tangents only; with the MLP's activations sample-major (n_samples x width, width 2-74) the reverse
+            # pass paid a per-row overhead a tangent pass did not (fixed shares ~89% vs ~70%) and the slope measured
+            # 1.1-1.3; feature-major (cost.make_mlp_loss) the shares match (~80% each) and it measures 0.96-1.11.
             Claim("10 (why)", "autodiff_scaling", f"{family}: time slope forward (P jvps) - reverse = 1", 1.0,
                   f"slopes.{family}.time_slope_difference.value",
                   tolerance_metric=f"slopes.{family}.time_slope_difference.half_width",
                   statistic="paired: log-log slope of the per-size ratio t_seq / t_rev (ratio of the best times)",
                   tolerance_why="its 95% t interval: pass when 1 lies inside it",
-                  independent=True)
-            if family == "linear" else
-            # = 1 needs one tangent pass and the reverse pass to grow alike in P. For the MLP they do not at these
-            # widths (ratios.mlp.fixed_share, t = a + b P per route): the P-independent share of reverse mode is
-            # ~90% at the smallest P (the primal's per-point log/exp and row overhead, paid once a call), that of
-            # one tangent pass of the loop ~70% (XLA hoists the loop-invariant primal out of lax.map: checked on
-            # the compiled HLO), so t_seq / t_rev rises faster than P until both are linear: 1.1-1.3 measured at
-            # every scale, -> 1 as the shares vanish. The claim is the textbook's conclusion, >= 1.
-            Claim("10 (why)", "autodiff_scaling", f"{family}: time slope forward (P jvps) - reverse >= 1", 1.0,
-                  f"slopes.{family}.time_slope_difference.value",
-                  error=f"slopes.{family}.time_slope_difference.interval.1", at_least=1.0,
-                  statistic="upper end of the 95% interval of the paired slope of t_seq / t_rev",
-                  tolerance_why="pass unless the whole interval lies below 1; = 1 only where a tangent pass and "
-                  "the reverse pass have equal P-independent shares (ratios.mlp.fixed_share: ~70% vs ~90% at the "
-                  "smallest P), measured 1.1-1.3", independent=True),
+                  independent=True),
             Claim("10 (why)", "autodiff_scaling", f"{family}: that slope difference is pinned down (interval width)",
                   None, None, error=f"slopes.{family}.time_slope_difference.width",
                   tolerance_metric="config.timing.max_interval_width",

@@ -301,7 +301,9 @@ def test_machine_load_flags_a_load_above_the_cores():
     [("linear.P=[100,10]", "linear.P"), ("timing.rounds=2", "timing.rounds"), ("families=[cnn]", "families"),
      ("timing.fit_min_sizes=2", "timing.fit_min_sizes"), ("timing.confidence=1.0", "timing.confidence"),
      ("mirror.sizes=[0]", "mirror.sizes"), ("seed=-1", "seed"), ("timing.floor_factor=0.5", "timing.floor_factor"),
-     ("mlp.flops_depth=1", "mlp.flops_depth")],
+     ("mlp.flops_depth=1", "mlp.flops_depth"), ("backend=metal", "backend"),
+     ("presets.gpu.linear_P=[100,10]", "presets.gpu.linear_P"), ("device_memory_fraction=0", "device_memory_fraction"),
+     ("presets.gpu.max_call_s=-1", "presets.gpu.max_call_s"), ("timing.max_call_s=0", "timing.max_call_s")],
 )
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match="^config error: " + re.escape(key) + "="):

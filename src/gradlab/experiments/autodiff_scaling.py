@@ -20,6 +20,7 @@ from gradlab.bench import autodiff_summary as summarise
 from gradlab.bench.autodiff_study import Study
 from gradlab.experiments import memory as estimates
 from gradlab.problems import autodiff_cost as cost
+from gradlab.problems import scaling_fits as fits
 from gradlab.runner.config import at_least, checked, each, in_range, one_of, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch, memory_budget_bytes
 
@@ -131,7 +132,7 @@ class Config(BaseConfig):
     mirror: MirrorConfig
     memory: MemoryConfig
     backend: str = one_of("auto", "cpu", "gpu", "tpu")  # whose preset sizes the study: auto = the default device's
-    device_memory_fraction: float = in_range(0.0, 1.0, include_high=True)  # of the free memory one call may take
+    device_memory_fraction: float = checked(lambda v: _positive_number(v) and v <= 1, "a number in (0, 1]")
     presets: Presets
 
 
@@ -231,7 +232,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         ratios[family] = summarise.ratios(family, sizes[family], minima, t)
         for name, ratio in (("time_slope_difference", "seq_over_rev_fit"),
                             ("time_slope_difference_batched", "batched_over_rev_fit")):
-            slopes[family][name] = summarise.fits.paired_difference(ratios[family][ratio])
+            slopes[family][name] = fits.paired_difference(ratios[family][ratio])
         checks += [r["grads_match"] for r in sizes[family]]
         spans = [s["decades"] for s in slopes[family]["time_fit"].values()]
         spans.append(ratios[family]["seq_over_rev_fit"]["decades"])

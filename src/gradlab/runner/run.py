@@ -385,7 +385,9 @@ def launch(name: str) -> None:
     try:
         app()
     except Exception as err:  # noqa: BLE001 - reported once: a config error (exit 2) or what it is (exit 1)
-        sys.exit(report_error(err, name, full_error))
+        from gradlab.runner.sweep_summary import sweep_error  # a sweep ended early: its summary first
+
+        sys.exit(sweep_error(err, full_error) or report_error(err, name, full_error))
     sys.exit(exit_code())
 
 

@@ -3,8 +3,8 @@
 - `planned_jobs`: job number -> overrides, as Hydra's basic sweeper expands the sweep saved in `multirun.yaml`
   (the cartesian product of `hydra.sweeper.params` and `hydra.overrides.task`, a later value of a key replacing
   an earlier one, job n the n-th combination). A job that never started has no directory; it is still listed.
-- `scheduler_jobs`: job number -> its submitit job (SLURM's `1001_3`, or a local pid) and the state the scheduler
-  gives (`sacct`'s, through submitit's public `Job.state`), read from the submitit folder of the sweep
+- `scheduler_jobs`: job number -> its submitit job (SLURM's `1001_3`, or a local pid), whose state the scheduler
+  gives (`scheduler_state`: `sacct`'s, through submitit's public `Job.state`), read from the submitit folder of the sweep
   (`hydra.launcher.submitit_folder`): each job's `<id>_submitted.pkl` holds the launcher's call, whose third
   argument is the job number. `wait=True` first waits until the scheduler says every job has ended.
 - `job_status`: one status from the job's own record and the scheduler's state: the record wins where it says
@@ -17,20 +17,13 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 OWN_STATUSES = ("ok", "failed", "interrupted")  # a record that says how its job ended is believed
 # SLURM's states for a job that ended without completing (sacct's STATE column; FAILED: a non-zero exit)
 SLURM_ENDS = ("BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT")
-
-
-class SchedulerJob(NamedTuple):
-    """A job as the scheduler knows it: its id (SLURM `<array>_<task>`, a local pid) and its state (or '')."""
-
-    id: str
-    state: str
 
 
 def sweep_settings(sweep_dir: Path) -> DictConfig | None:
@@ -83,8 +76,9 @@ def submitit_folder(sweep_dir: Path, settings: DictConfig) -> str | None:
     return None if folder is None else str(folder)
 
 
-def scheduler_jobs(sweep_dir: Path, *, wait: bool = False, deadline_s: float | None = None) -> dict[int, SchedulerJob]:
-    """Job number -> its scheduler job, for a sweep run by a submitit launcher ({} for any other launcher).
+def scheduler_jobs(sweep_dir: Path, *, wait: bool = False, deadline_s: float | None = None) -> dict[int, Any]:
+    """Job number -> its submitit job (`.job_id`: SLURM's `1001_3`, a local pid; `scheduler_state`), for a sweep
+    run by a submitit launcher ({} for any other launcher).
 
     With `wait`, first waits (polling submitit's `Job.done`, at most `deadline_s`) until every job has ended:
     a launcher stops at the first job that left no result, while the others may still be running.
@@ -106,10 +100,10 @@ def scheduler_jobs(sweep_dir: Path, *, wait: bool = False, deadline_s: float | N
         end = None if deadline_s is None else time.monotonic() + deadline_s
         while not all(job.done() for job in jobs.values()) and (end is None or time.monotonic() < end):
             time.sleep(1)
-    return {n: SchedulerJob(job.job_id, _state(job)) for n, job in sorted(jobs.items())}
+    return dict(sorted(jobs.items()))
 
 
-def _state(job) -> str:
+def scheduler_state(job: Any) -> str:
     """The scheduler's state of a job, its first word ('CANCELLED by 1000' -> 'CANCELLED'); '' if unknown."""
     try:
         state = str(job.state or "")

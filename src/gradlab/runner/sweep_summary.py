@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from gradlab.runner import run
 from gradlab.runner.records import lookup, read_record, status_of
 from gradlab.runner.seeds import STATS, aggregate_over_seeds, is_seed_key
-from gradlab.runner.sweep_jobs import SchedulerJob, job_status, planned_jobs, scheduler_jobs
+from gradlab.runner.sweep_jobs import OWN_STATUSES, job_status, planned_jobs, scheduler_jobs, scheduler_state
 from gradlab.runner.sweep_plots import plot_search, plot_seed_summary, plot_summary
 
 SUMMARY_CSV, SUMMARY_PNG, BEST_YAML = "summary.csv", "summary.png", "best.yaml"
@@ -61,18 +61,23 @@ def latest_attempts(sweep_dir: Path) -> dict[int, Path]:
     return dict(sorted((int(p.name), p) for root in roots for p in root.iterdir() if p.is_dir() and p.name.isdigit()))
 
 
-def _overrides(job_dir: Path | None, planned: list[str]) -> dict:
-    """A job's overrides as {key: value}: what it saved (.hydra/overrides.yaml), else what the sweep planned."""
+def job_overrides(job_dir: Path | None, planned: list[str]) -> list[str]:
+    """A job's overrides: what it saved (.hydra/overrides.yaml), else what the sweep planned (it never started)."""
     overrides_file = None if job_dir is None else job_dir / ".hydra" / "overrides.yaml"
     saved = yaml.safe_load(overrides_file.read_text()) if overrides_file and overrides_file.exists() else None
+    return [str(item) for item in (planned if saved is None else saved) or []]
+
+
+def _overrides(job_dir: Path | None, planned: list[str]) -> dict:
+    """A job's overrides as {key: value} (`job_overrides`)."""
     swept = {}
-    for item in (planned if saved is None else saved) or []:
+    for item in job_overrides(job_dir, planned):
         key, _, value = str(item).partition("=")
         swept[key.lstrip("+~")] = _parse(value)
     return swept
 
 
-def collect_jobs(sweep_dir: Path, scheduler: dict[int, SchedulerJob] | None = None) -> list[dict]:
+def collect_jobs(sweep_dir: Path, scheduler: dict[int, Any] | None = None) -> list[dict]:
     """Every job of the sweep, also one that never started (the job list in multirun.yaml, `planned_jobs`): its
     number, overrides as {key: value}, metrics (or None), latest attempt, status (`job_status`: its record, else
     the scheduler's state for its first attempt, else lost) and scheduler job id."""
@@ -82,11 +87,11 @@ def collect_jobs(sweep_dir: Path, scheduler: dict[int, SchedulerJob] | None = No
         job_dir = attempts.get(number)
         metrics = None if job_dir is None else read_record(job_dir)
         first = job_dir is None or job_dir.parent == sweep_dir  # the scheduler ran the first attempt only
-        ran = scheduler.get(number)
-        state = ran.state if ran and first else ""
+        ran, own = scheduler.get(number), status_of(metrics)
+        state = scheduler_state(ran) if ran and first and own not in OWN_STATUSES else ""  # sacct only if needed
         jobs.append({"job": number, "overrides": _overrides(job_dir, planned.get(number, [])), "metrics": metrics,
-                     "attempt": "" if first else job_dir.parent.name, "status": job_status(status_of(metrics), state),
-                     "scheduler_job": ran.id if ran else "", "scheduler_state": state})
+                     "attempt": "" if first else job_dir.parent.name, "status": job_status(own, state),
+                     "scheduler_job": ran.job_id if ran and first else "", "scheduler_state": state})
     return jobs
 
 
@@ -131,7 +136,7 @@ def write_csv(target: Path, header: list[str], rows: list[dict]) -> Path:
 
 
 def write_summary(sweep_dir: Path, metric_keys: list[str], plot_metric: str | None, *,
-                  scheduler: dict[int, SchedulerJob] | None = None) -> Summary:
+                  scheduler: dict[int, Any] | None = None) -> Summary:
     """Write summary.csv and summary.png, and the seed aggregate when a seed key is swept; every job of the sweep
     is a row, its scheduler job id a column when a scheduler ran it (`scheduler`: read from the sweep's submitit
     folder when not given)."""

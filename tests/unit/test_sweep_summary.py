@@ -14,7 +14,9 @@ from omegaconf import OmegaConf
 
 from gradlab.runner import seeds
 from gradlab.runner.seeds import aggregate_over_seeds, describe, is_seed_key, t_quantile_975
-from gradlab.runner.sweep_summary import SEEDS_CSV, SEEDS_PNG, SUMMARY_CSV, SUMMARY_PNG, SweepSummary, write_summary
+from gradlab.runner.sweep_jobs import job_status, planned_jobs
+from gradlab.runner.sweep_summary import (SEEDS_CSV, SEEDS_PNG, SUMMARY_CSV, SUMMARY_PNG, SweepSummary, not_ok_line,
+                                          sweep_error, write_summary)
 
 
 def make_job(sweep_dir, number, overrides, status="ok", **metrics):
@@ -179,3 +181,130 @@ def test_the_callback_adds_the_objective_as_a_column_and_plots_the_plot_metric_a
     width, height = struct.unpack(">II", (tmp_path / SUMMARY_PNG).read_bytes()[16:24])
     assert width < 2 * height  # the one-panel sweep plot (a search's two-panel plot is `gradlab search`'s)
     assert "sweep summary" in capsys.readouterr().out
+
+
+# ---- every job's end recorded (issue 23 item 1): the job list, the scheduler's state, the error path ----
+
+
+def write_multirun_yaml(sweep_dir, task, launcher="hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+                        params=None):
+    """The multirun.yaml Hydra's basic sweeper saves: the sweep's task overrides, its params, the launcher."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+        "sweep": {"dir": "${now:%H-%M-%S}"},  # would move with the clock if resolved
+        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "max_batch_size": None,
+                    "params": params},
+        "launcher": {"_target_": launcher, "submitit_folder": "${hydra.sweep.dir}/.submitit/%j"},
+        "overrides": {"task": task}, "job": {"config_name": "logreg"}}}))
+
+
+def test_the_job_list_is_the_product_of_the_swept_values_in_hydra_order(tmp_path):
+    write_multirun_yaml(tmp_path, ["optimizer.lr=0.1,0.2", "optimizer.name=sgd,adam", "train.steps=5",
+                                   "optimizer.lr=0.3,0.4"], params={"data.seed": "0,1"})
+    jobs = planned_jobs(tmp_path)
+    # hydra.sweeper.params first, then the command line; a key given twice keeps its last values, in its first place
+    assert jobs == {n: [f"data.seed={s}", f"optimizer.lr={lr}", f"optimizer.name={o}", "train.steps=5"]
+                    for n, (s, lr, o) in enumerate((s, lr, o) for s in (0, 1) for lr in (0.3, 0.4)
+                                                   for o in ("sgd", "adam"))}
+
+
+def test_another_sweeper_or_no_multirun_yaml_gives_no_job_list(tmp_path):
+    assert planned_jobs(tmp_path) == {}
+    write_multirun_yaml(tmp_path, ["a=1,2"])
+    settings = OmegaConf.load(tmp_path / "multirun.yaml")
+    settings.hydra.sweeper._target_ = "hydra_plugins.optuna.OptunaSweeper"
+    OmegaConf.save(settings, tmp_path / "multirun.yaml")
+    assert planned_jobs(tmp_path) == {}
+
+
+@pytest.mark.parametrize(("record", "state", "status"), [
+    ("ok", "NODE_FAIL", "ok"),  # the job's own record says how it ended
+    ("failed", "FAILED", "failed"),
+    ("interrupted", "CANCELLED", "interrupted"),
+    ("missing", "NODE_FAIL", "node_fail"),  # no record: the scheduler's state
+    ("missing", "TIMEOUT", "timeout"),
+    ("crashed", "OUT_OF_MEMORY", "out_of_memory"),  # a record left 'running' by a job the scheduler killed
+    ("running", "PREEMPTED", "preempted"),
+    ("missing", "CANCELLED", "cancelled"),
+    ("missing", "COMPLETED", "lost"),  # the scheduler says it completed, yet it left nothing
+    ("missing", "", "lost"),
+    ("crashed", "", "crashed"),
+    ("crashed", "COMPLETED", "crashed"),
+    ("running", "RUNNING", "running"),
+])
+def test_a_jobs_status_is_its_record_else_the_schedulers_state_else_lost(record, state, status):
+    assert job_status(record, state) == status
+
+
+class FakeJob:
+    """A submitit job as the summary reads it: `job_id` and the scheduler's `state`."""
+
+    def __init__(self, job_id, state):
+        self.job_id, self.state = job_id, state
+
+
+@pytest.mark.slow  # draws the plot
+def test_a_job_that_never_started_is_a_row_with_its_planned_values_and_the_schedulers_state(tmp_path):
+    write_multirun_yaml(tmp_path, ["optimizer.lr=0.1,0.2,0.3,0.4"])
+    make_job(tmp_path, 0, {"optimizer.lr": 0.1}, fit={"loss": 1.0})
+    make_job(tmp_path, 3, {"optimizer.lr": 0.4}, fit={"loss": 2.0})
+    (tmp_path / "3" / "metrics.json").write_text(json.dumps({"status": "running", "meta": {"host": "elsewhere"}}))
+    scheduler = {0: FakeJob("1001_0", "COMPLETED"), 1: FakeJob("1001_1", "NODE_FAIL"),
+                 3: FakeJob("1001_3", "OUT_OF_MEMORY")}  # job 2: nothing known
+    summary = write_summary(tmp_path, ["fit.loss"], "fit.loss", scheduler=scheduler)
+    rows = read_csv(tmp_path / SUMMARY_CSV)
+    assert [(r["job"], r["scheduler_job"], r["optimizer.lr"], r["status"]) for r in rows] == [
+        ("0", "1001_0", "0.1", "ok"), ("1", "1001_1", "0.2", "node_fail"), ("2", "", "0.3", "lost"),
+        ("3", "1001_3", "0.4", "out_of_memory")]
+    assert rows[1]["error"] == "the scheduler ended job 1001_1 NODE_FAIL before it wrote a record"
+    assert rows[3]["error"] == "the scheduler ended job 1001_3 OUT_OF_MEMORY while it ran"
+    assert "never started" in rows[2]["error"]
+    assert (tmp_path / SUMMARY_PNG).stat().st_size > 0
+    assert summary.failed and summary.jobs == 4
+    assert not_ok_line(summary, shown=2) == ("3 of 4 jobs not ok: job 1 node_fail (1001_1), job 2 lost "
+                                             "and 1 more")
+
+
+def test_a_resumed_attempt_is_not_the_schedulers_and_no_scheduler_means_no_id_column(tmp_path):
+    write_multirun_yaml(tmp_path, ["optimizer.lr=0.1,0.2"])
+    make_job(tmp_path, 0, {"optimizer.lr": 0.1}, fit={"loss": 1.0})
+    make_job(tmp_path / "resume-1", 1, {"optimizer.lr": 0.2}, fit={"loss": 1.0})
+    write_summary(tmp_path, ["fit.loss"], None, scheduler={0: FakeJob("7_0", "COMPLETED"),
+                                                            1: FakeJob("7_1", "NODE_FAIL")})
+    rows = read_csv(tmp_path / SUMMARY_CSV)
+    assert [(r["attempt"], r["scheduler_job"], r["status"]) for r in rows] == [("", "7_0", "ok"),
+                                                                             ("resume-1", "", "ok")]
+    write_summary(tmp_path, ["fit.loss"], None, scheduler={})
+    assert "scheduler_job" not in read_csv(tmp_path / SUMMARY_CSV)[0]
+
+
+def test_a_sweep_ended_by_an_error_is_summarised_and_exits_1_in_one_line(tmp_path, capsys):
+    from hydra.errors import ConfigCompositionException
+
+    from gradlab.runner import run
+
+    write_multirun_yaml(tmp_path, ["optimizer.lr=0.1,0.2"])
+    make_job(tmp_path, 0, {"optimizer.lr": 0.1}, fit={"loss": 1.0})
+    config = OmegaConf.create({"objective": None, "hydra": {"sweep": {"dir": str(tmp_path)}}})
+    assert sweep_error(RuntimeError("no sweep started")) is None  # not a sweep's error: report_error tells it
+    SweepSummary(metrics=["fit.loss"]).on_multirun_start(config)
+    assert sweep_error(ConfigCompositionException("bad value")) is None  # bad input: exit 2, as before
+    assert SweepSummary.started is None and not (tmp_path / SUMMARY_CSV).exists()
+    SweepSummary(metrics=["fit.loss"]).on_multirun_start(config)
+    assert sweep_error(OSError("sbatch: error: Batch job submission failed\nsecond line")) == run.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err == (f"gradlab: error: OSError: sbatch: error: Batch job submission failed (1 of 2 jobs not ok: job 1 "
+                   f"lost); sweep summary: {tmp_path / SUMMARY_CSV}\n")
+    assert [r["status"] for r in read_csv(tmp_path / SUMMARY_CSV)] == ["ok", "lost"]
+    assert SweepSummary.started is None
+
+
+def test_a_job_without_a_result_is_told_by_the_summary_alone(tmp_path, capsys):
+    from submitit.core.utils import UncompletedJobError
+
+    write_multirun_yaml(tmp_path, ["optimizer.lr=0.1,0.2"])
+    make_job(tmp_path, 0, {"optimizer.lr": 0.1}, fit={"loss": 1.0})
+    SweepSummary().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert sweep_error(UncompletedJobError("Job 1001_1 (task: 0) with path /x/1001_1_0_result.pkl\nhas not")) == 1
+    assert capsys.readouterr().err == (f"gradlab: error: sweep 1 of 2 jobs not ok: job 1 lost; sweep summary: "
+                                       f"{tmp_path / SUMMARY_CSV}\n")

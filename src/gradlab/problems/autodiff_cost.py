@@ -93,7 +93,7 @@ def make_mlp_loss(input_dim: int, width: int, depth: int) -> Callable[..., jax.A
     Feature-major: X is (input_dim, n_samples) and h_l = tanh(W_l h_{l-1} + b_l) is (width, n_samples), so every
     operation runs along the samples, the long contiguous axis. Sample-major ((n_samples, width), width 2-74) costs
     each row a fixed overhead that the reverse pass pays in more operations than a tangent pass: the forward -
-    reverse time slope then measured 1.1-1.3; feature-major, 0.96-1.03 (the scaling study's MLP sizes, 2 cores).
+    reverse time slope then measured 1.1-1.3; feature-major, 0.98-1.12 (the scaling study's MLP sizes, 2 cores).
     """
     shapes = mlp_shapes(input_dim, width, depth)
 

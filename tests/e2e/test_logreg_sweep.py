@@ -18,6 +18,9 @@ def _rows_by_config(run_dir):
 
 @pytest.mark.slow
 def test_logreg_sweep_cli_end_to_end_and_sharded_on_two_devices(tmp_path, cli, monkeypatch):
+    # both runs on the CPU backend explicitly: forced host devices apply only to it, and on a GPU machine the
+    # default backend would be the GPU (one device), whose numbers need not match the CPU's bit for bit
+    monkeypatch.setattr(conftest, "CLI_ENV", {**conftest.CLI_ENV, "JAX_PLATFORMS": "cpu"})
     one, metrics_one = cli("logreg_sweep", *SMALL)
     assert one.returncode == 0, one.stderr
     # 3 seeds x 3 lrs x 1 momentum = 9 rows: an odd batch, padded to split across the two devices
@@ -25,6 +28,7 @@ def test_logreg_sweep_cli_end_to_end_and_sharded_on_two_devices(tmp_path, cli, m
     two, metrics_two = cli("logreg_sweep", *SMALL, "seeds.count=3", "momenta=[0.9]")
     assert two.returncode == 0, two.stderr
     assert metrics_one["configurations"] == 12 and metrics_one["devices"]["count"] == 1
+    assert {metrics_one["meta"]["backend"], metrics_two["meta"]["backend"]} == {"cpu"}
     assert metrics_two["configurations"] == 9 and metrics_two["devices"]["count"] == 2
     rows_one, rows_two = _rows_by_config(tmp_path / "logreg_sweep-0"), _rows_by_config(tmp_path / "logreg_sweep-1")
     shared = rows_one.keys() & rows_two.keys()

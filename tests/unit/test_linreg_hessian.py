@@ -19,6 +19,11 @@ from gradlab.runner.config import ConfigError
 from gradlab.runner.plotting import load_plot_data
 
 N_POINTS = 12  # one shape for every example: each new shape costs a compilation
+# The absolute floor of an entry sum_i 2 x_i^2 compared across two routes: a backend that flushes subnormals (XLA's
+# CPU kernels, in one route and not always in the other) loses < 2 tiny per term, n terms; one that keeps them (a
+# GPU) rounds a subnormal to a multiple of tiny * eps, so 6.7e-313 carries a relative error ~7e-12 > rtol. Both
+# routes may do either: 2 routes x 2 n tiny.
+SUBNORMAL_FLOOR = 4 * N_POINTS * np.finfo(float).tiny
 SMALL = "surface_grid_points=21"
 
 
@@ -46,9 +51,8 @@ def test_hessian_matches_autodiff_and_eigenvalues(data):
     x, y = jnp.asarray(xs), jnp.asarray(ys)
     report = linreg.convexity_report(x, y, jnp.asarray(phi), 1e-12)
     analytic = np.asarray(report["hessian"]["analytic"])
-    # atol: XLA's CPU kernels flush a subnormal x^2 (2.2e-308) to 0 in one route and not always in the other
     np.testing.assert_allclose(analytic, jax.hessian(linreg.least_squares_loss)(jnp.asarray(phi), x, y), rtol=1e-12,
-                               atol=4 * np.finfo(float).tiny)
+                               atol=SUBNORMAL_FLOOR)
     exact = exact_determinant(xs)
     assert float(report["det"]) >= 0 and exact >= 0  # Cauchy-Schwarz
     # (+ 4 n^2 times the smallest normal number: XLA's CPU kernels flush a subnormal det, such as 1.5e-311, or a
@@ -68,6 +72,50 @@ def test_hessian_matches_autodiff_and_eigenvalues(data):
     if float(exact) > 1e-6 * float(report["trace"]) ** 2:
         assert bool(report["strictly_convex"])
         np.testing.assert_allclose(report["minimizer"], np.polyfit(xs, ys, 1)[::-1], rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_the_subnormal_floor_allows_a_subnormal_entry_kept_or_flushed(flush):
+    # the example x = 5.8e-157 gives H11 = 2 x^2 = 6.7e-313 (subnormal): NumPy keeps it and rounds in subnormal
+    # steps, as a GPU does; the CPU's XLA kernels may flush it to 0. The comparison must pass either way.
+    x = np.array([0.0] * (N_POINTS - 1) + [5.788345104826704e-157])
+    exact = float(2 * sum(Fraction(float(v)) ** 2 for v in x))
+    assert 0 < exact < np.finfo(float).tiny
+    kept = float(np.nextafter(exact, 1.0))  # one subnormal step off: relative error ~7e-12 > rtol
+    assert abs(kept - exact) / exact > 1e-12
+    np.testing.assert_allclose(0.0 if flush else kept, exact, rtol=1e-12, atol=SUBNORMAL_FLOOR)
+    with pytest.raises(AssertionError):  # the floor is tight enough that a normal-sized error still fails
+        np.testing.assert_allclose(exact + 10 * SUBNORMAL_FLOOR, exact, rtol=1e-12, atol=SUBNORMAL_FLOOR)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=datasets, scale=st.sampled_from([1.0, 1e6, 1e12]))
+def test_loss_roundoff_bounds_the_error_of_the_loss(data, scale):
+    xs, ys, phi = data
+    ys = [scale * v for v in ys]
+    phi = (scale * phi[0], scale * phi[1])
+    computed = float(linreg.least_squares_loss(jnp.asarray(phi), jnp.asarray(xs), jnp.asarray(ys)))
+    p0, p1 = Fraction(phi[0]), Fraction(phi[1])
+    exact = sum((p0 + p1 * Fraction(v) - Fraction(w)) ** 2 for v, w in zip(xs, ys, strict=True))
+    bound = float(linreg.loss_roundoff(jnp.asarray(phi), jnp.asarray(xs), jnp.asarray(ys)))
+    assert abs(Fraction(computed) - exact) <= Fraction(bound) + Fraction(np.finfo(float).tiny)
+
+
+def test_a_surface_of_round_off_noise_is_not_resolved_whichever_way_it_rounds():
+    # the degenerate case at slope 1e12: L(phi*) ~ 3e25, the window's rise ~80, the round-off of L ~1e11. The CPU
+    # read the excess as <= 0 everywhere; a GPU's summation order gave it positive noise: unresolved on both.
+    grid = np.linspace(-2.0, 2.0, 11)
+    noise = 1.3e11
+    rng = np.random.default_rng(0)
+    flushed_like = -np.abs(rng.normal(0, noise, (11, 11)))
+    positive_noise = rng.uniform(-noise, noise, (11, 11))
+    assert positive_noise.max() > 0 and np.ptp(positive_noise) > 0  # the old test (max > 0, ptp > 0) read it drawn
+    assert not linreg.surface_resolved(flushed_like, noise, grid, grid)
+    assert not linreg.surface_resolved(positive_noise, noise, grid, grid)
+    rise = 3 * noise * np.add.outer(grid**2, grid**2)  # a rise above the round-off is resolved
+    assert linreg.surface_resolved(rise, noise, grid, grid)
+    assert not linreg.surface_resolved(rise, noise, grid, np.full(11, 1e12))  # phi collapsed by its own round-off
+    assert not linreg.surface_resolved(np.where(rise > 0, np.inf, rise), noise, grid, grid)
 
 
 @pytest.mark.slow

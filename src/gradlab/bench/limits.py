@@ -163,9 +163,11 @@ def _on_one_core(compiled, args, repeats: int) -> dict | None:
 
 
 def run_sharded(spec: dict, timeout: float = 600) -> dict:
-    """Run `_sharded_main(spec)` in a child process with `spec["devices"]` forced host devices."""
+    """Run `_sharded_main(spec)` in a child process with `spec["devices"]` forced host devices, on the CPU backend
+    explicitly (JAX_PLATFORMS=cpu): the flag applies to host devices only, and on a GPU machine the child's default
+    backend would be the GPU, one device."""
     flags = os.environ.get("XLA_FLAGS", "")
-    env = {**os.environ, **_compile_cache_env(),
+    env = {**os.environ, **_compile_cache_env(), "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={spec['devices']}".strip()}
     proc = subprocess.run([sys.executable, "-m", "gradlab.bench.limits"], input=json.dumps(spec), text=True,
                           capture_output=True, env=env, timeout=timeout)

@@ -104,7 +104,7 @@ def sharded_row(sharding: dict, steps: int, steps_to_tol: int | None) -> dict:
         "time_per_call_median": per_step * steps,
         "time_to_tolerance": steps_to_tol * per_step if steps_to_tol is not None else None,
         "compile_time": sharding["compile_time"], "compile_time_kind": "jit ahead-of-time compile",
-        "measured_in": "child process with forced host devices",
+        "measured_in": "child process on the CPU backend with forced host devices",
     }
 
 

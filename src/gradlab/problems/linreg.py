@@ -135,6 +135,29 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
     }
 
 
+def loss_roundoff(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """A bound on the round-off of one evaluation of L[phi] (eps = machine epsilon, n points, r_i the residual):
+
+        eps sum_i (2 |r_i| (|phi_0| + |phi_1 x_i| + |y_i|) + n r_i^2)
+
+    the first term: r_i carries eps (|phi_0| + |phi_1 x_i| + |y_i|), doubled by the square; the second: the sum of
+    n squares (Higham: n eps each). A rise of L smaller than this is round-off, whichever way it happens to round
+    (a flat surface reads all-0 on one backend and +-noise on another: it is flat on both).
+    """
+    eps, n = jnp.finfo(x.dtype).eps, x.shape[0]
+    r = phi[0] + phi[1] * x - y
+    return eps * jnp.sum(2 * jnp.abs(r) * (jnp.abs(phi[0]) + jnp.abs(phi[1] * x) + jnp.abs(y)) + n * r**2)
+
+
+def surface_resolved(excess: np.ndarray, noise: float, phi0_grid: np.ndarray, phi1_grid: np.ndarray) -> bool:
+    """Whether a loss surface L - L(phi*) on a grid shows the loss's rise: every value finite, the largest rise
+    above twice the round-off `noise` of one evaluation of L (the excess is a difference of two), and both grids
+    strictly increasing (a window below the round-off of phi itself collapses them)."""
+    excess = np.asarray(excess)
+    return bool(np.all(np.isfinite(excess)) and np.max(excess) > 2 * noise
+                and np.all(np.diff(phi0_grid) > 0) and np.all(np.diff(phi1_grid) > 0))
+
+
 @jax.jit
 def loss_surface(x: jax.Array, y: jax.Array, phi0_grid: jax.Array, phi1_grid: jax.Array) -> jax.Array:
     """L on the grid phi0_grid x phi1_grid, shape (len(phi1_grid), len(phi0_grid)) for contour plots."""

@@ -21,6 +21,9 @@ import pytest
 from gradlab.runner.meta import set_compile_cache
 
 jax.config.update("jax_enable_x64", True)  # the verification tests compare in float64
+# On a GPU, JAX takes 75% of the device's memory at start-up unless told not to: test workers and the processes
+# they start share one device (set before any backend starts, inherited by every child through CLI_ENV)
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # every test's XLA executables in JAX's persistent cache, as runs keep theirs: a second `make test` loads them
 set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACHE", "~/.cache/gradlab/jax-tests"))
 

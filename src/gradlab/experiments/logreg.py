@@ -20,6 +20,7 @@ from gradlab.problems.training import OPTIMIZERS, first_non_finite_step, make_tr
 from gradlab.runner.config import at_least, checked, finite_list, in_range, increasing_pair, one_of, positive
 from gradlab.runner.data_io import load_xy_csv, save_xy_csv
 from gradlab.runner.plotting import thinned_steps
+from gradlab.runner.records import atomic_open
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 
 
@@ -112,7 +113,7 @@ def memory_estimate(cfg: Config) -> dict[str, float]:
 
 def main(cfg: Config, ctx: RunContext) -> dict:
     x, y = load_data(cfg.data)
-    save_xy_csv(ctx.path("data.csv"), x, y)
+    ctx.save_later("data.csv", lambda path: save_xy_csv(path, x, y))  # after the numbers: as large as the data
     no_optimum = logistic.separation(x, y)
     if no_optimum:
         ctx.warn(f"maximum-likelihood estimate does not exist: {no_optimum}; the fits stop where the "
@@ -140,7 +141,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
 
     m = jax.device_get(measures(fit.phi, newton.phi, fit.path, fit.losses, maps, x, y))
     bounds = {k: float(v) for k, v in m["bounds"].items()}
-    save_grid_errors(ctx.path("grid_errors.csv"), jax.device_get(maps))
+    host_maps = jax.device_get(maps)
+    ctx.save_later("grid_errors.csv", lambda path: save_grid_errors(path, host_maps))
     fit = jax.device_get(fit)
     spacing = [float(d) for d in m["grid_spacing"]]
     eig_tolerance = 100 * float(jnp.finfo(x.dtype).eps) * float(m["max_abs_min_eig"])
@@ -226,7 +228,8 @@ def save_grid_errors(path, maps: dict) -> None:
     phi0, phi1 = np.meshgrid(maps["phi0"], maps["phi1"])
     names = ["grad_err", "hess_err", "fd_ratio", "custom_rule_err", "fused_grad_err", "loss_ratio", "min_eig"]
     columns = np.stack([phi0.ravel(), phi1.ravel(), *(np.asarray(maps[k]).ravel() for k in names)], axis=1)
-    np.savetxt(path, columns, delimiter=",", header=",".join(["phi0", "phi1", *names]), comments="", fmt="%.4e")
+    with atomic_open(path) as handle:  # never a truncated file (a full disk, `ulimit -f`)
+        np.savetxt(handle, columns, delimiter=",", header=",".join(["phi0", "phi1", *names]), comments="", fmt="%.4e")
 
 
 @functools.partial(jax.jit, static_argnames=("phi0_range", "phi1_range", "resolution"))

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from gradlab.runner.config import ConfigError
+from gradlab.runner.records import atomic_open
 
 
 def save_xy_csv(path: Path, x, y) -> None:
-    """Write columns x,y with full float precision (repr round-trips)."""
-    with open(path, "w", newline="") as handle:
+    """Write columns x,y with full float precision (repr round-trips), through a temporary file (`atomic_open`)."""
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["x", "y"])
         for xi, yi in zip(np.asarray(x).tolist(), np.asarray(y).tolist(), strict=True):

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from gradlab.runner.records import atomic_open, os_error_line
+
 STYLE = {
     "figure.figsize": (6.4, 4.4),
     "figure.dpi": 110,
@@ -45,9 +47,11 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4
 
 
 def save(fig: Any, target: Path) -> None:
-    """Write `fig` to `target` (PNG, tight bounding box) and free it, even when the writing fails."""
+    """Write `fig` to `target` (PNG, tight bounding box; through a temporary file, never a truncated one) and free
+    it, even when the writing fails."""
     try:
-        fig.savefig(target, dpi=110, bbox_inches="tight")
+        with atomic_open(target, "wb") as handle:
+            fig.savefig(handle, format=Path(target).suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
     finally:
         pyplot().close(fig)
 
@@ -109,13 +113,16 @@ class Figures:
                 save(fig_spec.draw(data, cfg), out_dir / fig_spec.name)
                 saved[fig_spec.name] = fig_spec.caption
             except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn is recorded, the rest go on
-                errors[fig_spec.name] = f"{type(err).__name__}: {err}".splitlines()[0]
+                errors[fig_spec.name] = (os_error_line(err) if isinstance(err, OSError)
+                                         else f"{type(err).__name__}: {err}".splitlines()[0])
         return saved, errors
 
 
 def save_plot_data(path: Path, data: PlotData) -> None:
-    """The arrays behind a run's figures, as one .npz (no pickled objects)."""
-    np.savez_compressed(path, **{key: np.asarray(value) for key, value in data.items()})
+    """The arrays behind a run's figures, as one .npz (no pickled objects), through a temporary file: a failed
+    write (a full disk, `ulimit -f`) leaves no truncated archive."""
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, **{key: np.asarray(value) for key, value in data.items()})
 
 
 def load_plot_data(path: Path) -> dict[str, np.ndarray]:

@@ -8,14 +8,17 @@ recycled pid is not taken for the run) when it marks a run `running`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import re
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 METRICS_FILE = "metrics.json"
 PLOT_DATA_FILE = "plot_data.npz"
@@ -41,20 +44,64 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write JSON to a temporary file in the same directory, then rename: never a truncated file."""
-    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file next to `path` for writing; rename it to `path` when the block ends without error.
+
+    A write that fails (a full disk, `ulimit -f`, a read-only folder) or is interrupted leaves `path` as it was,
+    never a truncated file: the temporary file is removed and the error goes on. The file is synced before the
+    rename, so a crash just after it cannot leave an empty file under the final name.
+    """
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # readable like every other output (mkstemp makes 0600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not err.filename:  # a write's error names no file: name the one meant
+            err.filename = str(path)
         raise
+
+
+def os_error_line(err: OSError) -> str:
+    """An OSError in one line, naming the file it was writing by its final name (not `atomic_open`'s temporary
+    one): `plot_data.npz: [Errno 27] File too large`."""
+    text = f"[Errno {err.errno}] {err.strerror}" if err.errno else (str(err).splitlines() or [type(err).__name__])[0]
+    if not err.filename:
+        return text
+    name = Path(str(err.filename)).name
+    temporary = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", name)
+    return f"{temporary.group(1) if temporary else name}: {text}"
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON to a temporary file in the same directory, then rename: never a truncated file."""
+    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+    with atomic_open(path) as handle:
+        handle.write(text)
+
+
+def rewrite_in_place(path: Path, payload: dict) -> None:
+    """Rewrite an existing JSON file in place, for a folder that became read-only (a file of its own can still be
+    written where no new file can be created): the text is written over the old one, then cut to its length."""
+    text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+    with open(path, "r+") as handle:
+        handle.write(text)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """`path.write_text(text)`, through a temporary file and a rename (`atomic_open`)."""
+    with atomic_open(path) as handle:
+        handle.write(text)
+    return Path(path)
 
 
 def lookup(metrics: dict, dotted: str) -> Any:

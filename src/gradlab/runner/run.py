@@ -55,7 +55,16 @@ from gradlab.runner.meta import (
 )
 from gradlab.runner.plotting import figures_of, save_plot_data
 from gradlab.runner.process import EXIT_SIGNAL, Interrupted
-from gradlab.runner.records import METRICS_FILE, PLOT_DATA_FILE, lookup, read_record, write_json_atomic
+from gradlab.runner.records import (
+    METRICS_FILE,
+    PLOT_DATA_FILE,
+    lookup,
+    os_error_line,
+    read_record,
+    rewrite_in_place,
+    write_json_atomic,
+    write_text_atomic,
+)
 from gradlab.runner.tracking import TrackingConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # package data: found installed or not
@@ -101,6 +110,7 @@ class RunContext:
     curves: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     partial: dict[str, Any] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    files: dict[str, Callable[[Path], Any]] = dataclasses.field(default_factory=dict)  # written after the record
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)  # set on SIGINT/SIGTERM
     cooperative: bool = False  # main watches `stop` and wraps up (run_all): the run layer waits for it
 
@@ -110,6 +120,12 @@ class RunContext:
     def keep(self, **arrays: Any) -> None:
         """Keep arrays for the figures: saved to plot_data.npz, drawn by `gradlab.figures.<experiment>`."""
         self.plot_data.update({key: np.asarray(value) for key, value in arrays.items()})
+
+    def save_later(self, name: str, write: Callable[[Path], Any]) -> None:
+        """A large file of the run (a data-sized CSV, a table over a grid): `write(path)` is called after the
+        numbers are in metrics.json, so a write that fails (a full disk, `ulimit -f`) costs no number. `write` is
+        given a path to write to through `records.atomic_open` or `write_text_atomic`."""
+        self.files[name] = write
 
     def curve(self, tag: str, values: Any) -> None:
         """A per-step scalar series (`train/loss`): written to TensorBoard when tracking is on."""
@@ -121,9 +137,8 @@ class RunContext:
         self.warnings.append(message)
 
     def save_text(self, name: str, text: str) -> Path:
-        target = self.path(name)
-        target.write_text(text)
-        return target
+        """Write a text file into the run dir, through a temporary file (never a truncated one)."""
+        return write_text_atomic(self.path(name), text)
 
 
 Main = Callable[[Any, RunContext], dict]
@@ -216,9 +231,15 @@ class _Record:
         record = {"status": status, "experiment": self.name, **({"error": error} if error else {}), **extra,
                   "meta": self.meta, **(results or {})}
         try:
-            write_json_atomic(self.path, record)
+            try:
+                write_json_atomic(self.path, record)
+            except PermissionError:  # the folder is read-only now: the record itself may still be writable
+                if not self.path.is_file():
+                    raise
+                rewrite_in_place(self.path, record)
         except OSError as err:
-            print(f"gradlab: error: cannot write {self.path}: {err.strerror or err}", file=sys.stderr)
+            print(f"gradlab: {self.name} failed: cannot write {METRICS_FILE}: {os_error_line(err).split(': ', 1)[-1]} "
+                  f"({self.path})", file=sys.stderr)
             raise SystemExit(EXIT_FAILED) from None
 
 
@@ -270,15 +291,57 @@ def execute(name: str, schema: type, main: Main, raw_cfg: DictConfig | dict, out
     return _run(record, cfg, main, RunContext(out_dir, log), config_failure)
 
 
+class ArtifactNotWritten(RuntimeError):
+    """A file of the run (plot_data.npz, a figure, TensorBoard's events) could not be written: a full disk,
+    `ulimit -f`, a read-only folder. A runtime failure (exit 1), never bad input; the numbers are already kept."""
+
+
+def _artifact(name: str, write: Callable[[], Any]) -> Any:
+    """`write()`, with an OSError turned into one line naming the file: `cannot write plot_data.npz: [Errno 27]
+    File too large`."""
+    try:
+        return write()
+    except OSError as err:
+        raise ArtifactNotWritten(f"cannot write {name}: {os_error_line(err).split(': ', 1)[-1]}") from None
+
+
+def _tensorboard(out_dir: Path, write: Callable[[Path], Any]) -> None:
+    """TensorBoard's event file, written in a hidden folder of the run dir and then moved in: a write that fails
+    leaves no truncated event file behind."""
+    staging = out_dir / ".tensorboard.tmp"
+    try:
+        staging.mkdir(exist_ok=True)
+        write(staging)
+        for event_file in staging.iterdir():
+            os.replace(event_file, out_dir / event_file.name)
+    finally:
+        if staging.is_dir():
+            for left in staging.iterdir():
+                left.unlink(missing_ok=True)
+            staging.rmdir()
+
+
 def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure: Callable) -> int:
-    """Run `main`, record the result, draw the figures; every way out leaves a final status."""
+    """Run `main`, record the result, draw the figures; every way out leaves a final status.
+
+    The numbers first: metrics.json (a few KB) is written before any large file (plot_data.npz, figures,
+    TensorBoard), each of which goes through a temporary file and a rename, so that a write that fails (a full disk,
+    `ulimit -f`, a read-only folder) costs no number and leaves no truncated file; it fails the run (exit 1).
+    """
     name = record.name
     results: dict[str, Any] = {"config": to_dict(cfg)}
 
     def so_far() -> dict:
-        if ctx.plot_data:
-            save_plot_data(ctx.path(PLOT_DATA_FILE), ctx.plot_data)
         return {**ctx.partial, **results, "warnings": ctx.warnings}
+
+    def keep_arrays(status: str, error: str, extra: dict) -> None:
+        """After the record of a run that did not end ok: its arrays too, if they can be written."""
+        if not ctx.plot_data:
+            return
+        try:
+            _artifact(PLOT_DATA_FILE, lambda: save_plot_data(ctx.path(PLOT_DATA_FILE), ctx.plot_data))
+        except ArtifactNotWritten as err:
+            record.write(status, f"{error}; {err}", so_far(), **extra)
 
     with process.signals_interrupt():
         try:
@@ -293,18 +356,32 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
             bad = _non_finite(results)
             if bad:
                 raise RunFailed(f"non-finite result: {bad}")
-            # the numbers first, then the figures: a figure that cannot be drawn never costs the results
-            record.write("running", results=so_far(), phase="figures")
+            # the numbers first, then the large files: a file that cannot be written never costs the results
+            record.write("running", results=so_far(), phase="artifacts")
+            not_written: list[str] = []  # each file is tried: one that does not fit costs no other
+
+            def attempt(file_name: str, write: Callable[[], Any]) -> None:
+                try:
+                    _artifact(file_name, write)
+                except ArtifactNotWritten as err:
+                    not_written.append(str(err))
+
+            if ctx.plot_data:
+                attempt(PLOT_DATA_FILE, lambda: save_plot_data(ctx.path(PLOT_DATA_FILE), ctx.plot_data))
+            for file_name, write in ctx.files.items():
+                attempt(file_name, lambda write=write, file_name=file_name: write(ctx.path(file_name)))
             plots, plot_errors = {}, {}
             if cfg.figures:
                 plots, plot_errors = figures_of(name).draw_all(ctx.plot_data, OmegaConf.create(results["config"]),
                                                                ctx.out_dir)
             if cfg.tracking.tensorboard:
-                tracking.write(ctx.out_dir, results["config"], results, ctx.curves, experiment=name,
-                               status="failed" if plot_errors else "ok")
+                attempt("the TensorBoard event file", lambda: _tensorboard(ctx.out_dir, lambda folder: tracking.write(
+                    folder, results["config"], results, ctx.curves, experiment=name,
+                    status="failed" if plot_errors or not_written else "ok")))
             process.raise_if_interrupted()
-            if plot_errors:  # inside the try: a signal that lands while the final record is written is recorded
-                message = "figures not drawn: " + "; ".join(f"{k}: {v}" for k, v in plot_errors.items())
+            if plot_errors or not_written:  # inside the try: a signal while the final record is written is recorded
+                message = "; ".join(not_written + (["figures not drawn: " + "; ".join(
+                    f"{k}: {v}" for k, v in plot_errors.items())] if plot_errors else []))
                 print(f"gradlab: {name} failed: {message}", file=sys.stderr)
                 record.write("failed", message, {**so_far(), "plots": plots, "plot_errors": plot_errors})
                 return EXIT_FAILED
@@ -312,14 +389,23 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
         except Interrupted as err:
             print(f"gradlab: {name} interrupted by {err}; partial results in {record.path}", file=sys.stderr)
             record.write("interrupted", f"interrupted by {err}", so_far(), signal=str(err))
+            keep_arrays("interrupted", f"interrupted by {err}", {"signal": str(err)})
             return EXIT_SIGNAL[err.signum]
         except ConfigError as err:  # bad input found while running (a data file, a value out of range)
-            return config_failure(err, so_far())
+            code = config_failure(err, so_far())
+            keep_arrays("failed", str(err), {})
+            return code
         except Exception as err:  # noqa: BLE001 - every failure is recorded, then reported once
-            message = f"{type(err).__name__}: {err}" if not isinstance(err, RunFailed) else str(err)
-            print(f"gradlab: {name} failed: {message}", file=sys.stderr)
-            _log_to_file(ctx.log, traceback.format_exc())
+            if isinstance(err, OSError):  # a file the experiment wrote itself (data.csv, a table)
+                err = ArtifactNotWritten(f"cannot write {'' if err.filename else 'a file: '}{os_error_line(err)}")
+            known = isinstance(err, RunFailed | ArtifactNotWritten)
+            message = str(err) if known else f"{type(err).__name__}: {err}"
+            print(f"gradlab: {name} failed: {message.splitlines()[0] if message else ''}", file=sys.stderr)
+            if not known:
+                _log_to_file(ctx.log, traceback.format_exc())
             record.write("failed", message, {**so_far(), **(err.results if isinstance(err, RunFailed) else {})})
+            if not isinstance(err, ArtifactNotWritten):
+                keep_arrays("failed", message, {})
             return EXIT_FAILED
     ctx.log.info("%s finished: %s", name, record.path)
     return EXIT_OK

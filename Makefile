@@ -9,7 +9,7 @@ UV := $(VENV)/bin/uv
 SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet
 PYTEST := $(PY) -m pytest -q -n 3 --dist worksteal
 
-.PHONY: setup run test test-fast mutants bench lock lint
+.PHONY: setup run test test-fast mutants bench lock lint gpu-check
 
 $(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ mutants: setup
 # the benchmark with its optional comparisons: the `bench` extra (PyTorch, scikit-learn)
 bench: $(VENV)/.stamp-dev+bench
 	$(PY) experiments/bench_logreg.py
+
+# on one GPU: run_all (GPU sizes), the suite (-n 8, no preallocation) and the benchmark, in at most ~6 minutes;
+# one summary in outputs/gpu_check/summary.md (the script picks .venv, else python3 with PYTHONPATH=src)
+gpu-check:
+	$(PYTHON) tests/gpu_check.py
 
 # re-resolve every dependency (base and each extra) to the newest allowed versions; commit the new uv.lock
 lock: | $(UV)

@@ -1,0 +1,82 @@
+"""`make gpu-check`'s driver (tests/gpu_check.py): the summary it writes from what the steps left behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+from conftest import REPO
+
+spec = importlib.util.spec_from_file_location("gpu_check", REPO / "tests" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gpu_check)
+
+BENCH = {"status": "ok", "backend": {"platform": "gpu", "device": "cuda:0 NVIDIA H200"},
+         "targets": {"largest_step_vs_bandwidth_limit_float32": {"value": 0.92, "target": 0.9, "met": True},
+                     "largest_step_vs_work_limit_float64": {"value": 0.75, "target": 0.9, "met": False,
+                                                           "why": "XLA makes the step 2 kernels"},
+                     "small_library_vs_numpy_per_step": {"value": 40.0, "target": 30.0, "met": True}},
+         "launch": {"note": "small: 12 us a call, 9 us an empty call: launch-bound"}}
+
+
+def test_a_cpu_machine_claims_no_gpu_target():
+    for bench in (None, BENCH):
+        out = gpu_check.gpu_targets(bench, "cpu")
+        assert out == {"measured": False, "reason": gpu_check.NO_GPU, "targets": {}}
+    text = gpu_check.summary_markdown({"device": {"platform": "cpu", "device_kind": "cpu"},
+                                       "gpu_targets": gpu_check.gpu_targets(BENCH, "cpu")})
+    assert "no GPU: GPU targets not measured" in text and "| GPU target" not in text
+
+
+def test_on_a_gpu_each_target_is_met_or_missed_with_its_numbers_and_why():
+    out = gpu_check.gpu_targets(BENCH, "gpu")
+    assert out["measured"] and set(out["targets"]) == {"largest_step_vs_bandwidth_limit_float32",
+                                                       "largest_step_vs_work_limit_float64"}
+    text = gpu_check.summary_markdown({"device": {"platform": "gpu", "device_kind": "NVIDIA H200", "device_count": 1,
+                                                  "memory_bytes": 139 * 2**30, "jax": "0.11.2"},
+                                       "gpu_targets": out})
+    assert "| largest_step_vs_work_limit_float64 | 0.75 | 0.9 | False | XLA makes the step 2 kernels |" in text
+    assert "| largest_step_vs_bandwidth_limit_float32 | 0.92 | 0.9 | True |  |" in text
+    assert "139 GiB" in text and "launch-bound" in text
+    assert not gpu_check.gpu_targets({**BENCH, "status": "failed"}, "gpu")["measured"]
+
+
+def test_junit_counts_and_the_main_job_record(tmp_path):
+    (tmp_path / "j.xml").write_text(
+        '<testsuites><testsuite><testcase classname="a" name="ok"/><testcase classname="a" name="bad">'
+        '<failure/></testcase><testcase classname="b" name="err"><error/></testcase>'
+        '<testcase classname="b" name="skip"><skipped/></testcase></testsuite></testsuites>')
+    assert gpu_check.junit_counts(tmp_path / "j.xml") == {"passed": 1, "failed": 2, "skipped": 1,
+                                                          "failed_tests": ["a::bad", "b::err"]}
+    assert gpu_check.junit_counts(tmp_path / "none.xml")["note"] == "no JUnit report written"
+    (tmp_path / "metrics.json").write_text(json.dumps({"status": "failed", "claims": {"claims": 40, "passed": 33},
+                                                       "runs": {"x": {"status": "ok"}, "y": {"status": "failed"}}}))
+    job = gpu_check.main_job_summary(tmp_path)
+    assert job["claims"]["passed"] == 33 and job["runs"] == {"x": "ok", "y": "failed"}
+    text = gpu_check.summary_markdown({"run_all": job})
+    assert "claims verified 33/40" in text and "y: failed" in text and "x: ok" not in text
+
+
+def test_the_project_interpreter_is_the_venv_else_this_python_with_src_on_the_path(tmp_path):
+    python, env = gpu_check.interpreter(tmp_path)
+    assert python == [gpu_check.sys.executable] and env["PYTHONPATH"].split(":")[0] == str(tmp_path / "src")
+    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").touch()
+    python, env = gpu_check.interpreter(tmp_path)
+    assert python == [str(tmp_path / ".venv" / "bin" / "python")]
+
+
+def test_an_unknown_step_is_refused_in_one_line(capsys):
+    assert gpu_check.main(["--steps", "tests,bench"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--steps=tests,bench" in err and "device, tests, run_all" in err
+
+
+@pytest.mark.slow
+def test_the_device_step_alone_writes_the_summary(tmp_path):
+    assert gpu_check.main(["--steps", "device", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["device"]["platform"] in {"cpu", "gpu", "tpu"}
+    assert (tmp_path / "summary.md").read_text().startswith("# gpu-check")

@@ -308,3 +308,24 @@ def test_a_job_without_a_result_is_told_by_the_summary_alone(tmp_path, capsys):
     assert sweep_error(UncompletedJobError("Job 1001_1 (task: 0) with path /x/1001_1_0_result.pkl\nhas not")) == 1
     assert capsys.readouterr().err == (f"gradlab: error: sweep 1 of 2 jobs not ok: job 1 lost; sweep summary: "
                                        f"{tmp_path / SUMMARY_CSV}\n")
+
+
+def test_ctrl_c_while_waiting_for_the_schedulers_jobs_still_writes_the_summary_and_exits_130(tmp_path, capsys,
+                                                                                               monkeypatch):
+    from submitit.core.utils import UncompletedJobError
+
+    from gradlab.runner import sweep_summary
+
+    def interrupted_wait(sweep_dir, *, wait=False):
+        if wait:
+            raise KeyboardInterrupt
+        return {}
+
+    monkeypatch.setattr(sweep_summary, "scheduler_jobs", interrupted_wait)
+    write_multirun_yaml(tmp_path, ["optimizer.lr=0.1,0.2"])
+    make_job(tmp_path, 0, {"optimizer.lr": 0.1}, fit={"loss": 1.0})
+    SweepSummary().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert sweep_error(UncompletedJobError("Job 1001_1 (task: 0)")) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("gradlab: interrupted while waiting for the scheduler's jobs") and err.count("\n") == 1
+    assert [r["status"] for r in read_csv(tmp_path / SUMMARY_CSV)] == ["ok", "lost"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -217,6 +218,7 @@ class SweepSummary(Callback):
         self.metrics = list(metrics or [])
         self.plot_metric = plot_metric
         self.config: DictConfig | None = None
+        self.stopped_waiting = False  # Ctrl-C came while `write` waited for the scheduler's jobs
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.config = config
@@ -236,8 +238,13 @@ class SweepSummary(Callback):
             return None
         objective = OmegaConf.select(config, "objective", default=None)
         metric_keys = list(dict.fromkeys([*self.metrics, *(k for k in (self.plot_metric, objective) if k)]))
-        summary = write_summary(sweep_dir, metric_keys, self.plot_metric, scheduler=scheduler_jobs(sweep_dir,
-                                                                                                   wait=wait))
+        self.stopped_waiting = False
+        if wait:
+            try:
+                scheduler_jobs(sweep_dir, wait=True)
+            except KeyboardInterrupt:  # Ctrl-C while the scheduler's jobs run: summarise them as they are now
+                self.stopped_waiting = True
+        summary = write_summary(sweep_dir, metric_keys, self.plot_metric)
         if announce:
             print(summary_line(summary))
         if summary.seeds_csv:
@@ -252,11 +259,16 @@ def sweep_error(err: Exception, full_error: bool = False) -> int | None:
     if run.is_config_error(err):
         SweepSummary.started = None
         return None
+    callback = SweepSummary.started
     line = after_error(err)
     if line is None:
         return None
     if full_error:
         traceback.print_exception(err, file=sys.stderr)
+    if callback.stopped_waiting:
+        print(f"gradlab: interrupted while waiting for the scheduler's jobs (they go on; the summary has their "
+              f"state now); {line}", file=sys.stderr)
+        return run.EXIT_SIGNAL[signal.SIGINT]
     print(f"gradlab: {line}", file=sys.stderr)
     return run.EXIT_FAILED
 

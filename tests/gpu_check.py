@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 STEPS = ("device", "tests", "run_all")
 NO_GPU = "no GPU: GPU targets not measured"
-GPU_TARGET_PREFIX = "largest_step_vs_"  # bench_logreg's per-dtype targets at its largest size (device, dtype)
+GPU_TARGET_PREFIX = "large_step_vs_"  # bench_logreg's per-dtype limit targets at its largest size
 
 DEVICE_PROBE = """
 import importlib.util, json, platform, sys
@@ -107,15 +107,23 @@ def main_job_summary(run_dir: Path) -> dict:
 
 def gpu_targets(bench: dict | None, platform: str | None) -> dict:
     """The benchmark's GPU targets (device and dtype in each): only from a run on a GPU; else why not."""
-    if platform != "gpu":
+    meta = (bench or {}).get("meta") or {}
+    if platform != "gpu" or meta.get("backend", "gpu") != "gpu":
         return {"measured": False, "reason": NO_GPU, "targets": {}}
     if not isinstance(bench, dict) or bench.get("status") != "ok":
         return {"measured": False, "reason": "bench_logreg did not complete on the GPU", "targets": {}}
     keys = ("value", "target", "met", "note", "why", "reason")
     targets = {name: {key: t.get(key) for key in keys}
                for name, t in bench.get("targets", {}).items() if name.startswith(GPU_TARGET_PREFIX)}
-    return {"measured": True, "device": (bench.get("backend") or {}).get("device"), "targets": targets,
-            "launch": bench.get("launch")}
+    small = (bench.get("sizes") or {}).get("small") or {}
+    return {"measured": True, "device": meta.get("device_kind"), "targets": targets, "launch": small.get("launch")}
+
+
+def launch_line(launch: dict) -> str:
+    """The small problem's call against the measured empty call: launch-bound or not, with both times."""
+    verdict = "launch-bound" if launch.get("launch_bound") else "not launch-bound"
+    return (f"small problem: {verdict}: {launch['time'] * 1e6:.3g} us a call = {launch['empty_calls']:.3g} empty "
+            f"calls of {launch['empty_call_time'] * 1e6:.3g} us")
 
 
 def summary_markdown(summary: dict) -> str:
@@ -144,7 +152,7 @@ def summary_markdown(summary: dict) -> str:
             lines.append(f"| {name} | {value} | {t.get('target')} | {t.get('met')} | "
                          f"{'' if t.get('met') else t.get('why', t.get('reason', ''))} |")
         if gpu.get("launch"):
-            lines += ["", f"launch-bound small problem: {gpu['launch'].get('note', gpu['launch'])}"]
+            lines += ["", launch_line(gpu["launch"])]
     return "\n".join(lines) + "\n"
 
 

@@ -12,12 +12,13 @@ spec = importlib.util.spec_from_file_location("gpu_check", REPO / "tests" / "gpu
 gpu_check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gpu_check)
 
-BENCH = {"status": "ok", "backend": {"platform": "gpu", "device": "cuda:0 NVIDIA H200"},
-         "targets": {"largest_step_vs_bandwidth_limit_float32": {"value": 0.92, "target": 0.9, "met": True},
-                     "largest_step_vs_work_limit_float64": {"value": 0.75, "target": 0.9, "met": False,
-                                                           "why": "XLA makes the step 2 kernels"},
+BENCH = {"status": "ok", "meta": {"backend": "gpu", "device_kind": "NVIDIA H200"},
+         "targets": {"large_step_vs_bandwidth_limit_float32": {"value": 0.92, "target": 0.9, "met": True},
+                     "large_step_vs_irreducible_limit_float64": {"value": 0.75, "target": 0.9, "met": False,
+                                                                 "why": "XLA makes the step 2 kernels"},
                      "small_library_vs_numpy_per_step": {"value": 40.0, "target": 30.0, "met": True}},
-         "launch": {"note": "small: 12 us a call, 9 us an empty call: launch-bound"}}
+         "sizes": {"small": {"launch": {"time": 12e-6, "empty_call_time": 9e-6, "empty_calls": 12 / 9,
+                                        "launch_bound": True}}}}
 
 
 def test_a_cpu_machine_claims_no_gpu_target():
@@ -31,15 +32,17 @@ def test_a_cpu_machine_claims_no_gpu_target():
 
 def test_on_a_gpu_each_target_is_met_or_missed_with_its_numbers_and_why():
     out = gpu_check.gpu_targets(BENCH, "gpu")
-    assert out["measured"] and set(out["targets"]) == {"largest_step_vs_bandwidth_limit_float32",
-                                                       "largest_step_vs_work_limit_float64"}
+    assert out["measured"] and set(out["targets"]) == {"large_step_vs_bandwidth_limit_float32",
+                                                       "large_step_vs_irreducible_limit_float64"}
     text = gpu_check.summary_markdown({"device": {"platform": "gpu", "device_kind": "NVIDIA H200", "device_count": 1,
                                                   "memory_bytes": 139 * 2**30, "jax": "0.11.2"},
                                        "gpu_targets": out})
-    assert "| largest_step_vs_work_limit_float64 | 0.75 | 0.9 | False | XLA makes the step 2 kernels |" in text
-    assert "| largest_step_vs_bandwidth_limit_float32 | 0.92 | 0.9 | True |  |" in text
-    assert "139 GiB" in text and "launch-bound" in text
+    assert "| large_step_vs_irreducible_limit_float64 | 0.75 | 0.9 | False | XLA makes the step 2 kernels |" in text
+    assert "| large_step_vs_bandwidth_limit_float32 | 0.92 | 0.9 | True |  |" in text
+    assert "139 GiB" in text and "small problem: launch-bound: 12 us a call = 1.33 empty calls of 9 us" in text
     assert not gpu_check.gpu_targets({**BENCH, "status": "failed"}, "gpu")["measured"]
+    # a benchmark that ran on the CPU of a GPU machine (backend=cpu) claims no GPU target either
+    assert not gpu_check.gpu_targets({**BENCH, "meta": {"backend": "cpu"}}, "gpu")["measured"]
 
 
 def test_junit_counts_and_the_main_job_record(tmp_path):

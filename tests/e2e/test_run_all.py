@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,39 @@ def test_a_killed_forkserver_does_not_end_the_run_it_started(tmp_path):
     assert proc.returncode == 0, stderr
     assert json.loads(record.read_text())["status"] == "ok"
     assert json.loads((out / "metrics.json").read_text())["runs"]["logreg"]["status"] == "ok"
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process `pid` has a handler for SIGTERM (Python installs none of its own: `hold_signals` did)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the signal mask through /proc")
+def test_ctrl_c_while_the_main_job_starts_ends_as_it_does_later(tmp_path):
+    """Ctrl-C in the first moment (here: as soon as the script holds signals, while Python still imports) used to
+    print a 23-line KeyboardInterrupt traceback, write no report and mark no run. Now: one line, exit 130, the
+    record interrupted, every run "not run", the report written."""
+    out = tmp_path / "early"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
+         "only=[softmax_jacobian,receptive_field_problem4]"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
+    deadline = time.monotonic() + 30
+    while not _catches_sigterm(proc.pid):
+        assert time.monotonic() < deadline and proc.poll() is None, "the main job never held its signals"
+        time.sleep(0.002)
+    assert not (out / "metrics.json").exists()  # no record yet: the start-up, not the run
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == [
+        f"gradlab: run_all interrupted by SIGINT; partial results in {out / 'metrics.json'}"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["signal"] == "SIGINT"
+    assert {run["status"] for run in metrics["runs"].values()} == {"not run"}
+    assert not (out / "softmax_jacobian").exists()  # not started
+    report = (out / "report.md").read_text()
+    assert "### softmax_jacobian: not run" in report and "### receptive_field_problem4: not run" in report

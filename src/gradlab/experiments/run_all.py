@@ -8,7 +8,9 @@ Each experiment runs as its own process (fresh JAX state, its own precision), so
 disturb the rest; a failed run's section says so, and the exit code is non-zero at the end. Up to `jobs` runs
 compute at once, except the runs marked `timed` (they measure time: each runs alone, after the others). A run
 that passes `timeout_s` gets SIGTERM and records itself `interrupted`; Ctrl-C or SIGTERM to the main job stops the
-runs in progress the same way, records the runs not started as not run, and still writes the report.
+runs in progress the same way, records the runs not started as not run, and still writes the report; at any
+moment: a signal while the main job starts (imports, Hydra, the fork) is held until it computes
+(`process.hold_signals`, from the script's first line).
 
 The processes are forked from one server that imported gradlab, JAX, Hydra and Matplotlib once
 (multiprocessing's forkserver, which has started no JAX backend): each run is `python -m
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 
 from gradlab.runner.config import ConfigError, at_least, checked
 from gradlab.runner.dirs import check_names
+from gradlab.runner.process import signal_received
 from gradlab.runner.records import METRICS_FILE, process_alive, read_record, status_of, write_json_atomic
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
 from gradlab.runner.runs import tags_override
@@ -135,6 +138,8 @@ def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunC
 
 def main(cfg: Config, ctx: RunContext) -> dict:
     ctx.cooperative = True  # on Ctrl-C/SIGTERM: stop the runs in progress, then write the report
+    if signal_received():  # Ctrl-C while the main job started (held by hold_signals): no run starts
+        ctx.stop.set()
     runs = selected(cfg)
     modules = dict.fromkeys(f"gradlab.{package}.{r.experiment}" for r in runs for package in ("experiments", "figures"))
     multiprocessing.get_context("forkserver").set_forkserver_preload(["matplotlib.pyplot", *modules])  # imported once

@@ -8,7 +8,9 @@ processes and signals.
 - `supervise`: the run in a forked child; a child that dies without writing its record (SIGKILL, the OOM
   killer, a native abort) is recorded `crashed` with its signal by this process, and a sweep goes on; a child
   whose supervising process is killed gets SIGTERM and records itself `interrupted`;
-- `SWEEP_STOP`: set by a signal during a sweep, so the jobs not started yet are recorded as not run.
+- `SWEEP_STOP`: set by a signal during a sweep, so the jobs not started yet are recorded as not run;
+- `hold_signals`: for the main job, from its first line: a signal during start-up (imports, Hydra, the fork) is
+  held and delivered once the run computes, so Ctrl-C at any moment ends the same way.
 """
 
 from __future__ import annotations
@@ -37,11 +39,37 @@ class Interrupted(BaseException):
 
 
 _received: list[int] = []  # the signal that interrupted the run, kept after its exception is raised
+_held: list[int] = []  # signals held since `hold_signals` (start-up), not yet delivered
+_holding: list[bool] = []  # [True] while a held start-up has not reached the run's computation yet
+
+
+def hold_signals() -> None:
+    """Hold SIGINT and SIGTERM from now on (remember them, raise nothing) until the run computes.
+
+    Called on the first line of the main job's script: without it, Ctrl-C while Python imports, Hydra composes
+    or the run is forked ends in a KeyboardInterrupt traceback and no report. Held, the signal reaches the run
+    as soon as it computes (`in_worker_thread`), where run_all stops, marks every run not started as not run
+    and writes its report, exactly as for Ctrl-C later. The held list and this handler pass to a forked child.
+    """
+    def hold(signum: int, frame: Any) -> None:
+        _held.append(signum)
+
+    _holding[:] = [True]
+    for s in EXIT_SIGNAL:
+        signal.signal(s, hold)
+
+
+def signal_received() -> int | None:
+    """The signal that is ending this run (held since start-up or received since), or None."""
+    return _received[0] if _received else None
 
 
 @contextlib.contextmanager
 def signals_interrupt():
-    """SIGINT and SIGTERM raise Interrupted in the main thread; a second signal is ignored while recording."""
+    """SIGINT and SIGTERM raise Interrupted in the main thread; a second signal is ignored while recording.
+
+    After `hold_signals`, a signal is only recorded until the computation starts (`in_worker_thread` raises it
+    there): the run layer's set-up between here and the computation is never cut short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -50,10 +78,11 @@ def signals_interrupt():
         for s in EXIT_SIGNAL:  # the first signal ends the run; a second one must not break the record's writing
             signal.signal(s, signal.SIG_IGN)
         _received.append(signum)
-        raise Interrupted(signum)
+        if not _holding:
+            raise Interrupted(signum)
 
-    _received.clear()
-    previous = {s: signal.signal(s, on_signal) for s in EXIT_SIGNAL}
+    _received[:] = _held[:1]  # a signal held during start-up is this run's: a second one is ignored
+    previous = {s: signal.signal(s, signal.SIG_IGN if _received else on_signal) for s in EXIT_SIGNAL}
     try:
         yield
     finally:
@@ -94,6 +123,7 @@ def in_worker_thread(main: Callable[[Any, Any], dict], cfg: Any, ctx: Any) -> di
             done.set()
 
     threading.Thread(target=work, name=f"gradlab-{ctx.log.name}", daemon=True).start()
+    _holding.clear()  # from now on a signal raises at once (or at the next check below)
     try:
         while not done.wait(timeout=0.2):
             raise_if_interrupted()

@@ -15,6 +15,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -73,8 +74,8 @@ def sbatch(args: list[str]) -> int:
         write_state(f"{job_id}_{task}", "PENDING")
     runner = [sys.executable, __file__, "_run", str(script), job_id, str(len(tasks)),
               os.environ.get("FAKE_SLURM_STATES", "")]
-    log = open(state_dir() / f"{job_id}.runner.log", "ab")
-    subprocess.Popen(runner, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    with open(state_dir() / f"{job_id}.runner.log", "ab") as log:  # the runner keeps its own copy of the handle
+        subprocess.Popen(runner, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     print(f"Submitted batch job {job_id}")
     return 0
 
@@ -108,15 +109,17 @@ def srun(args: list[str]) -> int:
         flag = args.pop(0)
         if flag in ("--output", "--error", "-o", "-e"):
             streams[flag.lstrip("-")[0]] = args.pop(0)
-    env = os.environ
+    fields = {"%A": "SLURM_ARRAY_JOB_ID", "%a": "SLURM_ARRAY_TASK_ID", "%j": "SLURM_JOB_ID"}
 
     def expand(pattern: str) -> str:
-        return (pattern.replace("%A", env.get("SLURM_ARRAY_JOB_ID", "")).replace("%a", env.get("SLURM_ARRAY_TASK_ID", ""))
-                .replace("%j", env.get("SLURM_JOB_ID", "")).replace("%t", "0"))
+        for field, variable in fields.items():
+            pattern = pattern.replace(field, os.environ.get(variable, ""))
+        return pattern.replace("%t", "0")
 
-    out = open(expand(streams["o"]), "a") if "o" in streams else None
-    err = open(expand(streams["e"]), "a") if "e" in streams else out
-    return subprocess.call(args, stdout=out, stderr=err)
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(open(expand(streams["o"]), "a")) if "o" in streams else None
+        err = files.enter_context(open(expand(streams["e"]), "a")) if "e" in streams else out
+        return subprocess.call(args, stdout=out, stderr=err)
 
 
 def sacct(args: list[str]) -> int:
@@ -150,10 +153,8 @@ def scancel(args: list[str]) -> int:
             if sig is None:
                 write_state(path.stem, "CANCELLED")
             if pid_file.exists():
-                try:
+                with contextlib.suppress(ProcessLookupError, ValueError):
                     os.killpg(int(pid_file.read_text()), getattr(signal, sig or "SIGTERM", signal.SIGTERM))
-                except (ProcessLookupError, ValueError):
-                    pass
     return 0
 
 

@@ -15,8 +15,16 @@ from omegaconf import OmegaConf
 from gradlab.runner import seeds
 from gradlab.runner.seeds import aggregate_over_seeds, describe, is_seed_key, t_quantile_975
 from gradlab.runner.sweep_jobs import job_status, planned_jobs
-from gradlab.runner.sweep_summary import (SEEDS_CSV, SEEDS_PNG, SUMMARY_CSV, SUMMARY_PNG, SweepSummary, not_ok_line,
-                                          sweep_error, write_summary)
+from gradlab.runner.sweep_summary import (
+    SEEDS_CSV,
+    SEEDS_PNG,
+    SUMMARY_CSV,
+    SUMMARY_PNG,
+    SweepSummary,
+    not_ok_line,
+    sweep_error,
+    write_summary,
+)
 
 
 def make_job(sweep_dir, number, overrides, status="ok", **metrics):

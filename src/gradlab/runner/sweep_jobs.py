@@ -3,10 +3,10 @@
 - `planned_jobs`: job number -> overrides, as Hydra's basic sweeper expands the sweep saved in `multirun.yaml`
   (the cartesian product of `hydra.sweeper.params` and `hydra.overrides.task`, a later value of a key replacing
   an earlier one, job n the n-th combination). A job that never started has no directory; it is still listed.
-- `scheduler_jobs`: job number -> its submitit job (SLURM's `1001_3`, or a local pid), whose state the scheduler
-  gives (`scheduler_state`: `sacct`'s, through submitit's public `Job.state`), read from the submitit folder of the sweep
-  (`hydra.launcher.submitit_folder`): each job's `<id>_submitted.pkl` holds the launcher's call, whose third
-  argument is the job number. `wait=True` first waits until the scheduler says every job has ended.
+- `scheduler_jobs`: job number -> its submitit job (SLURM's `1001_3`, or a local pid), whose state the
+  scheduler gives (`scheduler_state`: `sacct`'s, through submitit's public `Job.state`), read from the sweep's
+  submitit folder (`hydra.launcher.submitit_folder`): each job's `<id>_submitted.pkl` holds the launcher's
+  call, whose third argument is the job number. `wait=True` first waits until the scheduler says every job has ended.
 - `job_status`: one status from the job's own record and the scheduler's state: the record wins where it says
   how the job ended (ok, failed, interrupted); otherwise the scheduler's state (`node_fail`, `timeout`,
   `cancelled`, `out_of_memory`, `preempted`, ...), else `crashed` (a record whose process is gone), else `lost`.

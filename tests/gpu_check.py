@@ -120,9 +120,9 @@ def gpu_targets(bench: dict | None, platform: str | None) -> dict:
 
 
 def launch_line(launch: dict) -> str:
-    """The small problem's call against the measured empty call: launch-bound or not, with both times."""
+    """The small problem's step (one scan iteration) against the measured empty call: launch-bound or not."""
     verdict = "launch-bound" if launch.get("launch_bound") else "not launch-bound"
-    return (f"small problem: {verdict}: {launch['time'] * 1e6:.3g} us a call = {launch['empty_calls']:.3g} empty "
+    return (f"small problem: {verdict}: {launch['time'] * 1e6:.3g} us a step = {launch['empty_calls']:.3g} empty "
             f"calls of {launch['empty_call_time'] * 1e6:.3g} us")
 
 

@@ -10,12 +10,14 @@ import datetime as _dt
 import functools
 import hashlib
 import importlib.metadata
+import logging
 import os
 import platform
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -176,17 +178,37 @@ def set_precision(precision: str) -> None:
 def set_compile_cache(directory: str | None) -> str | None:
     """Use JAX's persistent compilation cache in `directory` (`~` expanded; None disables it); return the path.
 
-    A second run of the same experiment then loads its XLA executables instead of compiling them again.
+    A second run of the same experiment then loads its XLA executables instead of compiling them again. The cache
+    only saves time, so a directory that cannot be created or written (a read-only home, a full disk) costs the run
+    nothing: one warning, no cache, and None returned (recorded as the run's `meta.compile_cache`).
     """
     import jax
 
-    if directory is None:
+    path = None if directory is None else Path(directory).expanduser()
+    if path is not None:
+        problem = _unwritable(path)
+        if problem:
+            logging.getLogger("gradlab").warning(
+                "compile_cache=%s cannot be used (%s): this run compiles without a persistent cache", directory,
+                problem)
+            path = None
+    if path is None:
         jax.config.update("jax_enable_compilation_cache", False)
         return None
-    path = Path(directory).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return str(path)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why files cannot be written in `path` (created if missing), or None: the reason a write would fail, found by
+    creating and removing one empty file (permission bits alone miss a read-only mount)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None

@@ -17,6 +17,7 @@ import pytest
 from conftest import CLI_ENV, REPO
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("hydra_plugins.hydra_submitit_launcher")  # the launchers extra
 
 STANDIN = REPO / "tests" / "slurm_standin"
 GRADLAB = str(Path(sys.executable).parent / "gradlab")

@@ -37,12 +37,16 @@ def sweep_settings(sweep_dir: Path) -> DictConfig | None:
 
 def planned_jobs(sweep_dir: Path) -> dict[int, list[str]]:
     """Job number -> its overrides, expanded from multirun.yaml as Hydra's BasicSweeper does ({} for another
-    sweeper, or without multirun.yaml: then only the job directories tell the jobs)."""
+    sweeper, a job directory other than `<sweep>/<job number>`, or without multirun.yaml: then only the job
+    directories tell the jobs)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     settings = sweep_settings(sweep_dir)
     if settings is None or not str(OmegaConf.select(settings, "hydra.sweeper._target_", default="")).endswith(
             "BasicSweeper"):
+        return {}
+    subdir = OmegaConf.to_container(settings.hydra.sweep, resolve=False).get("subdir")
+    if str(subdir).strip() != "${hydra.job.num}":  # job n's directory is not <sweep>/<n>: the directories tell
         return {}
     params = settings.hydra.sweeper.get("params")
     params = {} if params is None else OmegaConf.to_container(params, resolve=False)

@@ -69,8 +69,12 @@ def run(command: list[str], env: dict, timeout: float, log: Path) -> dict:
             timed_out = False
         except subprocess.TimeoutExpired:
             code, timed_out = None, True
-    return {"exit_code": code, "seconds": round(time.monotonic() - start, 1), "timed_out": timed_out,
-            "log": str(log.relative_to(REPO) if log.is_relative_to(REPO) else log)}
+    out = {"exit_code": code, "seconds": round(time.monotonic() - start, 1), "timed_out": timed_out,
+           "log": str(log.relative_to(REPO) if log.is_relative_to(REPO) else log)}
+    if code != 0:  # what the step said last: why it failed, in one line
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        out["last_line"] = f"timed out after {timeout:g} s" if timed_out else (lines[-1] if lines else "no output")
+    return out
 
 
 def junit_counts(path: Path) -> dict:
@@ -134,6 +138,12 @@ def summary_markdown(summary: dict) -> str:
              + (f"{device['memory_bytes'] / 2**30:.0f} GiB" if device.get("memory_bytes") else "not reported"),
              f"- versions: python {device.get('python')}, jax {device.get('jax')}, jaxlib {device.get('jaxlib')}",
              f"- total time: {summary.get('seconds')} s"]
+    missing = [name for name in ("hydra", "omegaconf", "pytest", "xdist") if device.get(name) is False]
+    if missing:
+        lines.append(f"- not importable by {summary.get('python')}: {', '.join(missing)} (pip install -e '.[dev]')")
+    for step in (tests, main_job):
+        if step.get("last_line"):
+            lines.append(f"- {step['log']}: exit {step.get('exit_code')}: {step['last_line']}")
     if tests:
         lines.append(f"- tests: {tests.get('passed')} passed, {tests.get('failed')} failed, {tests.get('skipped')} "
                      f"skipped ({tests.get('seconds')} s, exit {tests.get('exit_code')})")

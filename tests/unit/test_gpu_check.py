@@ -61,6 +61,16 @@ def test_junit_counts_and_the_main_job_record(tmp_path):
     assert "claims verified 33/40" in text and "y: failed" in text and "x: ok" not in text
 
 
+def test_a_failed_step_says_why_in_one_line(tmp_path):
+    result = gpu_check.run([gpu_check.sys.executable, "-c", "import sys; print('working', flush=True); "
+                            "sys.exit('ModuleNotFoundError: No module named hydra')"], {}, 60, tmp_path / "s.log")
+    assert result["exit_code"] == 1 and result["last_line"] == "ModuleNotFoundError: No module named hydra"
+    text = gpu_check.summary_markdown({"python": "python3", "device": {"hydra": False, "pytest": True},
+                                       "run_all": {**result, "status": "no record", "runs": {}}})
+    assert "not importable by python3: hydra" in text and "exit 1: ModuleNotFoundError: No module named hydra" in text
+    assert "last_line" not in gpu_check.run([gpu_check.sys.executable, "-c", "pass"], {}, 60, tmp_path / "t.log")
+
+
 def test_the_project_interpreter_is_the_venv_else_this_python_with_src_on_the_path(tmp_path):
     python, env = gpu_check.interpreter(tmp_path)
     assert python == [gpu_check.sys.executable] and env["PYTHONPATH"].split(":")[0] == str(tmp_path / "src")

@@ -153,3 +153,40 @@ def test_a_figure_that_fails_keeps_the_numbers(run_experiment, monkeypatch):
     assert "loss_heatmap.png" in metrics["error"] and "cell block" in metrics["plot_errors"]["loss_heatmap.png"]
     assert metrics["newton"]["converged"] and "loss_curve.png" in metrics["plots"]  # the numbers and other plots
     assert not (run_dir / "loss_heatmap.png").exists() and (run_dir / "loss_curve.png").exists()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Budgets that see the data (issue 23 item 4): a CSV is sized from the file before it is parsed
+
+
+def test_a_csv_is_sized_by_its_line_count_without_being_parsed(tmp_path):
+    from gradlab.runner.data_io import csv_parse_bytes, csv_rows_bound
+
+    csv = tmp_path / "data.csv"
+    csv.write_bytes(b"x,y\n" + b"not a number\n" * 1000 + b"1,0")  # no newline at the end: still counted
+    assert csv_rows_bound(str(csv)) >= 1001 and csv_rows_bound(str(csv)) <= 1002
+    assert csv_parse_bytes(str(csv)) >= 2 * csv.stat().st_size
+    assert csv_rows_bound(str(tmp_path / "absent.csv")) == 0 and csv_parse_bytes(None) == 0
+
+
+@pytest.mark.parametrize(("resolution", "budget_gb", "keys"), [
+    (201, 1, "data.path, grid.resolution"),  # the grid's data-sized maps: 201^2 points x 100,000 rows, ~181 GiB
+    (5, 0.01, "data.path, grid.resolution"),  # a small grid still holds 25 x 100,000 x 6 words, plus the reading
+])
+def test_a_csv_too_large_for_the_budget_is_refused_before_it_is_read(run_experiment, tmp_path, resolution, budget_gb,
+                                                                    keys):
+    """The file's rows are not even numbers: it is refused for its size before a line of it is parsed, exit 2, one
+    line naming data.path (with grid.resolution, which multiplies the data-sized arrays)."""
+    csv = tmp_path / "big.csv"
+    csv.write_bytes(b"x,y\n" + b"garbage\n" * 100_000)
+    result = run_experiment("logreg", f"data.path={csv}", f"grid.resolution={resolution}",
+                            f"memory_budget_gb={budget_gb}")
+    assert_refused_over_budget(result, keys)
+    assert "numeric" not in result[1]["error"]
+
+
+def test_a_csv_within_the_budget_runs(run_experiment, tmp_path):
+    csv = tmp_path / "ok.csv"
+    csv.write_text("x,y\n-2,0\n-1,0\n0.5,0\n-0.5,1\n1,1\n2,1\n")
+    code, metrics, _ = run_experiment("logreg", *SMALL, f"data.path={csv}", "memory_budget_gb=0.5")
+    assert code == 0, metrics.get("error")

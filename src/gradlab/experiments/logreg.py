@@ -14,11 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradlab.experiments import memory
 from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
 from gradlab.problems import logistic
 from gradlab.problems.training import OPTIMIZERS, first_non_finite_step, make_train
 from gradlab.runner.config import at_least, checked, finite_list, in_range, increasing_pair, one_of, positive
-from gradlab.runner.data_io import load_xy_csv, save_xy_csv
+from gradlab.runner.data_io import csv_parse_bytes, csv_rows_bound, load_xy_csv, save_xy_csv
 from gradlab.runner.plotting import thinned_steps
 from gradlab.runner.records import atomic_open
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
@@ -99,16 +100,33 @@ def loss_stability(logit_values: list[float]) -> dict:
             "tolerance": 8 * float(np.finfo(values.dtype).eps)}
 
 
+# the grid's vmapped loss/gradient/Hessian routes hold ~18 data-sized words per grid point at their peak (measured:
+# a 1e6-row CSV with 25 and 81 grid points peaked at 3.9 and 11.8 GB resident: 141 bytes a point and row, float64)
+GRID_WORDS_PER_POINT_AND_ROW = 18
+
+
 def memory_estimate(cfg: Config) -> dict[str, float]:
-    """Bytes of the largest arrays, by the config key that sizes them (checked before any array exists)."""
-    word = 8 if cfg.precision == "float64" else 4
-    n = 2 * cfg.data.n_per_class if cfg.data.path is None else 0  # a CSV is read before it is sized
-    return {
-        "grid.resolution": cfg.grid.resolution**2 * max(n, 1) * word * 6,  # vmapped loss/grad/Hessian over the data
+    """Bytes of the largest arrays, by the config key that sizes them (checked before any array exists).
+
+    A CSV (`data.path`) is sized from the file before it is parsed: its line count bounds the rows, its bytes the
+    reading; the grid's data-sized arrays (resolution^2 x n) are shared between `grid.resolution` and `data.path`
+    in proportion to the log of each factor (`memory.split`), so the error names what made them large."""
+    word = memory.word(cfg.precision)
+    grid_points = cfg.grid.resolution**2
+    if cfg.data.path is None:
+        n = 2 * cfg.data.n_per_class
+        data = {"grid.resolution": grid_points * n * word * GRID_WORDS_PER_POINT_AND_ROW,
+                "data.n_per_class": n * word * 16}
+    else:
+        n = csv_rows_bound(cfg.data.path)
+        data = memory.combined(
+            memory.split(grid_points * max(n, 1) * word * GRID_WORDS_PER_POINT_AND_ROW,
+                         {"grid.resolution": grid_points, "data.path": n}),
+            {"data.path": n * word * 16 + csv_parse_bytes(cfg.data.path)})
+    return memory.combined(data, {  # vmapped loss/grad/Hessian over the data at every grid point; the data
         "train.steps": cfg.train.steps * 3 * word * 3,  # path and losses, on device, on host and in plot_data.npz
         "newton.max_iter": cfg.newton.max_iter * 2 * word,
-        "data.n_per_class": n * word * 16,
-    }
+    })
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:

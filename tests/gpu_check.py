@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "outputs" / "gpu_check"))
     parser.add_argument("--workers", default="8", help="pytest -n")
     parser.add_argument("--pytest-args", default="tests", help="one string, split as a shell does")
+    parser.add_argument("--run-all-args", default="", help="overrides for run_all, e.g. 'only=[logreg]'")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per step")
     args = parser.parse_args(argv)
     steps = [s for s in args.steps.split(",") if s]
@@ -199,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu-check: tests {summary['tests']['passed']} passed, {summary['tests']['failed']} failed", flush=True)
     if "run_all" in steps:
         run_dir = out / "run_all"
-        result = run([*python, "experiments/run_all.py", f"hydra.run.dir={run_dir}"], env, args.timeout,
+        result = run([*python, "experiments/run_all.py", f"hydra.run.dir={run_dir}",
+                      *shlex.split(args.run_all_args)], env, args.timeout,
                      out / "run_all.log")
         summary["run_all"] = {**result, **main_job_summary(run_dir)}
         summary["gpu_targets"] = gpu_targets(read_json(run_dir / "bench_logreg" / "metrics.json"),

@@ -11,6 +11,7 @@ import csv
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,44 @@ def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the
     again = subprocess.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
                            text=True, timeout=120)
     assert again.returncode == 0 and "nothing to resume" in again.stdout
+
+
+def _sacct(slurm: dict, job_id: str) -> dict[str, str]:
+    """sacct's answer for a job, read by submitit's own parser: {array task id: state}."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    out = subprocess.run(["sacct", "-o", "JobID,State,NodeList", "--parsable2", "-j", job_id], env=slurm,
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return {task: info["State"] for task, info in SlurmInfoWatcher().read_info(out).items()}
+
+
+def _wait_for(condition, deadline_s: float = 60):
+    end = time.monotonic() + deadline_s
+    while not (value := condition()) and time.monotonic() < end:
+        time.sleep(0.1)
+    return value
+
+
+def test_the_standin_runs_array_tasks_with_slurm_variables_forces_states_and_cancels(tmp_path, slurm):
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --array=0-2%3\n#SBATCH --job-name=t\n"
+                      f"srun --unbuffered --output {tmp_path}/%A_%a_%t.out sh -c "
+                      "'echo $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID; sleep ${SLEEP:-0}'\n")
+    submitted = subprocess.run(["sbatch", str(script)], env={**slurm, "FAKE_SLURM_STATES": "1:NODE_FAIL"},
+                               capture_output=True, text=True, timeout=30)
+    assert submitted.stdout == "Submitted batch job 1001\n"
+    assert _wait_for(lambda: not {"PENDING", "RUNNING"} & set(_sacct(slurm, "1001").values()))
+    assert _sacct(slurm, "1001") == {"1001_0": "COMPLETED", "1001_1": "NODE_FAIL", "1001_2": "COMPLETED"}
+    assert [(tmp_path / f"1001_{t}_0.out").read_text() for t in (0, 2)] == ["1001 0\n", "1001 2\n"]
+    assert not (tmp_path / "1001_1_0.out").exists()  # a forced state: the task never ran
+
+    subprocess.run(["sbatch", str(script)], env={**slurm, "SLEEP": "60"}, capture_output=True, timeout=30, check=True)
+    assert _wait_for(lambda: _sacct(slurm, "1002")["1002_0"] == "RUNNING")
+    queue = subprocess.run(["squeue"], env=slurm, capture_output=True, text=True, timeout=30).stdout
+    assert "1002_0 RUNNING" in queue and "1002_1 PENDING" in queue
+    subprocess.run(["scancel", "1002"], env=slurm, timeout=30, check=True)
+    assert _sacct(slurm, "1002") == {f"1002_{t}": "CANCELLED" for t in range(3)}
+    assert _wait_for(lambda: "1002" not in subprocess.run(["squeue"], env=slurm, capture_output=True, text=True,
+                                                          timeout=30).stdout)
+    time.sleep(0.5)  # the runner would start task 1 now if it had not seen the cancellation
+    assert not (tmp_path / "1002_1_0.out").exists()

@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 STEPS = ("device", "tests", "run_all")
 NO_GPU = "no GPU: GPU targets not measured"
+GOAL_S = 360  # the whole check on one H200-class device
 GPU_TARGET_PREFIX = "large_step_vs_"  # bench_logreg's per-dtype limit targets at its largest size
 
 DEVICE_PROBE = """
@@ -137,7 +138,9 @@ def summary_markdown(summary: dict) -> str:
              f"({device.get('platform', device.get('error', '?'))}), device memory "
              + (f"{device['memory_bytes'] / 2**30:.0f} GiB" if device.get("memory_bytes") else "not reported"),
              f"- versions: python {device.get('python')}, jax {device.get('jax')}, jaxlib {device.get('jaxlib')}",
-             f"- total time: {summary.get('seconds')} s"]
+             f"- total time: {summary.get('seconds')} s"
+             + (f" (over the {GOAL_S} s goal on one H200-class device)" if (summary.get("seconds") or 0) > GOAL_S
+                else "")]
     missing = [name for name in ("hydra", "omegaconf", "pytest", "xdist") if device.get(name) is False]
     if missing:
         lines.append(f"- not importable by {summary.get('python')}: {', '.join(missing)} (pip install -e '.[dev]')")

@@ -39,6 +39,8 @@ def test_on_a_gpu_each_target_is_met_or_missed_with_its_numbers_and_why():
                                        "gpu_targets": out})
     assert "| large_step_vs_irreducible_limit_float64 | 0.75 | 0.9 | False | XLA makes the step 2 kernels |" in text
     assert "| large_step_vs_bandwidth_limit_float32 | 0.92 | 0.9 | True |  |" in text
+    assert "over the 360 s goal" not in text
+    assert "over the 360 s goal" in gpu_check.summary_markdown({"seconds": 400.0})
     assert "139 GiB" in text and "small problem: launch-bound: 12 us a step = 1.33 empty calls of 9 us" in text
     assert not gpu_check.gpu_targets({**BENCH, "status": "failed"}, "gpu")["measured"]
     # a benchmark that ran on the CPU of a GPU machine (backend=cpu) claims no GPU target either

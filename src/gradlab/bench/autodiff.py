@@ -30,6 +30,7 @@ from typing import Any
 import jax
 
 from gradlab.bench.timing import block, compile_timed, xla_cost
+from gradlab.runner.records import atomic_open
 
 # --------------------------------------------------------------------------------------------------------
 # Interleaved rounds
@@ -230,7 +231,7 @@ def attempt(fn: Callable, *args) -> tuple[Any, str | None]:
 
 
 class Records:
-    """One JSON object a line in `path`, rewritten whole through a temporary file and os.replace after each
+    """One JSON object a line in `path`, rewritten whole through records.atomic_open after each
     record, so a run killed at any moment leaves every record completed before it, and never half of one."""
 
     def __init__(self, path: Path):
@@ -238,6 +239,5 @@ class Records:
 
     def add(self, record: dict) -> None:
         self.lines.append(json.dumps(record, default=float))
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text("\n".join(self.lines) + "\n")
-        os.replace(tmp, self.path)
+        with atomic_open(self.path) as handle:
+            handle.write("\n".join(self.lines) + "\n")

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradlab.problems.numerics import max_abs_error
+from gradlab.problems.numerics import drawn_in_float64, max_abs_error
 
 
 def sample_targets(key: jax.Array, x: jax.Array, intercept: float, slope: float, noise_sigma: float) -> jax.Array:
@@ -34,7 +34,13 @@ def sample_targets(key: jax.Array, x: jax.Array, intercept: float, slope: float,
 def sample_data(
     key: jax.Array, n_points: int, intercept: float, slope: float, noise_sigma: float, x_low: float, x_high: float
 ) -> tuple[jax.Array, jax.Array]:
-    """x ~ Uniform(x_low, x_high), y = intercept + slope x + noise_sigma * Norm(0, 1) (Problems 2, 3, 7)."""
+    """x ~ Uniform(x_low, x_high), y = intercept + slope x + noise_sigma * Norm(0, 1) (Problems 2, 3, 7).
+
+    Drawn in float64 and cast to the run's precision: the same seed gives float32 and float64 runs the same points."""
+    return drawn_in_float64(_sample_data, key, n_points, intercept, slope, noise_sigma, x_low, x_high)
+
+
+def _sample_data(key, n_points, intercept, slope, noise_sigma, x_low, x_high):
     key_x, key_noise = jax.random.split(key)
     x = jax.random.uniform(key_x, (n_points,), minval=x_low, maxval=x_high)
     return x, sample_targets(key_noise, x, intercept, slope, noise_sigma)

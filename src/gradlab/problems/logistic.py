@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from gradlab.problems.numerics import drawn_in_float64
+
 
 def logits(phi: jax.Array, x: jax.Array) -> jax.Array:
     """z_i = phi0 + phi1 x_i."""
@@ -109,7 +111,13 @@ def bce_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
 def sample_data(
     key: jax.Array, n_per_class: int, mean0: float, mean1: float, std: float
 ) -> tuple[jax.Array, jax.Array]:
-    """Problem 8 iv: n points from N(mean0, std^2) labelled 0, then n from N(mean1, std^2) labelled 1."""
+    """Problem 8 iv: n points from N(mean0, std^2) labelled 0, then n from N(mean1, std^2) labelled 1.
+
+    Drawn in float64 and cast to the run's precision: the same seed gives float32 and float64 runs the same points."""
+    return drawn_in_float64(_sample_data, key, n_per_class, mean0, mean1, std)
+
+
+def _sample_data(key: jax.Array, n_per_class: int, mean0: float, mean1: float, std: float):
     key0, key1 = jax.random.split(key)
     x0 = mean0 + std * jax.random.normal(key0, (n_per_class,))
     x1 = mean1 + std * jax.random.normal(key1, (n_per_class,))

@@ -1,7 +1,9 @@
-"""Error measures and finite checks shared by the experiments (Problems 1, 7, 9, 10 and the answers checker)."""
+"""Error measures, finite checks and precision-independent draws shared by the experiments (Problems 1, 7, 8, 9, 10
+and the answers checker)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -48,3 +50,18 @@ def all_finite(values: Any) -> bool:
         return len(leaves) > 0 and all(bool(np.all(np.isfinite(np.asarray(leaf, dtype=float)))) for leaf in leaves)
     except (TypeError, ValueError):
         return False
+
+
+def drawn_in_float64(draw: Callable[..., Any], key: jax.Array, *args: Any) -> Any:
+    """draw(key, *args) computed in float64, its arrays then cast to the run's float type (float32 with x64 off).
+
+    One seed is then one data set in float32 and float64 runs: a float32 run's points are the float64 run's,
+    rounded once (JAX's float32 and float64 samplers turn the same random bits into different numbers). A float64
+    run draws exactly as before. Inside a trace (jit/vmap) of a float32 run float64 cannot be computed (XLA's
+    64-bit threefry does not lower there): `draw` runs as it is, in float32.
+    """
+    if jax.config.jax_enable_x64 or isinstance(key, jax.core.Tracer):
+        return draw(key, *args)
+    with jax.enable_x64(True):
+        drawn = jax.device_get(draw(key, *args))  # numpy float64, before x64 is off again
+    return jax.tree.map(lambda array: jnp.asarray(array, dtype=jnp.result_type(float)), drawn)

@@ -189,6 +189,10 @@ def _search(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console entry point; returns the exit code."""
+    if argv is None and sys.argv[1:2] in (["run-all"], ["run_all"]):  # the main job, as experiments/run_all.py:
+        from gradlab.runner.process import hold_signals  # Ctrl-C from the first moment ends with a report
+
+        hold_signals()
     try:
         return _main(argv)
     except BrokenPipeError:  # `gradlab runs | head`: the reader has all it wants

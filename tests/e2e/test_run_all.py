@@ -126,15 +126,19 @@ def _catches_sigterm(pid: int) -> bool:
     return False
 
 
+MAIN_JOB_COMMANDS = {"script": [sys.executable, str(REPO / "experiments" / "run_all.py")],  # make run
+                     "console": [str(Path(sys.executable).parent / "gradlab"), "run-all"]}
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the signal mask through /proc")
-def test_ctrl_c_while_the_main_job_starts_ends_as_it_does_later(tmp_path):
+@pytest.mark.parametrize("command", MAIN_JOB_COMMANDS)
+def test_ctrl_c_while_the_main_job_starts_ends_as_it_does_later(tmp_path, command):
     """Ctrl-C in the first moment (here: as soon as the script holds signals, while Python still imports) used to
     print a 23-line KeyboardInterrupt traceback, write no report and mark no run. Now: one line, exit 130, the
     record interrupted, every run "not run", the report written."""
     out = tmp_path / "early"
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
-         "only=[softmax_jacobian,receptive_field_problem4]"],
+        [*MAIN_JOB_COMMANDS[command], f"hydra.run.dir={out}", "only=[softmax_jacobian,receptive_field_problem4]"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
     deadline = time.monotonic() + 30
     while not _catches_sigterm(proc.pid):

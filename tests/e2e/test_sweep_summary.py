@@ -1,16 +1,20 @@
-"""A real seed sweep through the CLI: summary_seeds.csv is the NumPy mean and spread of the jobs' metrics."""
+"""Real sweeps through the CLI: summary_seeds.csv is the NumPy mean and spread of the jobs' metrics; a joblib sweep
+whose pool breaks is still summarised. (SLURM's job ends: test_slurm.py.)"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 import yaml
-from conftest import CLI_ENV, REPO
+from conftest import CLI_ENV, LONG_DATA, LONG_STEPS, REPO, wait_until_computing
 
 from gradlab.runner.seeds import t_quantile_975
 
@@ -47,3 +51,47 @@ def test_a_2_seed_sweep_reports_the_numpy_mean_std_and_interval_per_learning_rat
     gap = {r["optimizer.lr"]: float(r["mean"]) for r in rows if r["metric"] == "fit.gap_to_newton"}
     assert gap["0.1"] < gap["0.05"]  # the larger step gets closer to Newton's optimum in 20 steps, on average
     assert (sweep_dir / "summary_seeds.png").stat().st_size > 0
+
+
+def _record(sweep_glob: str, tmp_path, deadline_s: float = 120):
+    """The record of the job whose metrics.json matches `sweep_glob` under outputs/logreg/multirun, once it exists."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        found = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob(sweep_glob)), None)
+        if found is not None:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{sweep_glob} never appeared")
+
+
+def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(tmp_path):
+    """Killing joblib's worker process (not the run's computing child) breaks joblib's pool: the launcher raises
+    TerminatedWorkerError. The summary is still written, the job never started is `lost`, exit 1, one line.
+
+    Two workers: job 0 (short) ends ok, then jobs 1 and 2 (long) compute; job 3 waits for a worker it never gets."""
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "experiments" / "logreg.py"), "-m", "hydra/launcher=joblib",
+         "hydra.launcher.n_jobs=2", f"train.steps=30,{LONG_STEPS},{LONG_STEPS + 1},300", *LONG_DATA],
+        cwd=tmp_path, env=CLI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        job1 = _record("*/*/1/metrics.json", tmp_path)
+        wait_until_computing(job1)
+        wait_until_computing(_record("*/*/2/metrics.json", tmp_path))  # job 0 ended: its worker took job 2
+        os.kill(json.loads(job1.read_text())["meta"]["pid"], signal.SIGKILL)  # joblib's worker, the job's parent
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    sweep_dir = job1.parent.parent
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert proc.returncode == 1, stderr
+    # job 1's child ends itself on its parent's death; job 2's worker is ended by joblib as the pool breaks
+    assert [r["status"] for r in rows[:2]] == ["ok", "interrupted"] and rows[3]["status"] == "lost"
+    assert rows[2]["status"] in ("interrupted", "crashed")
+    lines = [line for line in stderr.splitlines() if line.startswith("gradlab: error")]
+    assert not [line for line in stderr.splitlines() if "Traceback" in line]
+    assert len(lines) == 1 and lines[0].startswith("gradlab: error: TerminatedWorkerError: ")
+    assert (f"(3 of 4 jobs not ok: job 1 interrupted, job 2 {rows[2]['status']}, job 3 lost); sweep summary: "
+            f"{sweep_dir.relative_to(tmp_path) / 'summary.csv'}") in lines[0]
+    assert (sweep_dir / "summary.png").stat().st_size > 0

@@ -162,8 +162,9 @@ def summary_markdown(summary: dict) -> str:
         lines += ["", "| GPU target | value | target | met | why (when missed) |", "|---|---|---|---|---|"]
         for name, t in gpu["targets"].items():
             value = "-" if t.get("value") is None else f"{t['value']:.3g}"
-            lines.append(f"| {name} | {value} | {t.get('target')} | {t.get('met')} | "
-                         f"{'' if t.get('met') else t.get('why', t.get('reason', ''))} |")
+            verdict = {True: "met", False: "MISSED", None: "not judged"}[t.get("met")]
+            lines.append(f"| {name} | {value} | {t.get('target')} | {verdict} | "
+                         f"{'' if t.get('met') else t.get('why') or t.get('reason') or ''} |")
         if gpu.get("launch"):
             lines += ["", launch_line(gpu["launch"])]
     return "\n".join(lines) + "\n"

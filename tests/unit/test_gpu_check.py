@@ -16,6 +16,9 @@ BENCH = {"status": "ok", "meta": {"backend": "gpu", "device_kind": "NVIDIA H200"
          "targets": {"large_step_vs_bandwidth_limit_float32": {"value": 0.92, "target": 0.9, "met": True},
                      "large_step_vs_irreducible_limit_float64": {"value": 0.75, "target": 0.9, "met": False,
                                                                  "why": "XLA makes the step 2 kernels"},
+                     "large_step_vs_irreducible_limit_float32": {
+                         "value": None, "target": 0.9, "met": None, "fraction_measured": 1.7,
+                         "reason": "launch-bound: the shortest call compared (20 us) takes 2 empty calls"},
                      "small_library_vs_numpy_per_step": {"value": 40.0, "target": 30.0, "met": True}},
          "sizes": {"small": {"launch": {"time": 12e-6, "empty_call_time": 9e-6, "empty_calls": 12 / 9,
                                         "launch_bound": True}}}}
@@ -33,12 +36,15 @@ def test_a_cpu_machine_claims_no_gpu_target():
 def test_on_a_gpu_each_target_is_met_or_missed_with_its_numbers_and_why():
     out = gpu_check.gpu_targets(BENCH, "gpu")
     assert out["measured"] and set(out["targets"]) == {"large_step_vs_bandwidth_limit_float32",
-                                                       "large_step_vs_irreducible_limit_float64"}
+                                                       "large_step_vs_irreducible_limit_float64",
+                                                       "large_step_vs_irreducible_limit_float32"}
     text = gpu_check.summary_markdown({"device": {"platform": "gpu", "device_kind": "NVIDIA H200", "device_count": 1,
                                                   "memory_bytes": 139 * 2**30, "jax": "0.11.2"},
                                        "gpu_targets": out})
-    assert "| large_step_vs_irreducible_limit_float64 | 0.75 | 0.9 | False | XLA makes the step 2 kernels |" in text
-    assert "| large_step_vs_bandwidth_limit_float32 | 0.92 | 0.9 | True |  |" in text
+    assert "| large_step_vs_irreducible_limit_float64 | 0.75 | 0.9 | MISSED | XLA makes the step 2 kernels |" in text
+    assert "| large_step_vs_bandwidth_limit_float32 | 0.92 | 0.9 | met |  |" in text
+    assert ("| large_step_vs_irreducible_limit_float32 | - | 0.9 | not judged | launch-bound: the shortest call "
+            "compared (20 us) takes 2 empty calls |") in text
     assert "over the 360 s goal" not in text
     assert "over the 360 s goal" in gpu_check.summary_markdown({"seconds": 400.0})
     assert "139 GiB" in text and "small problem: launch-bound: 12 us a step = 1.33 empty calls of 9 us" in text

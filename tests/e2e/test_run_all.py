@@ -131,11 +131,12 @@ MAIN_JOB_COMMANDS = {"script": [sys.executable, str(REPO / "experiments" / "run_
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the signal mask through /proc")
-@pytest.mark.parametrize("command", MAIN_JOB_COMMANDS)
-def test_ctrl_c_while_the_main_job_starts_ends_as_it_does_later(tmp_path, command):
+@pytest.mark.parametrize(("command", "signum", "code"),
+                         [("script", signal.SIGINT, 130), ("console", signal.SIGTERM, 143)])
+def test_ctrl_c_while_the_main_job_starts_ends_as_it_does_later(tmp_path, command, signum, code):
     """Ctrl-C in the first moment (here: as soon as the script holds signals, while Python still imports) used to
-    print a 23-line KeyboardInterrupt traceback, write no report and mark no run. Now: one line, exit 130, the
-    record interrupted, every run "not run", the report written."""
+    print a 23-line KeyboardInterrupt traceback, write no report and mark no run. Now, as later: one line, exit
+    130 (143 for SIGTERM), the record interrupted, every run "not run", the report written."""
     out = tmp_path / "early"
     proc = subprocess.Popen(
         [*MAIN_JOB_COMMANDS[command], f"hydra.run.dir={out}", "only=[softmax_jacobian,receptive_field_problem4]"],
@@ -145,13 +146,14 @@ def test_ctrl_c_while_the_main_job_starts_ends_as_it_does_later(tmp_path, comman
         assert time.monotonic() < deadline and proc.poll() is None, "the main job never held its signals"
         time.sleep(0.002)
     assert not (out / "metrics.json").exists()  # no record yet: the start-up, not the run
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    name = signal.Signals(signum).name
+    assert proc.returncode == code and "Traceback" not in stderr, stderr
     assert [line for line in stderr.splitlines() if line.strip()] == [
-        f"gradlab: run_all interrupted by SIGINT; partial results in {out / 'metrics.json'}"]
+        f"gradlab: run_all interrupted by {name}; partial results in {out / 'metrics.json'}"]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "interrupted" and metrics["signal"] == "SIGINT"
+    assert metrics["status"] == "interrupted" and metrics["signal"] == name
     assert {run["status"] for run in metrics["runs"].values()} == {"not run"}
     assert not (out / "softmax_jacobian").exists()  # not started
     report = (out / "report.md").read_text()

@@ -21,6 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from gradlab.runner.records import read_record, status_of
+
 OWN_STATUSES = ("ok", "failed", "interrupted")  # a record that says how its job ended is believed
 # SLURM's states for a job that ended without completing (sacct's STATE column; FAILED: a non-zero exit)
 SLURM_ENDS = ("BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT")
@@ -84,8 +86,8 @@ def scheduler_jobs(sweep_dir: Path, *, wait: bool = False, deadline_s: float | N
     """Job number -> its submitit job (`.job_id`: SLURM's `1001_3`, a local pid; `scheduler_state`), for a sweep
     run by a submitit launcher ({} for any other launcher).
 
-    With `wait`, first waits (polling submitit's `Job.done`, at most `deadline_s`) until every job has ended:
-    a launcher stops at the first job that left no result, while the others may still be running.
+    With `wait`, first waits (at most `deadline_s`) until every job has ended (`_ended`): a launcher stops at the
+    first job that left no result, while the others may still be running.
     """
     settings = sweep_settings(sweep_dir)
     job_class = None if settings is None else _submitit_job_class(settings)
@@ -102,9 +104,21 @@ def scheduler_jobs(sweep_dir: Path, *, wait: bool = False, deadline_s: float | N
         jobs[number] = job
     if wait:
         end = None if deadline_s is None else time.monotonic() + deadline_s
-        while not all(job.done() for job in jobs.values()) and (end is None or time.monotonic() < end):
+        while (not all(_ended(Path(sweep_dir) / str(n), job) for n, job in jobs.items())
+               and (end is None or time.monotonic() < end)):
             time.sleep(1)
     return dict(sorted(jobs.items()))
+
+
+def _ended(job_dir: Path, job: Any) -> bool:
+    """Whether a submitit job has ended: SLURM's word (`Job.done`: a result file, or sacct's final state); a local
+    job rebuilt from its folder has no process handle, so its record tells: ended unless it says running and its
+    process is alive."""
+    import submitit
+
+    if isinstance(job, submitit.LocalJob):
+        return job.paths.result_pickle.exists() or status_of(read_record(job_dir)) != "running"
+    return job.done()
 
 
 def scheduler_state(job: Any) -> str:

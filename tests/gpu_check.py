@@ -64,18 +64,37 @@ def run(command: list[str], env: dict, timeout: float, log: Path) -> dict:
     """Run one step with a deadline; its output to `log`; {exit_code, seconds, timed_out}."""
     start = time.monotonic()
     with open(log, "w") as out:
+        # its own process group: at the deadline (or when this check is stopped) SIGTERM reaches the step and the
+        # processes it started (run_all's runs end 'interrupted' and its report is still written), then SIGKILL
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
-            code = subprocess.run(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  timeout=timeout).returncode
-            timed_out = False
+            code, timed_out = proc.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
             code, timed_out = None, True
+        finally:
+            if proc.poll() is None:
+                stop_group(proc)
     out = {"exit_code": code, "seconds": round(time.monotonic() - start, 1), "timed_out": timed_out,
            "log": str(log.relative_to(REPO) if log.is_relative_to(REPO) else log)}
     if code != 0:  # what the step said last: why it failed, in one line
         lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
         out["last_line"] = f"timed out after {timeout:g} s" if timed_out else (lines[-1] if lines else "no output")
     return out
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 30) -> None:
+    """SIGTERM to the step's process group, SIGKILL after `grace_s` if any of it is still running."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def junit_counts(path: Path) -> dict:

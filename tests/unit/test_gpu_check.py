@@ -79,6 +79,29 @@ def test_a_failed_step_says_why_in_one_line(tmp_path):
     assert "last_line" not in gpu_check.run([gpu_check.sys.executable, "-c", "pass"], {}, 60, tmp_path / "t.log")
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not gpu_check.sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_step_past_its_deadline_is_stopped_with_what_it_started(tmp_path):
+    # the step starts a grandchild and both sleep: the deadline's SIGTERM reaches the whole process group
+    script = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+              "time.sleep(60)']); print(p.pid, flush=True); time.sleep(60)")
+    result = gpu_check.run([gpu_check.sys.executable, "-c", script], {}, 2, tmp_path / "s.log")
+    assert result["timed_out"] and result["exit_code"] is None and result["last_line"] == "timed out after 2 s"
+    grandchild = int((tmp_path / "s.log").read_text().split()[0])
+    deadline = gpu_check.time.monotonic() + 10
+    while gpu_check.time.monotonic() < deadline and _alive(grandchild):
+        gpu_check.time.sleep(0.1)
+    assert not _alive(grandchild) and result["seconds"] < 30
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
 def test_the_project_interpreter_is_the_venv_else_this_python_with_src_on_the_path(tmp_path):
     python, env = gpu_check.interpreter(tmp_path)
     assert python == [gpu_check.sys.executable] and env["PYTHONPATH"].split(":")[0] == str(tmp_path / "src")

@@ -216,25 +216,41 @@ def sklearn_lbfgs(x, y, tolerance: float, max_iter: int) -> Implementation:
 # ------------------------------------------------------------------------------------ the whole line-up
 
 
-def prepare(x, y, *, lr_mean: float, steps: int, slow_steps: int, tolerance: float, newton_max_iter: int,
-            sklearn_max_iter: int, optional: dict[str, bool] | None = None) -> dict[str, Implementation]:
-    """Every implementation on (x, y) in x's dtype, compiled. GD ones take `steps` steps at lr = lr_mean / n;
-    the eager ones, JAX without jit and PyTorch (a dispatch per primitive), take `slow_steps`. `optional`
-    ({"torch_loop": bool, "sklearn_lbfgs": bool}) leaves optional ones out; those not installed are left out."""
+# the implementations whose calls are slow at a large size (eager Python, host code): each gets a time budget
+SLOW = ("jax_no_jit", "numpy_loop", "torch_loop", "sklearn_lbfgs")
+EAGER = ("jax_no_jit", "torch_loop")  # a dispatch per primitive: these take `slow_steps` a call
+
+
+def build(name: str, x, y, *, lr_mean: float, steps: int, slow_steps: int, tolerance: float, newton_max_iter: int,
+          sklearn_max_iter: int) -> Implementation:
+    """One implementation by name on (x, y) in x's dtype, compiled. GD ones take `steps` steps at
+    lr = lr_mean / n; the eager ones, JAX without jit and PyTorch (a dispatch per primitive), take `slow_steps`."""
     phi_init = jnp.zeros(2, x.dtype)
     lr = jnp.asarray(lr_mean / x.shape[0], x.dtype)
-    line_up = [
-        jax_scan(phi_init, lr, x, y, steps),
-        jax_scan_autodiff(phi_init, lr, x, y, steps),
-        jax_python_loop(phi_init, lr, x, y, steps),
-        jax_no_jit(phi_init, lr, x, y, slow_steps),
-        numpy_loop(phi_init, lr, x, y, steps),
-        jax_newton(phi_init, x, y, tolerance, newton_max_iter),
-        jax_newton_analytic(phi_init, x, y, tolerance, newton_max_iter),
-    ]
-    skipped = skipped_optional(optional or {})
-    if "torch_loop" not in skipped:
-        line_up.append(torch_loop(phi_init, lr, x, y, slow_steps))
-    if "sklearn_lbfgs" not in skipped:
-        line_up.append(sklearn_lbfgs(x, y, tolerance, sklearn_max_iter))
-    return {impl.name: impl for impl in line_up}
+    builders = {
+        "jax_scan": lambda: jax_scan(phi_init, lr, x, y, steps),
+        "jax_scan_autodiff": lambda: jax_scan_autodiff(phi_init, lr, x, y, steps),
+        "jax_python_loop": lambda: jax_python_loop(phi_init, lr, x, y, steps),
+        "jax_no_jit": lambda: jax_no_jit(phi_init, lr, x, y, slow_steps),
+        "numpy_loop": lambda: numpy_loop(phi_init, lr, x, y, steps),
+        "jax_newton": lambda: jax_newton(phi_init, x, y, tolerance, newton_max_iter),
+        "jax_newton_analytic": lambda: jax_newton_analytic(phi_init, x, y, tolerance, newton_max_iter),
+        "torch_loop": lambda: torch_loop(phi_init, lr, x, y, slow_steps),
+        "sklearn_lbfgs": lambda: sklearn_lbfgs(x, y, tolerance, sklearn_max_iter),
+    }
+    return builders[name]()
+
+
+NAMES = ("jax_scan", "jax_scan_autodiff", "jax_python_loop", "jax_no_jit", "numpy_loop", "jax_newton",
+         "jax_newton_analytic", "torch_loop", "sklearn_lbfgs")
+
+
+def prepare(x, y, *, lr_mean: float, steps: int, slow_steps: int, tolerance: float, newton_max_iter: int,
+            sklearn_max_iter: int, optional: dict[str, bool] | None = None,
+            leave_out: frozenset[str] = frozenset()) -> dict[str, Implementation]:
+    """Every implementation (`build`) on (x, y) but those in `leave_out` (over their time budget). `optional`
+    ({"torch_loop": bool, "sklearn_lbfgs": bool}) leaves optional ones out; those not installed are left out."""
+    skipped = set(skipped_optional(optional or {})) | set(leave_out)
+    return {name: build(name, x, y, lr_mean=lr_mean, steps=steps, slow_steps=slow_steps, tolerance=tolerance,
+                        newton_max_iter=newton_max_iter, sklearn_max_iter=sklearn_max_iter)
+            for name in NAMES if name not in skipped}

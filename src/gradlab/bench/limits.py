@@ -1,21 +1,27 @@
 """The machine's limits for the logistic-regression benchmark (Problem 8), and the library step against them.
 
-A GD step on n points must at least read x and y once (2 n itemsize bytes) and evaluate one exp and one
-log1p per point (the loss needs softplus, the gradient reuses exp for the sigmoid). The probes time exactly
-that work in the same run and dtype:
+A GD step on n points must at least read x and y once (2 n itemsize bytes) and, per point, evaluate one exp,
+one log1p and one division: with e = exp(-|z|) the loss needs softplus = max(z, 0) + log1p(e) and the gradient
+the sigmoid e / (1 + e) (or 1 / (1 + e)). The probes time exactly that work in the same run, dtype and size:
 
-    bandwidth probe:  sum(x) + sum(y)              -> bytes / second over the same bytes as a step reads
-    exp/log probe:    sum(log1p(exp(-|x|)))        -> exp+log1p pairs / second, in XLA and in NumPy
+    bandwidth probe:    sum(x) + sum(y)                         -> bytes / second over the bytes a step reads
+    irreducible probe:  sum(log1p(e) + y e / (1 + e)), e = exp(-|x|)   the step's unavoidable per-point work
+    empty call:         a jitted call on two numbers            -> the fixed cost of one dispatch and sync
 
-so `probe time / step time` is the fraction of that limit a step reaches (1 = at the limit); a probe's time
-is the fastest of its repeats, a step's the median of its own.
+and `probe time / step time` is the fraction of that limit a step reaches (1 = at the limit), both the median of
+their repeats: the same statistic on both sides, so a noisy machine does not flatter one of them. A call that
+takes only a few empty calls' time is launch-bound (a GPU at 1e6 points: ~50 us of fixed cost against ~4 us of
+data): its fractions say nothing of the step's work, and the targets do not judge them (`launch_bound`).
+On a CPU the irreducible probe also runs in NumPy (SIMD exp and log), and the faster of the two is the limit; on
+another backend NumPy runs on the host, not the device, and is left out.
 
 The sharded variant splits the data across JAX host devices (one per core). JAX sees more than one CPU
 device only if XLA_FLAGS=--xla_force_host_platform_device_count=K is set before its backend starts, and
 forcing devices changes how the single-device runs use the cores, so the sharded scan runs in a child
-process (`python -m gradlab.bench.limits`) that times the 1-device and the K-device scan alternately, then
-the 1-device scan pinned to one core: XLA's CPU backend already spreads a large step over its own threads,
-and free time / pinned time bounds what K devices can add (cores / that factor).
+process (`python -m gradlab.bench.limits`, on the CPU backend whatever the default device: JAX_PLATFORMS=cpu)
+that times the 1-device and the K-device scan alternately, then the 1-device scan pinned to one core: XLA's
+CPU backend already spreads a large step over its own threads, and free time / pinned time bounds what K
+devices can add (cores / that factor).
 """
 
 from __future__ import annotations
@@ -38,39 +44,71 @@ from gradlab.bench.timing import alternate, compile_timed, cores_busy, summarize
 from gradlab.problems import logistic
 
 
-def _probe_calls(x, y) -> dict:
-    read_both = jax.jit(lambda a, b: jnp.sum(a) + jnp.sum(b))
-    exp_log = jax.jit(lambda a: jnp.sum(jnp.log1p(jnp.exp(-jnp.abs(a)))))
-    x_np = np.asarray(x)
-    return {"read": lambda: read_both(x, y), "exp_log_xla": lambda: exp_log(x),
-            "exp_log_numpy": lambda: np.sum(np.log1p(np.exp(-np.abs(x_np))))}
+def irreducible_work(a: jax.Array, b: jax.Array) -> jax.Array:
+    """sum_i log1p(e_i) + b_i e_i / (1 + e_i), e = exp(-|a|): one exp, one log1p, one division per point."""
+    e = jnp.exp(-jnp.abs(a))
+    return jnp.sum(jnp.log1p(e) + b * e / (1 + e))
+
+
+def irreducible_work_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`irreducible_work` in NumPy."""
+    e = np.exp(-np.abs(a))
+    return np.sum(np.log1p(e) + b * e / (1 + e))
+
+
+_read_both = jax.jit(lambda a, b: jnp.sum(a) + jnp.sum(b))
+_irreducible = jax.jit(irreducible_work)
+_empty = jax.jit(lambda phi: phi * 2)
+
+
+def probe_calls(x, y) -> dict:
+    """The zero-argument probe calls on (x, y) (see the module docstring); NumPy's on the CPU backend only."""
+    phi = jnp.zeros(2, x.dtype)
+    calls = {"read": lambda: _read_both(x, y), "irreducible_xla": lambda: _irreducible(x, y),
+             "empty": lambda: _empty(phi)}
+    if jax.default_backend() == "cpu":
+        x_np, y_np = np.asarray(x), np.asarray(y)
+        calls["irreducible_numpy"] = lambda: irreducible_work_numpy(x_np, y_np)
+    return calls
 
 
 def _limits(stats: dict, x, y) -> dict[str, Any]:
-    """A limit is what the machine can do: the fastest of a probe's repeats (a repeat that found one core busy
-    elsewhere, or ran on one thread, measured up to 2x slower here), with the median and spread beside it."""
+    """The limits from the probes' timings (`summarize` of each): every time a median, as a step's is."""
     n, nbytes = int(x.shape[0]), int(x.nbytes + y.nbytes)
-    read, xla, numpy_ = stats["read"], stats["exp_log_xla"], stats["exp_log_numpy"]
-    best = min(xla["min"], numpy_["min"])
+    read, xla = stats["read"], stats["irreducible_xla"]
+    numpy_ = stats.get("irreducible_numpy")
+    best = min(xla["median"], numpy_["median"]) if numpy_ else xla["median"]
     return {
+        "n": n,
         "bytes_per_step": nbytes,
-        "bandwidth_probe_time": read["min"],
-        "bandwidth_probe_median": read["median"],
+        "bandwidth_probe_time": read["median"],
         "bandwidth_probe_spread": read["spread"],
-        "bandwidth_bytes_per_s": nbytes / read["min"],
-        "exp_log_probe_time_xla": xla["min"],
-        "exp_log_probe_median_xla": xla["median"],
-        "exp_log_probe_spread_xla": xla["spread"],
-        "exp_log_probe_time_numpy": numpy_["min"],
-        "exp_log_probe_time": best,  # the faster of the two is the limit
-        "exp_log_pairs_per_s": n / best,
+        "bandwidth_bytes_per_s": nbytes / read["median"],
+        "irreducible_probe_time_xla": xla["median"],
+        "irreducible_probe_spread_xla": xla["spread"],
+        "irreducible_probe_time_numpy": numpy_ and numpy_["median"],
+        "irreducible_probe_time": best,  # the faster of the two is the limit
+        "irreducible_points_per_s": n / best,
+        "empty_call_time": stats["empty"]["median"],
     }
 
 
 def probes(x, y, repeats: int) -> dict[str, Any]:
-    """Time the bandwidth and exp/log probes on (x, y), alternating; returns seconds (medians) and rates."""
-    record = alternate(_probe_calls(x, y), repeats, rewarm=False)
+    """Time the probes on (x, y), alternating; returns seconds (medians) and rates."""
+    record = alternate(probe_calls(x, y), repeats, rewarm=False)
     return _limits({name: summarize(r["times"]) for name, r in record.items()}, x, y)
+
+
+def empty_call_time(dtype, repeats: int) -> float:
+    """Median seconds of the empty call (a jitted call on two numbers, blocked on) in `dtype`."""
+    phi = jnp.zeros(2, dtype)
+    return summarize(alternate({"empty": lambda: _empty(phi)}, repeats, rewarm=False)["empty"]["times"])["median"]
+
+
+def launch(call_time: float, empty_call_time: float, factor: float) -> dict[str, Any]:
+    """A call against the empty call: launch-bound when it takes under `factor` empty calls' time."""
+    return {"time": call_time, "empty_call_time": empty_call_time, "empty_calls": call_time / empty_call_time,
+            "launch_bound": call_time < factor * empty_call_time}
 
 
 def step_anatomy(compiled: Any) -> dict[str, Any]:
@@ -84,28 +122,33 @@ def step_anatomy(compiled: Any) -> dict[str, Any]:
             "temp_bytes": cost["temp_bytes"], "bytes_accessed_per_step": cost["bytes_accessed"]}
 
 
-def step_against_limits(x, y, *, lr_mean: float, steps: int, repeats: int) -> dict[str, Any]:
+def step_against_limits(x, y, *, lr_mean: float, steps: int, repeats: int, launch_factor: float) -> dict[str, Any]:
     """The library's GD step (scan of `steps` steps, and a Python loop over the jitted step) timed in turn with
-    the probes on the same (x, y): time per step, the fraction of the exp/log limit, scan against loop."""
+    the probes on the same (x, y): time per step, the fractions of the limits, scan against loop, and whether
+    the step or the probes are launch-bound (then no fraction is a statement about the work)."""
     phi_init, lr = jnp.zeros(2, x.dtype), jnp.asarray(lr_mean / x.shape[0], x.dtype)
     scan = impls.jax_scan(phi_init, lr, x, y, steps)
     loop = impls.jax_python_loop(phi_init, lr, x, y, steps)
-    record = alternate({**_probe_calls(x, y), "scan": scan.call, "loop": loop.call}, repeats)
+    record = alternate({**probe_calls(x, y), "scan": scan.call, "loop": loop.call}, repeats)
     stats = {name: summarize(r["times"]) for name, r in record.items()}
     limits = _limits(stats, x, y)
     scan_step, loop_step = stats["scan"]["median"] / steps, stats["loop"]["median"] / steps
     one_step, _ = compile_timed(impls.fused_step, phi_init, lr, x, y)
     return {
         "dtype": str(x.dtype), "n": int(x.shape[0]), "steps_per_call": steps, **limits,
+        "device": f"{jax.default_backend()}: {jax.devices()[0].device_kind}",
         "scan_time_per_step": scan_step, "scan_spread_per_step": stats["scan"]["spread"] / steps,
         "loop_time_per_step": loop_step, "loop_spread_per_step": stats["loop"]["spread"] / steps,
-        "fraction_of_exp_log_limit": limits["exp_log_probe_time"] / scan_step,
+        "fraction_of_irreducible_limit": limits["irreducible_probe_time"] / scan_step,
         "fraction_of_bandwidth_limit": limits["bandwidth_probe_time"] / scan_step,
         "loop_over_scan": loop_step / scan_step,
+        # per limit, the shorter of the two calls compared (a step inside the scan, the probe) against an empty call
+        "launch": {limit: launch(min(scan_step, limits[f"{limit}_probe_time"]), limits["empty_call_time"],
+                                 launch_factor) for limit in ("irreducible", "bandwidth")},
         "step_anatomy": step_anatomy(one_step),
         # cores kept busy (CPU time / wall time): the probe's kernel runs on every core, a step inside
         # lax.scan may run on one
-        "cores_busy": {name: cores_busy(record[name]) for name in ("exp_log_xla", "scan", "loop")},
+        "cores_busy": {name: cores_busy(record[name]) for name in ("irreducible_xla", "scan", "loop")},
     }
 
 

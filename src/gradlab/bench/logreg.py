@@ -4,18 +4,22 @@
 implementation of `gradlab.bench.impls` runs the same GD problem, timed alternating after separate compilation
 and a warm-up (`gradlab.bench.timing.alternate`), then a float64 run checks that all compute the same thing
 (`gradlab.bench.agreement`). On the large set the machine's limits are probed in the same run, per dtype
-(`gradlab.bench.limits`), and the scan is sharded across host devices in a child process.
+(`gradlab.bench.limits`), and the scan is sharded across host devices in a child process. The sizes suit the
+default device (`for_backend`: a GPU's preset reaches 4e8 points) and what fits its memory (`fit_to_device`);
+a slow implementation predicted over its time budget at the large size is skipped with the reason
+(`gradlab.bench.budget`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradlab.bench import agreement, impls, limits
+from gradlab.bench import agreement, budget, impls, limits
 from gradlab.bench.targets import ratios_by_round
 from gradlab.bench.timing import alternate, compile_timed, summarize
 
@@ -30,21 +34,58 @@ def sample(cfg, n_per_class: int) -> tuple[jax.Array, jax.Array]:
     return dataclasses.replace(cfg.data, n_per_class=n_per_class).sample()
 
 
-def line_up(cfg, x, y, size) -> dict[str, impls.Implementation]:
-    return impls.prepare(x, y, lr_mean=cfg.train.lr, steps=size.steps, slow_steps=size.slow_steps,
-                         tolerance=cfg.train.tolerance, newton_max_iter=cfg.solvers.newton_max_iter,
-                         sklearn_max_iter=cfg.solvers.sklearn_max_iter,
+def _build_args(cfg, size) -> dict:
+    return {"lr_mean": cfg.train.lr, "steps": size.steps, "slow_steps": size.slow_steps,
+            "tolerance": cfg.train.tolerance, "newton_max_iter": cfg.solvers.newton_max_iter,
+            "sklearn_max_iter": cfg.solvers.sklearn_max_iter}
+
+
+def line_up(cfg, x, y, size, leave_out=frozenset()) -> dict[str, impls.Implementation]:
+    return impls.prepare(x, y, **_build_args(cfg, size), leave_out=frozenset(leave_out),
                          optional={"torch_loop": cfg.optional.torch, "sklearn_lbfgs": cfg.optional.sklearn})
 
 
-def benchmark_size(cfg, size, label: str, dtype, log, sharding: dict | None) -> dict:
+def over_budget(cfg, small: dict, dtype, log) -> dict[str, str]:
+    """{slow implementation: why it is skipped} at the large size: its time there bounded from the small size's
+    (scaled to the large size's steps per call), then, where that bound is over budget, from one call measured
+    at `budget.estimate_points` points (`gradlab.bench.budget`)."""
+    large, n_large = cfg.sizes.large, 2 * cfg.sizes.large.n_per_class
+
+    def steps_per_call(name: str) -> int:
+        return large.slow_steps if name in impls.EAGER else large.steps
+
+    def call_at_large_steps(name: str, row: dict) -> float:
+        if row["step_kind"] != impls.GD:  # a solve to the tolerance: about the same iterations at any size
+            return row["time_per_call_median"]
+        return row["time_per_step_median"] * steps_per_call(name)
+
+    def measure_at(name: str) -> tuple[float, int]:
+        # one step, times the steps of a call: an upper bound too (c + k s <= k (c + s) for k >= 1 steps)
+        points = min(cfg.budget.estimate_points, n_large)
+        x64, y64 = sample(cfg, max(points // 2, 1))
+        impl = impls.build(name, x64.astype(dtype), y64.astype(dtype),
+                           **_build_args(cfg, replace(large, steps=1, slow_steps=1)))
+        seconds = budget.one_call(impl.call) * (steps_per_call(name) if impl.step_kind == impls.GD else 1)
+        log.info("budget: %s at n=%d predicts %.3g s a call", name, int(x64.shape[0]), seconds)
+        return seconds, int(x64.shape[0])
+
+    small_calls = {name: call_at_large_steps(name, row) for name, row in small["implementations"].items()
+                   if name in impls.SLOW}
+    calls = budget.calls_per_size(cfg.timing.repeats, checked_again=dtype != jnp.float64)
+    return budget.slow_over_budget(small_calls, small["n"], n_large, calls, cfg.budget.slow_impl_s, measure_at)
+
+
+def benchmark_size(cfg, size, label: str, dtype, log, sharding: dict | None, skipped: dict | None = None) -> dict:
     """Time every implementation on one data size and check that they agree; `sharding` (the child's result
-    for this size) adds the sharded scan's row."""
+    for this size) adds the sharded scan's row; `skipped` ({name: reason}) are left out (over their budget)."""
+    skipped = skipped or {}
     x64, y64 = sample(cfg, size.n_per_class)
     x, y = x64.astype(dtype), y64.astype(dtype)
     n, tol = int(x.shape[0]), cfg.train.tolerance
-    line = line_up(cfg, x, y, size)
+    line = line_up(cfg, x, y, size, skipped)
     log.info("%s (n=%d): timing %s", label, n, ", ".join(line))
+    for reason in skipped.values():
+        log.info("%s (n=%d): skipped %s", label, n, reason)
     record = alternate({name: impl.call for name, impl in line.items()}, cfg.timing.repeats)
     # the machine's limits mean something only where a step is work, not dispatch: the large set
     probed = limits.probes(x, y, cfg.timing.probe_repeats) if label == "large" else None
@@ -77,7 +118,7 @@ def benchmark_size(cfg, size, label: str, dtype, log, sharding: dict | None) -> 
 
     # the like-with-like check runs in float64 (time in float32, check in float64: run the line-up once more)
     if dtype != jnp.float64:
-        line = line_up(cfg, x64, y64, size)
+        line = line_up(cfg, x64, y64, size, skipped)
         results = {name: impl.call() for name, impl in line.items()}
     else:
         results = {name: record[name]["result"] for name in line}
@@ -91,8 +132,15 @@ def benchmark_size(cfg, size, label: str, dtype, log, sharding: dict | None) -> 
         newton = min(("jax_newton", "jax_newton_analytic"), key=lambda k: table[k]["time_to_tolerance"])
         newton_rounds = {"newton": newton, **ratios_by_round(record["sklearn_lbfgs"]["times"],
                                                              record[newton]["times"])}
-    return summarize_size(table, probed, checked, sharding, newton_rounds, n=n, steps=size.steps,
-                          steps_to_tol=steps_to_tol)
+    empty = limits.empty_call_time(dtype, cfg.timing.probe_repeats) if probed is None else probed["empty_call_time"]
+    return {**summarize_size(table, probed, checked, sharding, newton_rounds, n=n, steps=size.steps,
+                             steps_to_tol=steps_to_tol),
+            "skipped": skipped, "launch": {
+                **limits.launch(table["jax_scan"]["time_per_step_median"], empty, cfg.timing.launch_bound_factor),
+                "time_per_call": table["jax_scan"]["time_per_call_median"],
+                "note": "a step of the library scan (one iteration inside its one call) against an empty call: "
+                        "launch-bound when under timing.launch_bound_factor empty calls, i.e. a call per step "
+                        "would cost mostly its launch"}}
 
 
 def sharded_row(sharding: dict, steps: int, steps_to_tol: int | None) -> dict:
@@ -171,8 +219,8 @@ def summarize_size(table, probed, checked, sharding, newton_rounds, *, n, steps,
         "best_jax_gd": best_jax,
         "fraction_of_bandwidth_limit": probed and {
             name: probed["bandwidth_probe_time"] / row["time_per_step_median"] for name, row in table.items()},
-        "fraction_of_exp_log_limit": probed and {
-            name: probed["exp_log_probe_time"] / row["time_per_step_median"] for name, row in table.items()},
+        "fraction_of_irreducible_limit": probed and {
+            name: probed["irreducible_probe_time"] / row["time_per_step_median"] for name, row in table.items()},
         "limits": probed,
         "sharding": sharding,
         "agreement": check,
@@ -184,7 +232,8 @@ def limits_by_dtype(cfg) -> dict:
     """On the large set, per dtype: the library step (scan and Python loop) timed in turn with the probes."""
     x64, y64 = sample(cfg, cfg.sizes.large.n_per_class)
     return {dtype: limits.step_against_limits(x64.astype(dtype), y64.astype(dtype), lr_mean=cfg.train.lr,
-                                              steps=cfg.sizes.large.steps, repeats=cfg.timing.probe_repeats)
+                                              steps=cfg.sizes.large.steps, repeats=cfg.timing.probe_repeats,
+                                              launch_factor=cfg.timing.launch_bound_factor)
             for dtype in cfg.limits.dtypes}
 
 

@@ -8,6 +8,10 @@ The library lives in `gradlab.bench` (timing, implementations, limits, agreement
     python experiments/bench_logreg.py                                  # defaults: configs/bench_logreg.yaml
     python experiments/bench_logreg.py timing_dtype=float32 sizes.large.n_per_class=2000000
     python experiments/bench_logreg.py -m sizes.large.steps=5,20
+    python experiments/bench_logreg.py backend=cpu                      # the CPU's sizes on any device
+
+On a GPU (backend=auto) `presets.gpu` replaces the keys it sets: the large set at 4e8 points, or what fits the
+device's memory; slow implementations over their time budget are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -18,16 +22,29 @@ import os
 # that the next implementation in the alternation is being timed on (spinning slowed JAX runs 2-10x here).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+from typing import Any  # noqa: E402
 
+import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
-from gradlab.bench import impls  # noqa: E402
+from gradlab.bench import budget, impls  # noqa: E402
 from gradlab.bench import logreg as bench  # noqa: E402
 from gradlab.bench.targets import logreg_targets  # noqa: E402
 from gradlab.experiments.schemas import LogisticDataConfig  # noqa: E402
-from gradlab.runner.config import ConfigError, at_least, each, increasing_pair, one_of, positive  # noqa: E402
-from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch  # noqa: E402
+from gradlab.runner.config import (  # noqa: E402
+    ConfigError,
+    at_least,
+    checked,
+    each,
+    increasing_pair,
+    one_of,
+    positive,
+    to_dict,
+    validate,
+)
+from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch, memory_budget_bytes  # noqa: E402
 from gradlab.runner.tables import markdown_table  # noqa: E402
 
 DTYPES = ("float64", "float32")
@@ -69,6 +86,13 @@ class OptionalConfig:
 class TimingConfig:
     repeats: int = at_least(1)
     probe_repeats: int = at_least(1)
+    launch_bound_factor: float = positive()
+
+
+@dataclass
+class BudgetConfig:
+    slow_impl_s: float = positive()
+    estimate_points: int = at_least(2)
 
 
 @dataclass
@@ -96,8 +120,20 @@ class CheckConfig:
 
 
 @dataclass
+class LimitGoal:
+    limit: str = one_of("irreducible", "bandwidth")
+    fraction: float = positive()
+
+
+@dataclass
+class LimitGoals:
+    float64: LimitGoal
+    float32: LimitGoal
+
+
+@dataclass
 class TargetsConfig:
-    exp_log_fraction: float = positive()
+    limit_fraction: LimitGoals
     scan_vs_loop: float = positive()
     sharded_speedup: float = positive()
     small_vs_numpy: float = positive()
@@ -106,6 +142,10 @@ class TargetsConfig:
 
 @dataclass
 class Config(BaseConfig):
+    backend: str
+    presets: dict[str, Any]
+    device_memory_fraction: float = checked(lambda v: isinstance(v, int | float) and 0 < v <= 1, "a number in (0, 1]")
+    budget: BudgetConfig
     timing_dtype: str = one_of(*DTYPES)
     data: LogisticDataConfig
     sizes: SizesConfig
@@ -121,6 +161,8 @@ class Config(BaseConfig):
 
 
 def check_config(cfg: Config) -> None:
+    if cfg.backend not in ("auto", "cpu", *cfg.presets):
+        raise ConfigError("backend", cfg.backend, "auto, cpu or a preset: " + ", ".join(cfg.presets))
     if cfg.precision != "float64":
         raise ConfigError("precision", cfg.precision, "'float64': the like-with-like check runs in float64 "
                           "(time in float32 with timing_dtype=float32)")
@@ -129,14 +171,48 @@ def check_config(cfg: Config) -> None:
                           f"a divisor of the large set's size {2 * cfg.sizes.large.n_per_class}")
 
 
+def for_backend(cfg: Config, platform: str) -> tuple[Config, str]:
+    """(the config with the backend's preset merged over it, which preset): `backend` names the preset, or
+    `auto` takes the default device's platform; the CPU's (or a platform without a preset) are the top-level
+    keys. A preset holds only what changes, checked as the top-level keys are."""
+    name = platform if cfg.backend == "auto" else cfg.backend
+    preset = cfg.presets.get(name)
+    if not preset:
+        return cfg, "cpu (top-level keys)" if name == "cpu" else f"{name}: no preset, the top-level (CPU) keys"
+    try:
+        merged = validate(OmegaConf.merge(OmegaConf.create(to_dict(cfg)), OmegaConf.create(preset)), Config)
+    except ConfigError as error:
+        raise ConfigError(f"presets.{name}.{error.key}", error.value, error.allowed) from None
+    return merged, f"{name} (presets.{name})"
+
+
+def fit_to_device(cfg: Config) -> tuple[Config, str | None]:
+    """The config with the large set reduced to what fits the device's memory (`gradlab.bench.budget`), and
+    why it was reduced (None when it fits as configured)."""
+    itemsize = max(jnp.dtype(d).itemsize for d in (cfg.timing_dtype, *cfg.limits.dtypes))
+    free, source = budget.free_device_bytes(memory_budget_bytes(cfg.memory_budget_gb))
+    n_per_class, reason = budget.points_that_fit(cfg.sizes.large.n_per_class, itemsize, free, source,
+                                                 cfg.device_memory_fraction, cfg.sharding.devices)
+    if n_per_class < 1:
+        raise RunFailed(f"no large set fits the device: {reason}")
+    return replace(cfg, sizes=replace(cfg.sizes, large=replace(cfg.sizes.large, n_per_class=n_per_class))), reason
+
+
 def main(cfg: Config, ctx: RunContext) -> dict:
     check_config(cfg)
+    cfg, preset = for_backend(cfg, jax.default_backend())
+    check_config(cfg)
+    cfg, reduced = fit_to_device(cfg)
+    backend = {"platform": jax.default_backend(), "device": str(jax.devices()[0]), "preset": preset,
+               "large_n_per_class": cfg.sizes.large.n_per_class, "large_reduced": reduced}
+    ctx.log.info("backend %s, preset %s%s", backend["platform"], preset, f"; {reduced}" if reduced else "")
     dtype = jnp.dtype(cfg.timing_dtype)
     sharding = bench.sharded(cfg, cfg.sizes.large)
-    sizes = {label: bench.benchmark_size(cfg, size, label, dtype, ctx.log,
-                                         sharding["dtypes"][cfg.timing_dtype] if sharding and label == "large"
-                                         else None)
-             for label, size in (("small", cfg.sizes.small), ("large", cfg.sizes.large))}
+    small = bench.benchmark_size(cfg, cfg.sizes.small, "small", dtype, ctx.log, None)
+    large = bench.benchmark_size(cfg, cfg.sizes.large, "large", dtype, ctx.log,
+                                 sharding["dtypes"][cfg.timing_dtype] if sharding else None,
+                                 skipped=bench.over_budget(cfg, small, dtype, ctx.log))
+    sizes = {"small": small, "large": large}
     failures = [f"n={size['n']}: {line}" for size in sizes.values() for line in size.pop("failures")]
     if failures:
         raise RunFailed("implementations disagree, so the timings compare unlike things: " + "; ".join(failures))
@@ -151,7 +227,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     ctx.keep(**bench.plot_arrays(sizes, targets))
     for name, reason in skipped.items():
         ctx.log.info("%s skipped: %s", name, reason)
-    return {"timing_dtype": cfg.timing_dtype, "cpu_count": os.cpu_count(),
+    return {"timing_dtype": cfg.timing_dtype, "cpu_count": os.cpu_count(), "backend": backend,
             "optional_installed": {"torch": impls.available("torch"), "sklearn": impls.available("sklearn")},
             "skipped": skipped, "sizes": sizes, "limits_by_dtype": by_dtype, "sharding": sharding,
             "sweep": sweep, "targets": targets, "table": rows}

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,6 +161,9 @@ def summary_markdown(summary: dict) -> str:
              f"- total time: {summary.get('seconds')} s"
              + (f" (over the {GOAL_S} s goal on one H200-class device)" if (summary.get("seconds") or 0) > GOAL_S
                 else "")]
+    if device.get("platform") != "gpu" and summary.get("nvidia_smi"):
+        lines.append(f"- an NVIDIA GPU is present (nvidia-smi) but JAX in {summary.get('python')} does not use it: "
+                     "install the cuda12 or cuda13 extra (uv sync --extra cuda13, or pip install -e '.[cuda13]')")
     missing = [name for name in ("hydra", "omegaconf", "pytest", "xdist") if device.get(name) is False]
     if missing:
         lines.append(f"- not importable by {summary.get('python')}: {', '.join(missing)} (pip install -e '.[dev]')")
@@ -206,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     python, env = interpreter()
     start = time.monotonic()
-    summary: dict = {"python": python[0], "pythonpath": env.get("PYTHONPATH")}
+    summary: dict = {"python": python[0], "pythonpath": env.get("PYTHONPATH"),
+                     "nvidia_smi": shutil.which("nvidia-smi") is not None}
     probe = subprocess.run([*python, "-c", DEVICE_PROBE], cwd=REPO, env=env, capture_output=True, text=True,
                            timeout=120)
     device = read_json_text(probe.stdout) or {"error": (probe.stderr.strip().splitlines() or ["no output"])[-1]}

@@ -31,6 +31,9 @@ def test_a_cpu_machine_claims_no_gpu_target():
     text = gpu_check.summary_markdown({"device": {"platform": "cpu", "device_kind": "cpu"},
                                        "gpu_targets": gpu_check.gpu_targets(BENCH, "cpu")})
     assert "no GPU: GPU targets not measured" in text and "| GPU target" not in text
+    assert "nvidia-smi" not in text  # no GPU on the machine: nothing to install
+    hint = gpu_check.summary_markdown({"python": "p", "nvidia_smi": True, "device": {"platform": "cpu"}})
+    assert "an NVIDIA GPU is present (nvidia-smi) but JAX in p does not use it: install the cuda12 or cuda13" in hint
 
 
 def test_on_a_gpu_each_target_is_met_or_missed_with_its_numbers_and_why():

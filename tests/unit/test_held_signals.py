@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 
+import jax
 import pytest
 
 from gradlab.runner import process
@@ -22,6 +23,7 @@ def holding():
         signal.signal(s, handler)
     process._held.clear()
     process._holding.clear()
+    process.SWEEP_STOP.signum = None
 
 
 class _Ctx:
@@ -57,3 +59,17 @@ def test_without_a_held_signal_the_run_computes_and_a_later_signal_still_raises(
             os.kill(os.getpid(), signal.SIGINT)  # computing: raised at once, as without hold_signals
             for _ in range(1000):
                 pass
+
+
+def test_a_signal_held_before_a_sweep_job_stops_the_jobs_after_it(holding):
+    """`run_all -m ...` interrupted while it starts: the first job ends interrupted with its report (it inherits the
+    held signal), the later ones are recorded as not run (SWEEP_STOP), instead of each starting and stopping."""
+
+    class Record:
+        name = "held"
+
+    jax.devices()  # XLA's threads exist here: supervise runs the job in this process instead of forking pytest
+    os.kill(os.getpid(), signal.SIGINT)
+    assert not process.SWEEP_STOP.is_set()
+    assert process.supervise(Record(), lambda: 0) == 0  # this process runs JAX: the job runs here, unforked
+    assert process.SWEEP_STOP.is_set() and process.SWEEP_STOP.signum == signal.SIGINT

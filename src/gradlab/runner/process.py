@@ -143,8 +143,10 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
     `record` is the run's record (`path`, `name`, `meta`, `write(status, error, results, **extra)`).
 
     SIGINT and SIGTERM sent to this process are passed on to the child. Either stops a sweep: the jobs not yet
-    started are recorded as not run.
+    started are recorded as not run; so does one held since start-up (`hold_signals`), which the child inherits.
     """
+    if _held:
+        SWEEP_STOP.set(_held[0])
     if _xla_started():  # XLA's thread pools exist: a forked child could wait forever on a lock one of them held
         logging.getLogger(record.name).warning("JAX had started in this process: the run is not isolated")
         return run()

@@ -41,3 +41,83 @@ def test_bad_input_is_one_line_naming_the_key_and_exit_2(hydra_in_process, capsy
     record = run_dir / "metrics.json"
     if record.exists():  # a value error is recorded; a Hydra composition error happens before any run exists
         assert json.loads(record.read_text())["status"] == "failed"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Errors name the input that caused them (issue 23 item 5): a value that would make results non-finite is named
+# as the key or data column it is, never as the metric it would have spoiled (`fit.distance_to_heatmap_min = inf`)
+# nor as a learning rate to lower.
+
+HUGE_CSV = "x,y\n-1,0\n1,1\n1e308,1\n-1e308,0\n"
+SECRET = "root:$6$s3cr3t-hash$:19000:0:99999:7:::\n"  # what /etc/shadow's first line looks like
+
+INPUT_CASES = [
+    # the run computes in a forked child: what it prints is captured at the file descriptor (capfd)
+    ("logreg", "train.init=[1e308,1e308]", "config error: train.init=[1e+308, 1e+308] is not allowed: a starting point"),
+    ("logreg", "train.init=[1e300,0]", "config error: train.init=[1e+300, 0.0] is not allowed: a start where the "
+                                       "loss's Hessian is positive definite"),
+    ("logreg", "grid.phi0_range=[-1e308,1e308]", "config error: grid.phi0_range, grid.phi1_range="),
+    ("logreg", "data.path={huge}", "is not allowed: data with |x| < 6.7e+153 (the Hessian sums x^2 over 4 points in "
+                                   "float64): line 4, column x is beyond"),
+    ("logreg", "data.mean0=-1e300 data.mean1=1e300", "config error: data.mean0, data.mean1, data.std=[-1e+300, "),
+    ("logreg", "data.path={secret}", "a CSV whose first line (its header) names columns x and y (no column x and y; "
+                                     "1 column)"),
+    ("map_l2", "prior_sigma=[1e300]", "config error: prior_sigma=[1e+300] is not allowed: numbers sigma < "
+                                      "4.74e+153 (float64"),
+    ("map_l2", "prior_sigma=[1e20] precision=float32", "config error: prior_sigma=[1e+20] is not allowed: numbers "
+                                                       "sigma < 6.52e+18 (float32"),
+    ("map_l2", "sigma_sweep.range=[1.0,1e160]", "config error: sigma_sweep.range=[1.0, 1e+160] is not allowed: a "
+                                                "range up to sigma < 4.74e+153"),
+]
+
+
+@pytest.mark.parametrize(("name", "overrides", "expected"), INPUT_CASES)
+def test_an_input_that_would_give_non_finite_results_is_named(hydra_in_process, capfd, tmp_path, name, overrides,
+                                                              expected):
+    (tmp_path / "huge.csv").write_text(HUGE_CSV)
+    (tmp_path / "secret.csv").write_text(SECRET + "1,0\n")
+    overrides = overrides.format(huge=tmp_path / "huge.csv", secret=tmp_path / "secret.csv")
+    run_dir = tmp_path / "run"
+    code = cli.main([name, f"hydra.run.dir={run_dir}", "hydra/job_logging=none", "hydra/hydra_logging=none",
+                     "grid.resolution=11" if name == "logreg" else "sigma_sweep.num=3", *overrides.split()])
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert expected in lines[0]
+    assert "lower optimizer.lr" not in err and " = inf" not in err and "s3cr3t" not in err
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "failed" and "s3cr3t" not in json.dumps(record)
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ("{lam: 1.0e300, alpha: 1.0e-300, l2_coefficient: 1.0}",
+     "config error: weight_decay[0]={'lam': 1e+300, 'alpha': 1e-300} is not allowed: inputs whose l2_coefficient is a "
+     "finite float64 (these give inf)"),
+    ("{lam: 1" + "0" * 400 + ", alpha: 0.1, l2_coefficient: 1.0}",
+     "config error: answers.yaml:weight_decay[0].lam='<an integer of ~401 digits>' is not allowed: a number within "
+     "float64's range"),
+])
+def test_answers_whose_inputs_overflow_name_the_entry(hydra_in_process, capfd, tmp_path, entry, expected):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"weight_decay:\n  - {entry}\n")
+    run_dir = tmp_path / "run"
+    code = cli.main(["check_answers", f"hydra.run.dir={run_dir}", "hydra/job_logging=none", "hydra/hydra_logging=none",
+                     f"answers={answers}"])
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f"gradlab: {expected}"), err
+    assert "graded.0.computed" not in err
+
+
+@pytest.mark.parametrize(("content", "shown"), [(b"x,y\n1,0\nhunter2,1\n", "line 3, column x: not a number"),
+                                                (b"\xff\xfe secret", "is not UTF-8")])
+def test_an_error_never_quotes_the_file_it_refused(tmp_path, content, shown):
+    from gradlab.runner.config import ConfigError
+    from gradlab.runner.data_io import load_xy_csv
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_xy_csv(str(path), key="data.path", binary_labels=True)
+    assert shown in str(err.value) or "UTF-8" in str(err.value)
+    assert "hunter2" not in str(err.value) and "secret" not in str(err.value)

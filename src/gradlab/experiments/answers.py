@@ -267,6 +267,11 @@ def grade(entries: list[tuple[str, int, Any]], rtol: float, atol: float) -> list
             if answer is None:
                 continue
             expected = np.asarray(jax.tree.map(np.asarray, value), dtype=float)
+            if not np.all(np.isfinite(expected)):  # the inputs are finite, what they give is not: name them
+                inputs = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)
+                          if not f.metadata.get("answer")}
+                raise ConfigError(f"{section}[{index}]", inputs, f"inputs whose {quantity} is a finite float64 "
+                                  f"(these give {expected.ravel()[~np.isfinite(expected.ravel())][0]})")
             given = np.asarray(answer, dtype=float)
             if given.shape != expected.shape:
                 error, correct = None, False

@@ -53,7 +53,7 @@ def read_answers(value: str) -> tuple[Path, object]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError("answers", value, f"a UTF-8 text YAML file ({path} is not: byte {err.start} "
-                          f"is {err.object[err.start:err.start + 1]!r})") from None
+                          "is not UTF-8)") from None  # the file's content is never quoted
     except OSError as err:
         raise ConfigError("answers", value, f"a readable file ({err.strerror})") from None
     try:

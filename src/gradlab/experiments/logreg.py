@@ -18,7 +18,16 @@ from gradlab.experiments import memory
 from gradlab.experiments.schemas import LogisticDataConfig, NewtonConfig
 from gradlab.problems import logistic
 from gradlab.problems.training import OPTIMIZERS, first_non_finite_step, make_train
-from gradlab.runner.config import at_least, checked, finite_list, in_range, increasing_pair, one_of, positive
+from gradlab.runner.config import (
+    ConfigError,
+    at_least,
+    checked,
+    finite_list,
+    in_range,
+    increasing_pair,
+    one_of,
+    positive,
+)
 from gradlab.runner.data_io import csv_parse_bytes, csv_rows_bound, load_xy_csv, save_xy_csv
 from gradlab.runner.plotting import thinned_steps
 from gradlab.runner.records import atomic_open
@@ -137,11 +146,16 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         ctx.warn(f"maximum-likelihood estimate does not exist: {no_optimum}; the fits stop where the "
                  "gradient falls below tolerance, not at an optimum")
 
+    check_data_magnitude(cfg.data, np.asarray(x))
+    init = jnp.asarray(cfg.train.init, dtype=x.dtype)
+    check_finite_at(init, x, y, "train.init", cfg.train.init, "a starting point where the loss and its gradient are "
+                    f"finite with this data in {cfg.precision}")
+
     # (iv, v) loss, gradients and Hessians at every grid point, in one jit-compiled vmap call
     maps = grid_maps(x, y, tuple(cfg.grid.phi0_range), tuple(cfg.grid.phi1_range), cfg.grid.resolution)
+    check_grid_finite(cfg, maps)
 
     # training (a): optax in one lax.scan; (b) Newton in one lax.while_loop
-    init = jnp.asarray(cfg.train.init, dtype=x.dtype)
     train = jax.jit(make_train(logistic.bce_loss, cfg.optimizer.name, cfg.train.steps))
     fit = train(init, cfg.optimizer.lr, cfg.optimizer.momentum, x, y)
     bad_step = first_non_finite_step(fit.losses, fit.path)
@@ -151,6 +165,11 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     solve = jax.jit(logistic.newton, static_argnames="max_iter")
     newton = jax.device_get(solve(init, x, y, cfg.newton.tol, max_iter=cfg.newton.max_iter))
     if not np.all(np.isfinite(newton.phi)):
+        curvature = float(logistic.min_eigenvalue(logistic.bce_hessian(init, x, y)))
+        if not curvature > 0:  # its first step solves H d = -g: a start where H is singular (saturated) is the cause
+            raise ConfigError("train.init", cfg.train.init, "a start where the loss's Hessian is positive definite in "
+                              f"{cfg.precision} (Newton's first step solves with it; its smallest eigenvalue there is "
+                              f"{curvature:g})")
         raise RunFailed(f"Newton's method produced NaN/inf within {int(newton.iterations)} iterations")
     converged = bool(newton.grad_norm < cfg.newton.tol) and no_optimum is None
     if not bool(newton.grad_norm < cfg.newton.tol):
@@ -204,6 +223,42 @@ def main(cfg: Config, ctx: RunContext) -> dict:
                         "fit_to_newton_bound": m["distance_bound"]},
         "convex": min_eig >= -eig_tolerance,
     }
+
+
+# --------------------------------------------------------------------------------------------------------
+# Inputs that would give non-finite numbers are named here, before they do (issue 23 item 5): a result `inf` deep
+# in the metrics says nothing about which key or data column caused it.
+
+
+def check_data_magnitude(cfg: DataConfig, x: np.ndarray) -> None:
+    """The data's x within the run precision's range: the Hessian and the round-off bounds sum (1 + |x_i|)^2 over the
+    n points, finite only for |x| < sqrt(max float / n) - 1. A CSV names its line, sampled data its keys."""
+    limit = float(np.sqrt(np.finfo(x.dtype).max / max(x.size, 1))) - 1
+    beyond = np.flatnonzero(~(np.abs(x) < limit))
+    if beyond.size == 0:
+        return
+    allowed = f"data with |x| < {limit:.3g} (the Hessian sums x^2 over {x.size} points in {x.dtype})"
+    if cfg.path is not None:
+        raise ConfigError("data.path", cfg.path, f"{allowed}: line {beyond[0] + 2}, column x is beyond")
+    raise ConfigError("data.mean0, data.mean1, data.std", [cfg.mean0, cfg.mean1, cfg.std], allowed)
+
+
+def check_finite_at(phi: jax.Array, x: jax.Array, y: jax.Array, key: str, value, allowed: str) -> None:
+    """A ConfigError naming `key` when the loss or its gradient at `phi` is not finite (`value` is what the user
+    gave: it may have been finite before the cast to the run's precision)."""
+    loss, grad = jax.jit(logistic.bce_value_and_grad)(phi, x, y)
+    if not (np.isfinite(float(loss)) and np.all(np.isfinite(np.asarray(grad)))):
+        raise ConfigError(key, value, f"{allowed} (the loss there is {float(loss):g})")
+
+
+def check_grid_finite(cfg: Config, maps: dict) -> None:
+    """The grid's points and every route's loss and derivatives at them finite; else a ConfigError naming the grid
+    ranges (the data and the start are checked before)."""
+    bad = [name for name, values in maps.items() if not np.all(np.isfinite(np.asarray(values)))]
+    if bad:
+        raise ConfigError("grid.phi0_range, grid.phi1_range", [cfg.grid.phi0_range, cfg.grid.phi1_range],
+                          f"ranges whose grid points, losses and derivatives are finite in {cfg.precision} "
+                          f"(not: {', '.join(bad)})")
 
 
 # max |sigma''(z)| = sqrt(3) / 18: the bound on the third derivative of softplus that the finite-difference

@@ -167,14 +167,20 @@ def first_row(tree):
 
 
 def check_prior_scale(cfg: Config) -> None:
-    """The L2 coefficient 1/(2 sigma^2) of every prior sigma (configured and swept) must be finite in the run's
-    precision: below sqrt(1 / (2 max float)) it overflows, and every result of that prior would be inf or NaN."""
-    limit = math.sqrt(0.5) / math.sqrt(float(np.finfo(cfg.precision).max))  # 2 max would overflow
-    allowed = f"sigma > {limit:.3g} ({cfg.precision}: the L2 coefficient 1/(2 sigma^2) overflows below)"
-    if min(cfg.prior_sigma) <= limit:
-        raise ConfigError("prior_sigma", cfg.prior_sigma, f"numbers {allowed}")
-    if cfg.sigma_sweep.range[0] <= limit:
-        raise ConfigError("sigma_sweep.range", cfg.sigma_sweep.range, f"a range from {allowed}")
+    """The L2 coefficient 1/(2 sigma^2) of every prior sigma (configured and swept) must be a normal number in the
+    run's precision: below sqrt(1 / (2 max float)) it overflows, above sqrt(1 / (2 tiny)) sigma^2 overflows and the
+    coefficient underflows, and every result of that prior would be inf or NaN (issue 23: prior_sigma=[1e300])."""
+    info = np.finfo(cfg.precision)
+    low = math.sqrt(0.5) / math.sqrt(float(info.max))  # 2 max would overflow
+    high = math.sqrt(0.5 / float(info.tiny))
+    for key, values, what in (("prior_sigma", cfg.prior_sigma, "numbers"),
+                              ("sigma_sweep.range", cfg.sigma_sweep.range, "a range from")):
+        if min(values) <= low:
+            raise ConfigError(key, values, f"{what} sigma > {low:.3g} ({cfg.precision}: the L2 coefficient "
+                              "1/(2 sigma^2) overflows below)")
+        if max(values) >= high:
+            raise ConfigError(key, values, f"{what.replace('from', 'up to')} sigma < {high:.3g} ({cfg.precision}: "
+                              "sigma^2 overflows above, the L2 coefficient 1/(2 sigma^2) underflows)")
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:

@@ -21,7 +21,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
@@ -125,6 +125,7 @@ def validate(raw: DictConfig | dict, schema: type[T]) -> T:
     Raises ConfigError (one line) for an unknown key, a wrong type or a value out of range.
     """
     _check_list_items(raw, schema, prefix="")
+    _check_no_huge_integer(raw, prefix="")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), raw)
         obj = OmegaConf.to_object(merged)
@@ -212,6 +213,23 @@ def _check_fields(obj: Any, prefix: str) -> None:
             for i, item in enumerate(value):
                 if dataclasses.is_dataclass(item):
                     _check_fields(item, prefix=f"{key}[{i}].")
+
+
+def _check_no_huge_integer(raw: Any, prefix: str) -> None:
+    """Refuse an integer beyond int64 anywhere in `raw` (YAML reads `lam: 1000...0`, 400 digits, as an int) before
+    OmegaConf turns it into a float, where it would overflow (OverflowError, not a config error)."""
+    if isinstance(raw, dict | DictConfig):
+        items = raw.items()
+    else:
+        items = enumerate(raw) if isinstance(raw, list | ListConfig) else ()
+    for name, value in items:
+        key = f"{prefix}{name}" if isinstance(name, str) else f"{prefix.rstrip('.')}[{name}]"
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= INT_LIMIT:
+            digits = int(value.bit_length() * 0.30103) + 1  # str() of a huge int is refused beyond 4300 digits
+            raise ConfigError(key, f"<an integer of ~{digits} digits>",
+                              "a number within float64's range; integers below 2**63")
+        if isinstance(value, dict | list | DictConfig | ListConfig):
+            _check_no_huge_integer(value, f"{key}.")
 
 
 def _plain(value: Any) -> Any:

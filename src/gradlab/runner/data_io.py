@@ -51,7 +51,8 @@ def csv_parse_bytes(path: str | None) -> float:
 def load_xy_csv(path: str, *, key: str, binary_labels: bool) -> tuple[np.ndarray, np.ndarray]:
     """Read a CSV with a header holding columns x and y; every value finite, y in {0, 1} if binary_labels.
 
-    Any fault raises ConfigError naming `key`, the file, and what is wrong and allowed.
+    Any fault raises ConfigError naming `key`, the file, the line and column, and what is wrong and allowed; never
+    the file's text (`data.path=/etc/shadow` must not print its first line).
     """
     file = Path(path)
     if not file.is_file():
@@ -65,7 +66,9 @@ def load_xy_csv(path: str, *, key: str, binary_labels: bool) -> tuple[np.ndarray
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = [c.strip() for c in (reader.fieldnames or [])]
     if "x" not in columns or "y" not in columns:
-        raise ConfigError(key, path, f"a CSV whose header has columns x and y (found {columns})")
+        missing = " and ".join(c for c in ("x", "y") if c not in columns)  # never the line: the file may be anything
+        raise ConfigError(key, path, f"a CSV whose first line (its header) names columns x and y (no column {missing}; "
+                          f"{len(columns)} column{'s' if len(columns) != 1 else ''})")
     reader.fieldnames = columns
     xs, ys = [], []
     for line, row in enumerate(reader, start=2):
@@ -74,9 +77,9 @@ def load_xy_csv(path: str, *, key: str, binary_labels: bool) -> tuple[np.ndarray
             try:
                 value = float(cell)
             except ValueError:
-                raise ConfigError(key, path, f"numeric values (line {line}: {column}={cell!r})") from None
+                raise ConfigError(key, path, f"numeric values (line {line}, column {column}: not a number)") from None
             if not math.isfinite(value):
-                raise ConfigError(key, path, f"finite values (line {line}: {column}={cell!r})")
+                raise ConfigError(key, path, f"finite values (line {line}, column {column}: {value})")
             values.append(value)
         if binary_labels and ys[-1] not in (0.0, 1.0):
             raise ConfigError(key, path, f"labels y in {{0, 1}} (line {line}: y={ys[-1]:g})")

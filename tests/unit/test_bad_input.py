@@ -121,3 +121,20 @@ def test_an_error_never_quotes_the_file_it_refused(tmp_path, content, shown):
         load_xy_csv(str(path), key="data.path", binary_labels=True)
     assert shown in str(err.value) or "UTF-8" in str(err.value)
     assert "hunter2" not in str(err.value) and "secret" not in str(err.value)
+
+
+def test_a_run_dir_that_is_a_file_is_called_a_file(hydra_in_process, capfd, tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine\n")
+    code = cli.main(["logreg", f"hydra.run.dir={existing}", "hydra/job_logging=none", "hydra/hydra_logging=none"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "is a file, not a folder" in err and "another run" not in err
+    assert existing.read_text() == "mine\n"
+
+
+def test_an_unquoted_non_ascii_run_dir_gets_a_hint_to_quote_it(hydra_in_process, capfd, tmp_path):
+    run_dir = tmp_path / "résultats"
+    code = cli.main(["logreg", f"hydra.run.dir={run_dir}", "hydra/job_logging=none", "hydra/hydra_logging=none"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"must be quoted for Hydra: \"hydra.run.dir='{run_dir}'\"" in err

@@ -88,6 +88,8 @@ def claim(directory: Path, *, allowed: tuple[str, ...] = ()) -> None:
     A directory this process claimed before is accepted again.
     """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():  # mkdir's FileExistsError would read "used by another run"
+        raise DirectoryTaken(f"{str(directory)!r} is a file, not a folder: the run directory must be a folder")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / CLAIM_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -524,4 +524,8 @@ def hydra_error_line(err: Exception, name: str) -> str:
     cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
     hint = (" (an expression? quote it for Hydra: \"graph.nodes.f5='cos(f3)'\")"
             if "Unknown function" in text + cause else "")
+    unquoted = next((a for a in sys.argv[1:] if "=" in a and not a.isascii() and "'" not in a and '"' not in a), None)
+    if "LexerNoViableAlt" in text + cause and unquoted:  # Hydra's grammar reads unquoted values in ASCII only
+        key, value = unquoted.split("=", 1)
+        hint = f" (a value with non-ASCII characters must be quoted for Hydra: \"{key}='{value}'\")"
     return f"config error: {first}" + (f" ({cause})" if cause and cause not in first else "") + hint

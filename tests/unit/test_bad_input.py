@@ -53,7 +53,8 @@ SECRET = "root:$6$s3cr3t-hash$:19000:0:99999:7:::\n"  # what /etc/shadow's first
 
 INPUT_CASES = [
     # the run computes in a forked child: what it prints is captured at the file descriptor (capfd)
-    ("logreg", "train.init=[1e308,1e308]", "config error: train.init=[1e+308, 1e+308] is not allowed: a starting point"),
+    ("logreg", "train.init=[1e308,1e308]", "config error: train.init=[1e+308, 1e+308] is not allowed: a starting "
+                                           "point"),
     ("logreg", "train.init=[1e300,0]", "config error: train.init=[1e+300, 0.0] is not allowed: a start where the "
                                        "loss's Hessian is positive definite"),
     ("logreg", "grid.phi0_range=[-1e308,1e308]", "config error: grid.phi0_range, grid.phi1_range="),

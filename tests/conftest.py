@@ -50,8 +50,9 @@ LONG_DATA = ("data.n_per_class=2000", "optimizer.name=sgd", "optimizer.lr=0.0002
 LONG_LOGREG = (f"train.steps={LONG_STEPS}", *LONG_DATA)
 
 # autodiff_scaling in a few seconds: one family, two sizes, no memory probe
+# backend=cpu: these sizes on any device (on a GPU, backend=auto would replace them by presets.gpu's)
 SMALL_AUTODIFF_SCALING = ("families=[linear]", "linear.P=[10,100]", "n_samples=8", "timing.min_window_s=0.001",
-                          "mirror.sizes=[1,8]", "memory.depths=[]")
+                          "mirror.sizes=[1,8]", "memory.depths=[]", "backend=cpu")
 
 
 def wait_until_computing(metrics: Path, timeout: float = 60) -> int:

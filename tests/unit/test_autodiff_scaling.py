@@ -334,7 +334,8 @@ def test_scale_full_is_a_longer_study():
 
 TINY = ("linear.P=[2,4,8]", "n_samples=64", "mlp.widths=[1,2]", "mlp.n_samples=16", "mlp.flops_width=64",
         "timing.min_window_s=0.0005", "timing.repeats=5", "timing.load_sample_s=0.01", "mirror.sizes=[1,2]",
-        "mirror.hidden=4", "memory.depths=[4,16]", "memory.width=4", "memory.n_samples=4")  # fmt: skip
+        "mirror.hidden=4", "memory.depths=[4,16]", "memory.width=4", "memory.n_samples=4",
+        "backend=cpu")  # fmt: skip  (backend=cpu: these sizes on any device, not presets.gpu's)
 
 
 @pytest.mark.slow  # ~120 small compiles: 5-15 s on a busy 2-core machine
@@ -407,7 +408,8 @@ def _jacfwd_that_runs_out_of_memory_at(P: int):
 
 
 SMALL_LINEAR = ("families=[linear]", "linear.P=[2,4,8]", "n_samples=64", "timing.min_window_s=0.0005",
-                "timing.repeats=5", "timing.load_sample_s=0.01", "mirror.sizes=[]", "memory.depths=[]")  # fmt: skip
+                "timing.repeats=5", "timing.load_sample_s=0.01", "mirror.sizes=[]", "memory.depths=[]",
+                "backend=cpu")  # fmt: skip
 
 
 @pytest.mark.slow  # ~20 small compiles

@@ -140,8 +140,10 @@ def gpu_targets(bench: dict | None, platform: str | None) -> dict:
     keys = ("value", "target", "met", "note", "why", "reason")
     targets = {name: {key: t.get(key) for key in keys}
                for name, t in bench.get("targets", {}).items() if name.startswith(GPU_TARGET_PREFIX)}
-    small = (bench.get("sizes") or {}).get("small") or {}
-    return {"measured": True, "device": meta.get("device_kind"), "targets": targets, "launch": small.get("launch")}
+    sizes = bench.get("sizes") or {}
+    return {"measured": True, "device": meta.get("device_kind"), "targets": targets,
+            "launch": (sizes.get("small") or {}).get("launch"), "backend": bench.get("backend") or {},
+            "skipped": (sizes.get("large") or {}).get("skipped") or {}}
 
 
 def launch_line(launch: dict) -> str:
@@ -182,6 +184,14 @@ def summary_markdown(summary: dict) -> str:
     if not gpu.get("measured"):
         lines.append(f"- GPU targets: {gpu.get('reason', NO_GPU)}")
     else:
+        backend = gpu.get("backend") or {}
+        if backend:
+            per_class = backend.get("large_n_per_class")
+            per_class = f"{per_class:,}" if isinstance(per_class, int) else per_class
+            reduced = f" ({backend['large_reduced']})" if backend.get("large_reduced") else ""
+            lines.append(f"- benchmark: preset {backend.get('preset')}, large set {per_class} points per class"
+                         + reduced)
+        lines += [f"  - {name} skipped: {reason}" for name, reason in gpu.get("skipped", {}).items()]
         lines += ["", "| GPU target | value | target | met | why (when missed) |", "|---|---|---|---|---|"]
         for name, t in gpu["targets"].items():
             value = "-" if t.get("value") is None else f"{t['value']:.3g}"

@@ -21,7 +21,10 @@ BENCH = {"status": "ok", "meta": {"backend": "gpu", "device_kind": "NVIDIA H200"
                          "reason": "launch-bound: the shortest call compared (20 us) takes 2 empty calls"},
                      "small_library_vs_numpy_per_step": {"value": 40.0, "target": 30.0, "met": True}},
          "sizes": {"small": {"launch": {"time": 12e-6, "empty_call_time": 9e-6, "empty_calls": 12 / 9,
-                                        "launch_bound": True}}}}
+                                        "launch_bound": True}},
+                   "large": {"skipped": {"numpy_loop": "numpy_loop: 11 calls predicted up to 300 s"}}},
+         "backend": {"platform": "gpu", "preset": "gpu (presets.gpu)", "large_n_per_class": 200000000,
+                     "large_reduced": None}}
 
 
 def test_a_cpu_machine_claims_no_gpu_target():
@@ -49,6 +52,8 @@ def test_on_a_gpu_each_target_is_met_or_missed_with_its_numbers_and_why():
     assert ("| large_step_vs_irreducible_limit_float32 | - | 0.9 | not judged | launch-bound: the shortest call "
             "compared (20 us) takes 2 empty calls |") in text
     assert "over the 360 s goal" not in text
+    assert "- benchmark: preset gpu (presets.gpu), large set 200,000,000 points per class\n" in text
+    assert "  - numpy_loop skipped: numpy_loop: 11 calls predicted up to 300 s" in text
     assert "over the 360 s goal" in gpu_check.summary_markdown({"seconds": 400.0})
     assert "139 GiB" in text and "small problem: launch-bound: 12 us a step = 1.33 empty calls of 9 us" in text
     assert not gpu_check.gpu_targets({**BENCH, "status": "failed"}, "gpu")["measured"]

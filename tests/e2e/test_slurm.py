@@ -22,9 +22,10 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher")  # the launchers ex
 
 STANDIN = REPO / "tests" / "slurm_standin"
 GRADLAB = str(Path(sys.executable).parent / "gradlab")
-# task -> the state sacct reports for it; COMPLETED without a result file is a job nothing is known of: lost
-STATES = {1: "NODE_FAIL", 2: "TIMEOUT", 3: "CANCELLED", 4: "OUT_OF_MEMORY", 5: "COMPLETED"}
-STATUS = {1: "node_fail", 2: "timeout", 3: "cancelled", 4: "out_of_memory", 5: "lost"}
+# task -> the state sacct reports for it; COMPLETED without a result file is a job nothing is known of: lost;
+# TIMEOUT+1: the task runs and is ended after 1 s (SIGTERM, SIGKILL), as SLURM ends a job at its time limit
+STATES = {1: "NODE_FAIL", 2: "TIMEOUT", 3: "CANCELLED", 4: "OUT_OF_MEMORY", 5: "COMPLETED", 6: "TIMEOUT+1"}
+STATUS = {1: "node_fail", 2: "timeout", 3: "cancelled", 4: "out_of_memory", 5: "lost", 6: "timeout"}
 METRIC = "max_abs_err.jacfwd"  # softmax_jacobian: the quickest experiment; its summary metric set here
 SUMMARY = (f"hydra.callbacks.sweep_summary.metrics=[{METRIC}]", f"hydra.callbacks.sweep_summary.plot_metric={METRIC}")
 
@@ -50,16 +51,17 @@ def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the
     (sweep_dir,) = (tmp_path / "outputs" / "softmax_jacobian" / "multirun").glob("*/*")
     errors = [line for line in sweep.stderr.splitlines() if line.strip()]
     assert sweep.returncode == 1, sweep.stderr  # some jobs did not end ok: not a config error (2)
-    assert errors == [f"gradlab: error: sweep 5 of 6 jobs not ok: job 1 node_fail (1001_1), job 2 timeout (1001_2), "
-                      f"job 3 cancelled (1001_3) and 2 more; sweep summary: {sweep_dir.relative_to(tmp_path)}/"
+    assert errors == [f"gradlab: error: sweep 6 of 7 jobs not ok: job 1 node_fail (1001_1), job 2 timeout (1001_2), "
+                      f"job 3 cancelled (1001_3) and 3 more; sweep summary: {sweep_dir.relative_to(tmp_path)}/"
                       "summary.csv"], sweep.stderr
     rows = rows_of(sweep_dir)
     assert [(r["job"], r["seed"], r["scheduler_job"], r["status"]) for r in rows] == [
         ("0", "0", "1001_0", "ok"), *((str(n), str(n), f"1001_{n}", STATUS[n]) for n in STATES)]
     assert rows[1]["error"] == "the scheduler ended job 1001_1 NODE_FAIL before it wrote a record"
+    assert rows[6]["error"].startswith("the scheduler ended job 1001_6 TIMEOUT ")  # while it ran, or before
     assert 0 < float(rows[0][METRIC]) < 1e-12 and all(r[METRIC] == "" for r in rows[1:])
     assert (sweep_dir / "summary.png").stat().st_size > 0
-    assert not any((sweep_dir / str(n)).exists() for n in STATES)  # they never started: only the job list knows them
+    assert not any((sweep_dir / str(n)).exists() for n in range(1, 6))  # never started: only the job list knows them
 
     resumed = subprocess.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
                              text=True, timeout=300)

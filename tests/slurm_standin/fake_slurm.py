@@ -9,8 +9,10 @@ does (submitit parses it) and starts one detached runner that runs the tasks one
 
 `FAKE_SLURM_STATES="1:NODE_FAIL,2:TIMEOUT"` (read at submission) makes task 1 end NODE_FAIL and task 2 TIMEOUT
 without running: what a scheduler reports for a job that lost its node, or never got one, and left no result
-file. (PREEMPTED and REQUEUED are states submitit waits on, expecting a requeue: forced, they keep it waiting.
-COMPLETED forced is a job the scheduler says completed that left nothing: what the summary calls `lost`.)
+file. `2:TIMEOUT+1.5` runs task 2 and ends it after 1.5 s as SLURM ends a running job (SIGTERM to its process
+group, SIGKILL after a grace period), then reports TIMEOUT. (PREEMPTED and REQUEUED are states submitit waits
+on, expecting a requeue: forced, they keep it waiting. COMPLETED forced is a job the scheduler says completed
+that left nothing: what the summary calls `lost`.)
 `sacct -o JobID,State,NodeList --parsable2 -j <id>` answers in the format submitit's SlurmInfoWatcher parses.
 Standard library only.
 """
@@ -27,6 +29,7 @@ import sys
 from pathlib import Path
 
 FIRST_ID = 1001
+GRACE_S = 5.0  # between SIGTERM and SIGKILL when a running task is ended (SLURM's KillWait, 30 s by default)
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
          "DEADLINE")
 
@@ -61,7 +64,7 @@ def next_job_id() -> str:
 
 
 def forced_states(text: str) -> dict[int, str]:
-    """'1:NODE_FAIL,2:TIMEOUT' -> {1: 'NODE_FAIL', 2: 'TIMEOUT'}."""
+    """'1:NODE_FAIL,2:TIMEOUT+1.5' -> {1: 'NODE_FAIL', 2: 'TIMEOUT+1.5'}."""
     pairs = (item.split(":", 1) for item in text.split(",") if item.strip())
     return {int(task): state.strip().upper() for task, state in pairs}
 
@@ -89,8 +92,9 @@ def run_tasks(script: str, job_id: str, count: str, states: str) -> int:
         name = f"{job_id}_{task}"
         if read_state(name) != "PENDING":  # cancelled before it started
             continue
-        if task in forced:
-            write_state(name, forced[task])
+        state, _, after = forced.get(task, "").partition("+")
+        if state and not after:
+            write_state(name, state)
             continue
         env = {**os.environ, "SLURM_JOB_ID": str(int(job_id) * 1000 + task), "SLURM_ARRAY_JOB_ID": job_id,
                "SLURM_ARRAY_TASK_ID": str(task), "SLURM_NTASKS": "1", "SLURM_JOB_NUM_NODES": "1",
@@ -98,10 +102,27 @@ def run_tasks(script: str, job_id: str, count: str, states: str) -> int:
         write_state(name, "RUNNING")
         proc = subprocess.Popen(["bash", script], env=env, start_new_session=True)
         (state_dir() / f"{name}.pid").write_text(str(proc.pid))
+        if after:  # as SLURM ends a running job (time limit, preemption, ...): SIGTERM, a grace period, SIGKILL
+            try:
+                proc.wait(timeout=float(after))
+            except subprocess.TimeoutExpired:
+                write_state(name, state)
+                end_group(proc, GRACE_S)
         code = proc.wait()
         if read_state(name) == "RUNNING":
             write_state(name, "COMPLETED" if code == 0 else "FAILED")
     return 0
+
+
+def end_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM to the task's process group; SIGKILL to what is left after `grace_s`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def srun(args: list[str]) -> int:

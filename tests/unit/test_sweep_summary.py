@@ -233,7 +233,10 @@ def test_another_sweeper_or_no_multirun_yaml_gives_no_job_list(tmp_path):
 @pytest.mark.parametrize(("record", "state", "status"), [
     ("ok", "NODE_FAIL", "ok"),  # the job's own record says how it ended
     ("failed", "FAILED", "failed"),
-    ("interrupted", "CANCELLED", "interrupted"),
+    ("interrupted", "CANCELLED", "cancelled"),  # SLURM's SIGTERM interrupted it: the scheduler says why
+    ("interrupted", "TIMEOUT", "timeout"),
+    ("interrupted", "FAILED", "interrupted"),  # the run's own non-zero exit after it recorded the interruption
+    ("interrupted", "", "interrupted"),
     ("missing", "NODE_FAIL", "node_fail"),  # no record: the scheduler's state
     ("missing", "TIMEOUT", "timeout"),
     ("crashed", "OUT_OF_MEMORY", "out_of_memory"),  # a record left 'running' by a job the scheduler killed

@@ -7,8 +7,8 @@
   scheduler gives (`scheduler_state`: `sacct`'s, through submitit's public `Job.state`), read from the sweep's
   submitit folder (`hydra.launcher.submitit_folder`): each job's `<id>_submitted.pkl` holds the launcher's
   call, whose third argument is the job number. `wait=True` first waits until the scheduler says every job has ended.
-- `job_status`: one status from the job's own record and the scheduler's state: the record wins where it says
-  how the job ended (ok, failed, interrupted); otherwise the scheduler's state (`node_fail`, `timeout`,
+- `job_status`: one status from the job's own record and the scheduler's state: the record wins where the job
+  ended of itself (ok, failed); otherwise the scheduler's state (`node_fail`, `timeout`,
   `cancelled`, `out_of_memory`, `preempted`, ...), else `crashed` (a record whose process is gone), else `lost`.
 """
 
@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gradlab.runner.records import read_record, status_of
 
-OWN_STATUSES = ("ok", "failed", "interrupted")  # a record that says how its job ended is believed
+OWN_STATUSES = ("ok", "failed")  # a record that says its job ended of itself is believed
 # SLURM's states for a job that ended without completing (sacct's STATE column; FAILED: a non-zero exit)
 SLURM_ENDS = ("BOOT_FAIL", "CANCELLED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT")
 
@@ -131,13 +131,14 @@ def scheduler_state(job: Any) -> str:
 
 
 def job_status(record_status: str, scheduler_state: str = "") -> str:
-    """How a job ended (module docstring): its record's status where that says; else the scheduler's state
-    lowercased (`NODE_FAIL` -> `node_fail`; `FAILED` -> `failed`); else `crashed` or `running` as the record
-    says; else `lost` (no record and nothing known)."""
+    """How a job ended (module docstring): ok or failed as its record says; else the scheduler's state lowercased
+    (`NODE_FAIL` -> `node_fail`), also over a record saying `interrupted` (SLURM's SIGTERM at a time limit or a
+    preemption is what interrupted it), except SLURM's `FAILED` (the non-zero exit of a run that recorded why);
+    else `interrupted`, `crashed` or `running` as the record says; else `lost` (no record and nothing known)."""
     if record_status in OWN_STATUSES:
         return record_status
-    if scheduler_state in SLURM_ENDS:
+    if scheduler_state in SLURM_ENDS and not (record_status == "interrupted" and scheduler_state == "FAILED"):
         return scheduler_state.lower()
-    if record_status in ("crashed", "running"):
+    if record_status in ("interrupted", "crashed", "running"):
         return record_status
     return "lost"

@@ -97,8 +97,8 @@ def collect_jobs(sweep_dir: Path, scheduler: dict[int, Any] | None = None) -> li
 
 
 def _error(job: dict, status: str) -> str:
-    """Why a job did not end ok, in words, when its record does not say."""
-    if status == "crashed":
+    """Why a job did not end ok, in words, where its record does not say (or the scheduler says more)."""
+    if status == "crashed" and not (job["metrics"] or {}).get("error"):
         return "the job's process is gone; its record says running"
     if job.get("scheduler_state") and status == job["scheduler_state"].lower():
         return (f"the scheduler ended job {job['scheduler_job']} {job['scheduler_state']} "
@@ -122,7 +122,7 @@ def job_rows(jobs: list[dict], override_keys: list[str], metric_keys: list[str])
             "status": status,
             **{k: lookup(metrics, k) for k in metric_keys},
             "warnings": "; ".join(metrics.get("warnings") or []),
-            "error": metrics.get("error", "") or _error(job, status),
+            "error": "; ".join(e for e in (_error(job, status), metrics.get("error", "")) if e),
         })
     return rows
 

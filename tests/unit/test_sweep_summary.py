@@ -345,3 +345,13 @@ def test_ctrl_c_while_waiting_for_the_schedulers_jobs_still_writes_the_summary_a
     err = capsys.readouterr().err
     assert err.startswith("gradlab: interrupted while waiting for the scheduler's jobs") and err.count("\n") == 1
     assert [r["status"] for r in read_csv(tmp_path / SUMMARY_CSV)] == ["ok", "lost"]
+
+
+def test_a_summary_that_cannot_be_written_after_a_sweep_error_is_one_line_too(tmp_path, capsys):
+    write_multirun_yaml(tmp_path, ["optimizer.lr=0.1,0.2"])
+    (tmp_path / SUMMARY_CSV).mkdir()  # the summary's name is taken by a folder: IsADirectoryError
+    SweepSummary().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert sweep_error(RuntimeError("Job 1001_1 (task: 0) with path /x\nhas not produced any output")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gradlab: error: RuntimeError: Job 1001_1 (task: 0) with path /x; no sweep summary: "
+                          "IsADirectoryError: ") and err.count("\n") == 1

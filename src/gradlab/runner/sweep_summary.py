@@ -260,7 +260,15 @@ def sweep_error(err: Exception, full_error: bool = False) -> int | None:
         SweepSummary.started = None
         return None
     callback = SweepSummary.started
-    line = after_error(err)
+    try:
+        line = after_error(err)
+    except Exception as failure:  # noqa: BLE001 - the sweep's own error is still told, with why no summary
+        if full_error:
+            traceback.print_exception(err, file=sys.stderr)
+        first = next((text for text in str(err).splitlines() if text.strip()), "")
+        print(f"gradlab: error: {type(err).__name__}: {first}; no sweep summary: {type(failure).__name__}: "
+              f"{failure}".splitlines()[0], file=sys.stderr)
+        return run.EXIT_FAILED
     if line is None:
         return None
     if full_error:

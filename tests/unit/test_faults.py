@@ -182,3 +182,25 @@ def test_tensorboard_event_file_that_cannot_be_written_fails_the_run_and_leaves_
     assert record["error"] == "cannot write the TensorBoard event file: [Errno 27] File too large"
     assert not [f for f in _files(out) if "tfevents" in f or f.startswith(".tensorboard")]
 
+
+
+def test_a_record_too_large_to_write_still_ends_failed_not_running_or_crashed(tmp_path, monkeypatch, capsys):
+    """`ulimit -f 4`: the record with the results does not fit; the record without them does, so the run ends
+    `failed` with the OSError (one line, exit 1) instead of staying `running` (read as `crashed` later)."""
+    real = records.write_json_atomic
+
+    def limited(path, payload):
+        if "fit" in payload:
+            raise OSError(errno.EFBIG, "File too large")
+        return real(path, payload)
+
+    monkeypatch.setattr("gradlab.runner.run.write_json_atomic", limited)
+    with pytest.raises(SystemExit) as ended:
+        _execute(tmp_path, lambda cfg, ctx: {"fit": {"loss": 0.25}})
+    assert ended.value.code == 1
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "failed"
+    assert record["error"] == "cannot write metrics.json: [Errno 27] File too large (the results did not fit)"
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"gradlab: stand_in failed: cannot write metrics.json: [Errno 27] File too large "
+                                f"({tmp_path / 'run' / 'metrics.json'})"]

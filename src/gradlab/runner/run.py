@@ -26,6 +26,7 @@ and `experiments/<name>.py` calls `launch("<name>")`, which runs `configs/<name>
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import logging
@@ -238,8 +239,12 @@ class _Record:
                     raise
                 rewrite_in_place(self.path, record)
         except OSError as err:
-            print(f"gradlab: {self.name} failed: cannot write {METRICS_FILE}: {os_error_line(err).split(': ', 1)[-1]} "
-                  f"({self.path})", file=sys.stderr)
+            message = f"cannot write {METRICS_FILE}: {os_error_line(err).split(': ', 1)[-1]}"
+            # the record without the results may still fit: a true status and why, rather than `crashed`
+            with contextlib.suppress(OSError):
+                write_json_atomic(self.path, {"status": "failed", "experiment": self.name,
+                                              "error": f"{message} (the results did not fit)", "meta": self.meta})
+            print(f"gradlab: {self.name} failed: {message} ({self.path})", file=sys.stderr)
             raise SystemExit(EXIT_FAILED) from None
 
 

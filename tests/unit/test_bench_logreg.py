@@ -396,6 +396,14 @@ def test_a_slow_implementation_over_its_budget_is_skipped_with_the_reason():
     assert budget.calls_per_size(5, checked_again=True) == 12 and budget.calls_per_size(5, False) == 11
 
 
+def test_the_budget_subset_keeps_both_classes():
+    x, y = _data(n_per_class=10)
+    xs, ys = budget.subset(x, y, 6)
+    np.testing.assert_array_equal(np.asarray(ys), [0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(np.asarray(xs), np.asarray(x)[[0, 1, 2, 10, 11, 12]])
+    assert budget.subset(x, y, 20)[0] is x
+
+
 def test_a_large_set_that_does_not_fit_the_device_is_reduced_to_what_fits(monkeypatch):
     per_point = budget.bytes_per_point(8)
     assert per_point == 16 + 16 + budget.WORK_BYTES_PER_POINT

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from gradlab.bench.timing import block
 
@@ -103,3 +104,12 @@ def points_that_fit(n_per_class: int, itemsize: int, free_bytes: float, source: 
     reason = (f"sizes.large.n_per_class={n_per_class:,} needs {need / 2**30:.3g} GiB on the device, over "
               f"{fraction:g} x the {free_bytes / 2**30:.3g} GiB free ({source}): reduced to {fits:,}")
     return max(fits, 0), reason
+
+
+def subset(x: jax.Array, y: jax.Array, points: int) -> tuple[jax.Array, jax.Array]:
+    """The first points // 2 of each class (the data is class 0, then class 1: both kept); all where
+    points >= len(x)."""
+    if points >= x.shape[0]:
+        return x, y
+    half, k = x.shape[0] // 2, max(points // 2, 1)
+    return jnp.concatenate([x[:k], x[half:half + k]]), jnp.concatenate([y[:k], y[half:half + k]])

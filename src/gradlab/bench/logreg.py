@@ -45,11 +45,13 @@ def line_up(cfg, x, y, size, leave_out=frozenset()) -> dict[str, impls.Implement
                          optional={"torch_loop": cfg.optional.torch, "sklearn_lbfgs": cfg.optional.sklearn})
 
 
-def over_budget(cfg, small: dict, dtype, log) -> dict[str, str]:
-    """{slow implementation: why it is skipped} at the large size: its time there bounded from the small size's
-    (scaled to the large size's steps per call), then, where that bound is over budget, from one call measured
-    at `budget.estimate_points` points (`gradlab.bench.budget`)."""
-    large, n_large = cfg.sizes.large, 2 * cfg.sizes.large.n_per_class
+def over_budget(cfg, small: dict, x, y, log) -> dict[str, str]:
+    """{slow implementation: why it is skipped} on the large set (x, y): its time there bounded from the small
+    size's (scaled to the large size's steps per call), then, where that bound is over budget, from one step
+    measured on `budget.estimate_points` of the large set's points (`gradlab.bench.budget`). JAX without jit is
+    measured on all of them: a step is a pass per primitive, as cheap as a few library steps, and each shape
+    it meets compiles its primitives anew (its real run then finds them compiled)."""
+    large, n_large = cfg.sizes.large, int(x.shape[0])
 
     def steps_per_call(name: str) -> int:
         return large.slow_steps if name in impls.EAGER else large.steps
@@ -61,26 +63,26 @@ def over_budget(cfg, small: dict, dtype, log) -> dict[str, str]:
 
     def measure_at(name: str) -> tuple[float, int]:
         # one step, times the steps of a call: an upper bound too (c + k s <= k (c + s) for k >= 1 steps)
-        points = min(cfg.budget.estimate_points, n_large)
-        x64, y64 = sample(cfg, max(points // 2, 1))
-        impl = impls.build(name, x64.astype(dtype), y64.astype(dtype),
-                           **_build_args(cfg, replace(large, steps=1, slow_steps=1)))
+        points = n_large if name == "jax_no_jit" else min(cfg.budget.estimate_points, n_large)
+        xs, ys = budget.subset(x, y, points)
+        impl = impls.build(name, xs, ys, **_build_args(cfg, replace(large, steps=1, slow_steps=1)))
         seconds = budget.one_call(impl.call) * (steps_per_call(name) if impl.step_kind == impls.GD else 1)
-        log.info("budget: %s at n=%d predicts %.3g s a call", name, int(x64.shape[0]), seconds)
-        return seconds, int(x64.shape[0])
+        log.info("budget: %s at n=%d predicts %.3g s a call", name, int(xs.shape[0]), seconds)
+        return seconds, int(xs.shape[0])
 
     small_calls = {name: call_at_large_steps(name, row) for name, row in small["implementations"].items()
                    if name in impls.SLOW}
-    calls = budget.calls_per_size(cfg.timing.repeats, checked_again=dtype != jnp.float64)
+    calls = budget.calls_per_size(cfg.timing.repeats, checked_again=x.dtype != jnp.float64)
     return budget.slow_over_budget(small_calls, small["n"], n_large, calls, cfg.budget.slow_impl_s, measure_at)
 
 
-def benchmark_size(cfg, size, label: str, dtype, log, sharding: dict | None, skipped: dict | None = None) -> dict:
+def benchmark_size(cfg, size, label: str, dtype, log, sharding: dict | None, budget_from: dict | None = None) -> dict:
     """Time every implementation on one data size and check that they agree; `sharding` (the child's result
-    for this size) adds the sharded scan's row; `skipped` ({name: reason}) are left out (over their budget)."""
-    skipped = skipped or {}
+    for this size) adds the sharded scan's row; with `budget_from` (the small size's result) the slow
+    implementations predicted over their budget here are left out, with the reason (`over_budget`)."""
     x64, y64 = sample(cfg, size.n_per_class)
     x, y = x64.astype(dtype), y64.astype(dtype)
+    skipped = over_budget(cfg, budget_from, x, y, log) if budget_from is not None else {}
     n, tol = int(x.shape[0]), cfg.train.tolerance
     line = line_up(cfg, x, y, size, skipped)
     log.info("%s (n=%d): timing %s", label, n, ", ".join(line))

@@ -211,7 +211,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     small = bench.benchmark_size(cfg, cfg.sizes.small, "small", dtype, ctx.log, None)
     large = bench.benchmark_size(cfg, cfg.sizes.large, "large", dtype, ctx.log,
                                  sharding["dtypes"][cfg.timing_dtype] if sharding else None,
-                                 skipped=bench.over_budget(cfg, small, dtype, ctx.log))
+                                 budget_from=small)
     sizes = {"small": small, "large": large}
     failures = [f"n={size['n']}: {line}" for size in sizes.values() for line in size.pop("failures")]
     if failures:

@@ -113,7 +113,7 @@ class Figures:
                 save(fig_spec.draw(data, cfg), out_dir / fig_spec.name)
                 saved[fig_spec.name] = fig_spec.caption
             except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn is recorded, the rest go on
-                errors[fig_spec.name] = (os_error_line(err) if isinstance(err, OSError)
+                errors[fig_spec.name] = (os_error_line(err, with_name=False) if isinstance(err, OSError)
                                          else f"{type(err).__name__}: {err}".splitlines()[0])
         return saved, errors
 

@@ -68,11 +68,11 @@ def atomic_open(path: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
         raise
 
 
-def os_error_line(err: OSError) -> str:
+def os_error_line(err: OSError, *, with_name: bool = True) -> str:
     """An OSError in one line, naming the file it was writing by its final name (not `atomic_open`'s temporary
-    one): `plot_data.npz: [Errno 27] File too large`."""
+    one): `plot_data.npz: [Errno 27] File too large` (without the name: `[Errno 27] File too large`)."""
     text = f"[Errno {err.errno}] {err.strerror}" if err.errno else (str(err).splitlines() or [type(err).__name__])[0]
-    if not err.filename:
+    if not err.filename or not with_name:
         return text
     name = Path(str(err.filename)).name
     temporary = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", name)

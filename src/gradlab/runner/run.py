@@ -239,7 +239,7 @@ class _Record:
                     raise
                 rewrite_in_place(self.path, record)
         except OSError as err:
-            message = f"cannot write {METRICS_FILE}: {os_error_line(err).split(': ', 1)[-1]}"
+            message = f"cannot write {METRICS_FILE}: {os_error_line(err, with_name=False)}"
             # the record without the results may still fit: a true status and why, rather than `crashed`
             with contextlib.suppress(OSError):
                 write_json_atomic(self.path, {"status": "failed", "experiment": self.name,
@@ -307,7 +307,7 @@ def _artifact(name: str, write: Callable[[], Any]) -> Any:
     try:
         return write()
     except OSError as err:
-        raise ArtifactNotWritten(f"cannot write {name}: {os_error_line(err).split(': ', 1)[-1]}") from None
+        raise ArtifactNotWritten(f"cannot write {name}: {os_error_line(err, with_name=False)}") from None
 
 
 def _tensorboard(out_dir: Path, write: Callable[[Path], Any]) -> None:

@@ -264,7 +264,9 @@ def test_markdown_table_has_one_line_per_row():
 @pytest.mark.parametrize(
     ("override", "key"),
     [("timing_dtype=float16", "timing_dtype"), ("+sizes.huge.steps=3", "sizes.huge"),
-     ("limits.dtypes=[float16]", "limits.dtypes"), ("sizes.small.slow_steps=0", "sizes.small.slow_steps")],
+     ("limits.dtypes=[float16]", "limits.dtypes"), ("sizes.small.slow_steps=0", "sizes.small.slow_steps"),
+     ("device_memory_fraction=0", "device_memory_fraction"), ("budget.slow_impl_s=-1", "budget.slow_impl_s"),
+     ("targets.limit_fraction.float32.limit=latency", "targets.limit_fraction.float32.limit")],
 )
 def test_bad_config_is_a_one_line_error(override, key):
     with pytest.raises(ConfigError, match=rf"^config error: {key}=.* is not allowed"):
@@ -272,7 +274,8 @@ def test_bad_config_is_a_one_line_error(override, key):
 
 
 @pytest.mark.parametrize(("override", "key"), [("precision=float32", "precision"),
-                                               ("sharding.devices=3", "sharding.devices")])
+                                               ("sharding.devices=3", "sharding.devices"),
+                                               ("backend=gpux", "backend")])
 def test_values_checked_before_any_timing_fail_with_exit_2(run_experiment, override, key):
     code, metrics, _ = run_experiment("bench_logreg", override)
     assert code == 2 and metrics["status"] == "failed"

@@ -139,3 +139,11 @@ def test_an_unquoted_non_ascii_run_dir_gets_a_hint_to_quote_it(hydra_in_process,
     err = capfd.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert f"must be quoted for Hydra: \"hydra.run.dir='{run_dir}'\"" in err
+
+
+def test_an_integer_beyond_float64_is_a_config_error_naming_its_key():
+    from conftest import config_error
+
+    err = config_error("logreg", "optimizer.lr=1" + "0" * 400)  # once an OverflowError, exit 1
+    assert err.key == "optimizer.lr" and "<an integer of ~401 digits>" in str(err)
+    assert "larger ones overflow" in str(config_error("logreg", f"data.seed={10**40}"))  # int64's own message kept

@@ -215,16 +215,25 @@ def _check_fields(obj: Any, prefix: str) -> None:
                     _check_fields(item, prefix=f"{key}[{i}].")
 
 
+def _fits_a_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def _check_no_huge_integer(raw: Any, prefix: str) -> None:
-    """Refuse an integer beyond int64 anywhere in `raw` (YAML reads `lam: 1000...0`, 400 digits, as an int) before
-    OmegaConf turns it into a float, where it would overflow (OverflowError, not a config error)."""
+    """Refuse an integer beyond float64's range anywhere in `raw` (YAML reads `lam: 1000...0`, 400 digits, as an int)
+    before OmegaConf turns it into a float, where it would overflow (OverflowError, not a config error). Smaller
+    integers beyond int64 are refused by `_check_fields`, naming their key."""
     if isinstance(raw, dict | DictConfig):
         items = raw.items()
     else:
         items = enumerate(raw) if isinstance(raw, list | ListConfig) else ()
     for name, value in items:
         key = f"{prefix}{name}" if isinstance(name, str) else f"{prefix.rstrip('.')}[{name}]"
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= INT_LIMIT:
+        if isinstance(value, int) and not isinstance(value, bool) and not _fits_a_float(value):
             digits = int(value.bit_length() * 0.30103) + 1  # str() of a huge int is refused beyond 4300 digits
             raise ConfigError(key, f"<an integer of ~{digits} digits>",
                               "a number within float64's range; integers below 2**63")

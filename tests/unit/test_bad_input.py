@@ -147,3 +147,16 @@ def test_an_integer_beyond_float64_is_a_config_error_naming_its_key():
     err = config_error("logreg", "optimizer.lr=1" + "0" * 400)  # once an OverflowError, exit 1
     assert err.key == "optimizer.lr" and "<an integer of ~401 digits>" in str(err)
     assert "larger ones overflow" in str(config_error("logreg", f"data.seed={10**40}"))  # int64's own message kept
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    (SECRET + "daemon:*:19000:0:99999:7:::\n", "key 1 of this file is none of them"),  # answers=/etc/shadow
+    ("weigth_decay:\n  - {lam: 0.01, alpha: 0.1, l2_coefficient: 0.05}\n", "answers.yaml:weigth_decay="),  # a typo
+])
+def test_an_answers_file_that_is_not_one_is_refused_without_quoting_it(text, named, tmp_path):
+    from gradlab.experiments import answers
+    from gradlab.runner.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        answers.parse(answers.load(text), "answers.yaml")
+    assert named in str(err.value) and "s3cr3t" not in str(err.value) and "\n" not in str(err.value)

@@ -40,6 +40,7 @@ ALIAS_ALLOWANCE nodes or as many as the file writes out, whichever is more: a fi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -218,7 +219,11 @@ def parse(document: Any, source: str, graph: dict | None = None) -> list[tuple[s
     entries = []
     for section, items in document.items():
         if section not in sections:
-            raise ConfigError(f"{source}:{section}", "<unknown section>", f"one of {', '.join(sections)}, or graph")
+            if difflib.get_close_matches(str(section), sections, n=1, cutoff=0.75):  # a typo: worth quoting
+                raise ConfigError(f"{source}:{section}", "<unknown section>", f"one of {', '.join(sections)}, or graph")
+            # not a section at all (answers=/etc/shadow): the file's text is never quoted
+            raise ConfigError("answers", source, f"a YAML mapping with sections among: {', '.join(sections)} (key "
+                              f"{list(document).index(section) + 1} of this file is none of them)")
         if not isinstance(items, list) or not items:
             raise ConfigError(f"{source}:{section}", items, "a non-empty list of entries")
         for index, item in enumerate(items):

@@ -48,8 +48,8 @@ def over_budget(name: str, call_time: float, n_measured: int, n_target: int, cal
     seconds = predicted_seconds(call_time, n_measured, n_target, calls)
     if seconds <= budget_s:
         return None
-    return (f"{name}: {calls} calls at n={n_target:,} predicted up to {seconds:.3g} s (one call {call_time:.3g} s "
-            f"at n={n_measured:,}), over its budget of {budget_s:g} s (budget.slow_impl_s)")
+    return (f"{name}: {calls} calls at n={n_target:,} predicted up to {seconds:.3g} s (a call at n={n_measured:,}: "
+            f"<= {call_time:.3g} s), over its budget of {budget_s:g} s (budget.slow_impl_s)")
 
 
 def one_call(call: Callable[[], Any]) -> float:

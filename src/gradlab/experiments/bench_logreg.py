@@ -205,7 +205,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     cfg, reduced = fit_to_device(cfg)
     backend = {"platform": jax.default_backend(), "device": str(jax.devices()[0]), "preset": preset,
                "large_n_per_class": cfg.sizes.large.n_per_class, "large_reduced": reduced}
-    ctx.log.info("backend %s, preset %s%s", backend["platform"], preset, f"; {reduced}" if reduced else "")
+    ctx.log.info("device %s, sizes: %s%s", backend["device"], preset, f"; {reduced}" if reduced else "")
     dtype = jnp.dtype(cfg.timing_dtype)
     sharding = bench.sharded(cfg, cfg.sizes.large)
     small = bench.benchmark_size(cfg, cfg.sizes.small, "small", dtype, ctx.log, None)

@@ -169,6 +169,19 @@ def test_probes_and_the_step_against_them_report_the_bytes_a_step_reads():
     assert row["step_anatomy"]["fusions"] >= 1
 
 
+def test_off_the_cpu_the_limit_is_the_devices_own_probe(monkeypatch):
+    # on a GPU NumPy would time the host, not the device: its probe is left out and the XLA probe is the limit
+    x, y = _data(n_per_class=50)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    calls = limits.probe_calls(x, y)
+    assert set(calls) == {"read", "irreducible_xla", "empty"}
+    stats = {name: {"median": t, "spread": 0.0} for name, t in (("read", 2.0), ("irreducible_xla", 3.0),
+                                                                ("empty", 0.5))}
+    limit = limits._limits(stats, x, y)
+    assert limit["irreducible_probe_time"] == 3.0 and limit["irreducible_probe_time_numpy"] is None
+    assert limit["empty_call_time"] == 0.5 and limit["bandwidth_bytes_per_s"] == 2 * 100 * 8 / 2.0  # x and y
+
+
 def _limit_row(step: float, probe: float, empty: float, launch_bound: bool) -> dict:
     anatomy = {"fusions": 3, "bytes_accessed_per_step": 4e9}
     launch = {"time": min(step, probe), "empty_call_time": empty, "empty_calls": min(step, probe) / empty,

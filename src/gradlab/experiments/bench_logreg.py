@@ -1,8 +1,9 @@
 """jit-compiled logistic-regression training (Problem 8) against the alternatives, measured.
 
 Every implementation runs the same gradient descent on the same data for the same steps in the same dtype,
-timed in one run, alternating, after separate compilation and a warm-up; the machine's limits (bandwidth,
-exp/log throughput) are probed in the same run, and a float64 check proves all land on the same parameters.
+timed in one run, alternating, after separate compilation and a warm-up; the machine's limits (bandwidth, and
+the irreducible exp + log1p + division per point) are probed in the same run, and a float64 check proves all
+land on the same parameters.
 The library lives in `gradlab.bench` (timing, implementations, limits, agreement, targets).
 
     python experiments/bench_logreg.py                                  # defaults: configs/bench_logreg.yaml

@@ -130,6 +130,7 @@ def test_steps_to_tolerance_is_the_first_step_under_tolerance():
     assert agreement.mean_gradient_norm(_gd_reference(x, y, 1.0, steps - 1), x, y) >= tolerance
 
 
+@pytest.mark.slow
 def test_the_irreducible_probe_does_an_exp_a_log1p_and_a_division_per_point():
     x, y = _data(n_per_class=7)
     import math

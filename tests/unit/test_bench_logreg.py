@@ -260,6 +260,19 @@ def test_targets_met_missed_and_not_measured():
     assert rounds["median"] == 4.5 and rounds["rounds"] == 4 and rounds["spread"] > 0
 
 
+def test_an_implementation_skipped_by_its_budget_leaves_its_targets_unmeasured_with_the_reason():
+    row = {"time_per_step_median": 1e-3, "time_per_step_spread": 1e-5}
+    size = {"n": 400_000_000, "implementations": {"jax_scan": row, "jax_python_loop": row}, "best_jax_gd": "jax_scan",
+            "speedup_vs_numpy": {"jax_scan": 50.0}, "newton_vs_sklearn_rounds": None,
+            "skipped": {"numpy_loop": "numpy_loop: over its budget", "sklearn_lbfgs": "sklearn_lbfgs: over its budget"}}
+    goals = validated_config("bench_logreg").targets
+    out = targets.logreg_targets({"small": {**size, "n": 20, "skipped": {}}, "large": size}, {}, None, goals, {})
+    numpy_target = out["large_best_jax_vs_numpy"]
+    assert numpy_target["met"] is None and "over its budget" in numpy_target["reason"]
+    assert out["large_newton_vs_sklearn"]["reason"] == "sklearn_lbfgs: over its budget"
+    assert "reason" not in out["small_newton_vs_sklearn"]  # not left out at the small size
+
+
 def test_missing_optional_packages_are_skipped_with_how_to_get_them(monkeypatch):
     monkeypatch.setattr(impls, "available", lambda module: False)
     skipped = impls.skipped_optional({"torch_loop": True, "sklearn_lbfgs": True})

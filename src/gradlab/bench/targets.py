@@ -88,11 +88,11 @@ def logreg_targets(sizes: dict, by_dtype: dict, sharding: dict | None, goals: An
         small["speedup_vs_numpy"]["jax_scan"], goals.small_vs_numpy,
         note=f"NumPy time / library scan time per step, n={small['n']}")
     for label, size in sizes.items():
-        rounds = size["newton_vs_sklearn_rounds"]
+        rounds, left_out = size["newton_vs_sklearn_rounds"], {**size.get("skipped", {}), **skipped}
         out[f"{label}_newton_vs_sklearn"] = target(
             rounds and rounds["median"], goals.newton_vs_sklearn, spread=rounds and rounds["spread"],
             note=f"scikit-learn time / jit Newton time to the tolerance, median of alternating rounds, n={size['n']:,}",
-            **({"reason": skipped["sklearn_lbfgs"]} if "sklearn_lbfgs" in skipped else {}))
+            **({"reason": left_out["sklearn_lbfgs"]} if "sklearn_lbfgs" in left_out else {}))
     best = large["implementations"][large["best_jax_gd"]]["time_per_step_median"]
     left_out = {**large.get("skipped", {}), **skipped}
     for other in ("numpy_loop", "torch_loop"):

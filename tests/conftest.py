@@ -7,6 +7,7 @@ start the real CLI (`cli`) for the contract a process has: exit codes, stderr, s
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -26,6 +27,11 @@ jax.config.update("jax_enable_x64", True)  # the verification tests compare in f
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # every test's XLA executables in JAX's persistent cache, as runs keep theirs: a second `make test` loads them
 set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACHE", "~/.cache/gradlab/jax-tests"))
+# submitit runs logging.config.dictConfig when first imported, which closes the log handlers already made; one
+# made during an earlier test (absl's) writes to that test's captured stderr, and closing it broke the capture of
+# the test that imported submitit next, and every later test on that worker: imported once, before any test
+with contextlib.suppress(ImportError):  # without the `launchers` extra there is nothing to import
+    import submitit  # noqa: F401
 
 WHOLE_RUN_FIXTURES = {"run_experiment", "cli", "hydra_in_process"}
 

@@ -10,9 +10,9 @@ does (submitit parses it) and starts one detached runner that runs the tasks one
 `FAKE_SLURM_STATES="1:NODE_FAIL,2:TIMEOUT"` (read at submission) makes task 1 end NODE_FAIL and task 2 TIMEOUT
 without running: what a scheduler reports for a job that lost its node, or never got one, and left no result
 file. `2:TIMEOUT+1.5` runs task 2 and ends it after 1.5 s as SLURM ends a running job (SIGTERM to its process
-group, SIGKILL after a grace period), then reports TIMEOUT. (PREEMPTED and REQUEUED are states submitit waits
-on, expecting a requeue: forced, they keep it waiting. COMPLETED forced is a job the scheduler says completed
-that left nothing: what the summary calls `lost`.)
+group, SIGKILL after a grace period), then reports TIMEOUT; `2:TIMEOUT+0` ends it as soon as it is started.
+(PREEMPTED and REQUEUED are states submitit waits on, expecting a requeue: forced, they keep it waiting.
+COMPLETED forced is a job the scheduler says completed that left nothing: what the summary calls `lost`.)
 `sacct -o JobID,State,NodeList --parsable2 -j <id>` answers in the format submitit's SlurmInfoWatcher parses.
 Standard library only.
 """

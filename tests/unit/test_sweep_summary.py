@@ -355,3 +355,19 @@ def test_a_summary_that_cannot_be_written_after_a_sweep_error_is_one_line_too(tm
     err = capsys.readouterr().err
     assert err.startswith("gradlab: error: RuntimeError: Job 1001_1 (task: 0) with path /x; no sweep summary: "
                           "IsADirectoryError: ") and err.count("\n") == 1
+
+
+@pytest.mark.slow  # draws the plot
+def test_the_plot_marks_the_jobs_not_ok_once_in_the_legend_without_stretching_the_metrics_axis(monkeypatch, tmp_path):
+    from gradlab.runner import sweep_plots
+
+    drawn = []
+    monkeypatch.setattr(sweep_plots, "save", lambda fig, target: drawn.append(fig))
+    rows = [{"seed": n, "status": status, "m": value} for n, status, value in [
+        (0, "ok", 1e-17), (1, "timeout", None), (2, "lost", None), (3, "timeout", None), (4, "ok", 6e-17)]]
+    sweep_plots.plot_summary(tmp_path / "summary.png", rows, ["seed"], "m")
+    (ax,) = drawn[0].axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["m", "job not ok (timeout, lost)"]
+    low, high = ax.get_ylim()  # the ok jobs' 1e-17..6e-17 and matplotlib's margins: the x marks are not data
+    assert 0 < low < 1e-17 and 6e-17 < high < 7e-17
+    assert ax.get_xlim()[0] < 0 and ax.get_xlim()[1] > 4  # every job's x is in view

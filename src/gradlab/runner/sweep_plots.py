@@ -18,7 +18,8 @@ from gradlab.runner.seeds import finite_number
 
 
 def plot_summary(target: Path, rows: list[dict], swept: list[str], metric: str) -> None:
-    """The metric against the first swept parameter, one line per value of the others; failed jobs as x."""
+    """The metric against the first swept parameter, one line per value of the others; the jobs
+    not ok as red x at the foot of the axes, their statuses in the legend."""
     fig, ax = figure()
     x_key = swept[0] if swept else "job"
     groups: dict[str, list[dict]] = {}
@@ -33,11 +34,14 @@ def plot_summary(target: Path, rows: list[dict], swept: list[str], metric: str) 
         xs = [float(x) if numeric_x else categories.index(str(x)) for x, _ in ok]
         order = sorted(range(len(xs)), key=xs.__getitem__)
         ax.plot([xs[i] for i in order], [ok[i][1] for i in order], "o-", label=label)
-        for r in members:
-            if r["status"] != "ok":
-                x = float(r[x_key]) if numeric_x else categories.index(str(r[x_key]))
-                ax.axvline(x, color="red", ls=":", lw=1)
-                ax.plot([x], [ax.get_ylim()[0]], "rx", ms=9, label="failed job")
+    not_ok = [r for r in rows if r["status"] != "ok"]
+    if not_ok:  # at the foot of the axes (x in data, y in axes units): the metric's scale is the ok jobs' alone
+        statuses = ", ".join(dict.fromkeys(r["status"] for r in not_ok))
+        xs_not_ok = [float(r[x_key]) if numeric_x else categories.index(str(r[x_key])) for r in not_ok]
+        for x in xs_not_ok:
+            ax.axvline(x, color="red", ls=":", lw=1)
+        ax.plot(xs_not_ok, [0.03] * len(xs_not_ok), "rx", ms=9, ls="none", transform=ax.get_xaxis_transform(),
+                label=f"job not ok ({statuses})")
     values = [finite_number(r[metric]) for r in rows if finite_number(r[metric]) is not None]
     if numeric_x and len({float(r[x_key]) for r in rows}) > 2 and all(float(r[x_key]) > 0 for r in rows):
         spread = max(float(r[x_key]) for r in rows) / min(float(r[x_key]) for r in rows)
@@ -48,7 +52,7 @@ def plot_summary(target: Path, rows: list[dict], swept: list[str], metric: str) 
     if not numeric_x:
         ax.set_xticks(range(len(categories)), categories)
     ax.set(xlabel=x_key, ylabel=metric, title=f"Sweep: {metric} against {x_key}")
-    if values:
+    if values or not_ok:
         ax.legend()
     save(fig, target)
 

@@ -110,7 +110,9 @@ def test_the_standin_runs_array_tasks_with_slurm_variables_forces_states_and_can
     assert [(tmp_path / f"1001_{t}_0.out").read_text() for t in (0, 2)] == ["1001 0\n", "1001 2\n"]
     assert not (tmp_path / "1001_1_0.out").exists()  # a forced state: the task never ran
 
-    subprocess.run(["sbatch", str(script)], env={**slurm, "SLEEP": "60"}, capture_output=True, timeout=30, check=True)
+    # no forced state this time (the fixture's would end task 1 NODE_FAIL at once, racing the scancel below)
+    subprocess.run(["sbatch", str(script)], env={**slurm, "SLEEP": "60", "FAKE_SLURM_STATES": ""}, capture_output=True,
+                   timeout=30, check=True)
     assert _wait_for(lambda: _sacct(slurm, "1002")["1002_0"] == "RUNNING")
     queue = subprocess.run(["squeue"], env=slurm, capture_output=True, text=True, timeout=30).stdout
     assert "1002_0 RUNNING" in queue and "1002_1 PENDING" in queue

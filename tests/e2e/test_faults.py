@@ -5,8 +5,6 @@ in-process cases, a read-only run dir and TensorBoard's event file among them, a
 from __future__ import annotations
 
 import json
-import resource
-import signal
 import subprocess
 import sys
 
@@ -16,18 +14,21 @@ from conftest import CLI_ENV, REPO
 FILE_SIZE_LIMIT = 50 * 1024  # `ulimit -f 50`: metrics.json (~5 KB) fits, plot_data.npz of a 101 x 101 grid does not
 
 
-def _limited_file_size():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+# the limit set in the child itself, which then execs the command (a preexec_fn would run Python between fork and
+# exec in this process, where JAX's threads make fork unsafe); SIGXFSZ ignored, so a write past the limit fails
+# with EFBIG instead of killing, as under a shell's `ulimit -f`
+LIMITED = ("import os, resource, signal, sys; "
+           f"resource.setrlimit(resource.RLIMIT_FSIZE, ({FILE_SIZE_LIMIT}, {FILE_SIZE_LIMIT})); "
+           "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
 
 
 @pytest.mark.slow
 def test_under_ulimit_f_the_numbers_are_kept_and_no_truncated_file_is_left(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / "logreg.py"), f"hydra.run.dir={run_dir}", "grid.resolution=101",
-         "figures=false", "compile_cache=null"],
-        cwd=tmp_path, env=CLI_ENV, capture_output=True, text=True, timeout=300, preexec_fn=_limited_file_size)
+        [sys.executable, "-c", LIMITED, str(REPO / "experiments" / "logreg.py"), f"hydra.run.dir={run_dir}",
+         "grid.resolution=101", "figures=false", "compile_cache=null"],
+        cwd=tmp_path, env=CLI_ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr  # a runtime failure, never "config error" (2)
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "failed"

@@ -29,6 +29,7 @@ from typing import Any
 
 import jax
 
+from gradlab.bench.budget import free_device_bytes
 from gradlab.bench.timing import block, compile_timed, xla_cost
 from gradlab.runner.records import atomic_open
 
@@ -196,10 +197,7 @@ class DeviceMemory:
         self.fallback, self.fraction = fallback_bytes, fraction
 
     def free_bytes(self) -> tuple[float, str]:
-        stats = jax.devices()[0].memory_stats()
-        if stats and stats.get("bytes_limit"):
-            return stats["bytes_limit"] - stats.get("bytes_in_use", 0), "the device's memory_stats()"
-        return self.fallback, "the host memory budget"
+        return free_device_bytes(self.fallback)
 
     def refuse(self, needed_bytes: float) -> str | None:
         """None when needed_bytes fits within `fraction` of the free memory, else the one-line reason."""

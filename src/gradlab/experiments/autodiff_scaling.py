@@ -268,6 +268,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         bad = [(f, r["P"], r["grad_max_rel_diff"]) for f, rs in sizes.items() for r in rs if not r["grads_match"]]
         raise RunFailed(f"gradient routes disagree beyond rtol={rtol}: {bad or 'see mirror/depth checks'}")
     phases["total_s"] = time.perf_counter() - clock
+    free_at_end = guard.free_bytes()
     return {
         "sizes": sizes,
         "slopes": slopes,
@@ -280,7 +281,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         "all_grads_match": all_match,
         "grad_rtol_used": rtol,
         "backend": {"platform": jax.default_backend(), "preset": preset, "device": str(jax.devices()[0]),
-                    "free_bytes_at_start": guard.free_bytes()[0], "free_bytes_source": guard.free_bytes()[1]},
+                    "free_bytes_at_end": free_at_end[0], "free_bytes_source": free_at_end[1]},
         "skipped": study.skipped,
         "phases_s": phases,
         "notes": {

@@ -167,17 +167,17 @@ def scancel(args: list[str]) -> int:
     """`scancel <job>[_<task>]` marks unfinished tasks CANCELLED and ends a running one; `--signal` is sent only."""
     job_ids = [a for a in args if re.fullmatch(r"\d+(_\d+)?", a)]
     sig = next((args[i + 1] for i, a in enumerate(args) if a == "--signal"), None)
-    for job_id in job_ids:
-        pattern = job_id if "_" in job_id else f"{job_id}_*"
-        for path in state_dir().glob(f"{pattern}.state"):
-            if read_state(path.stem) in FINAL:
-                continue
-            pid_file = state_dir() / f"{path.stem}.pid"
-            if sig is None:
-                write_state(path.stem, "CANCELLED")
-            if pid_file.exists():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.killpg(int(pid_file.read_text()), getattr(signal, sig or "SIGTERM", signal.SIGTERM))
+    tasks = [path.stem for job_id in job_ids
+             for path in state_dir().glob(f"{job_id if '_' in job_id else job_id + '_*'}.state")
+             if read_state(path.stem) not in FINAL]
+    if sig is None:  # every task marked first, so the runner never starts the next one while a running one ends
+        for task in tasks:
+            write_state(task, "CANCELLED")
+    for task in tasks:
+        pid_file = state_dir() / f"{task}.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.killpg(int(pid_file.read_text()), getattr(signal, sig or "SIGTERM", signal.SIGTERM))
     return 0
 
 

@@ -513,3 +513,33 @@ def test_the_loop_of_jvps_shares_the_primal_xla_hoists_it_out_of_the_loop(family
     primal = {"tanh", "exponential", "log-plus-one"}
     assert _ops_under(computations, calls, body) & primal == set()  # the loop: tangent products only
     assert {"exponential", "log-plus-one"} <= _ops_under(computations, calls, entry)  # the primal, once
+
+
+def _jvp_bound_claim_on(jvp_rounds_at_40: list[float]):
+    """`linear: one jvp costs <= 3 f` judged on synthetic rounds: f takes 1, 2, 2 ms at P = 40 (its best in a
+    quiet round), 1 ms elsewhere; one jvp 1.5 f everywhere but P = 40, where it takes `jvp_rounds_at_40`."""
+    from types import SimpleNamespace
+
+    from gradlab.verify.claims import CLAIMS
+    from gradlab.verify.report import evaluate
+
+    sizes, minima, rows = [10, 20, 40, 80], {}, []
+    for i, P in enumerate(sizes):
+        f = [1e-3, 2e-3, 2e-3] if P == 40 else [1e-3] * 3
+        times = {"empty": [1e-6] * 3, "f": f, "rev": [2 * v for v in f], "fwd_sequential": [2 * P * v for v in f],
+                 "jvp": jvp_rounds_at_40 if P == 40 else [1.5 * v for v in f]}
+        minima.update({("linear", i, name): value for name, value in times.items()})
+        rows.append({"P": P, "floor_s": 1e-5, "time": {name: measure.summary(v) for name, v in times.items()}})
+    out = summarise.ratios("linear", rows, minima, SimpleNamespace(confidence=0.95, fit_min_sizes=3))
+    (claim,) = [c for c in CLAIMS if c.quantity == "linear: one jvp costs <= 3 f"]
+    return out, evaluate(claim, {"status": "ok", "ratios": {"linear": out}})
+
+
+def test_the_jvp_bound_fails_a_jvp_dearer_in_every_round_not_one_quiet_moment_of_f():
+    """A size breaks a cost bound only if every round does: f's quick round alone (best ratio 3.2, rounds 3.2 / 1.6
+    / 1.6) passes; a jvp 4 f in every round (a planted bug) fails."""
+    out, row = _jvp_bound_claim_on([3.2e-3, 3.2e-3, 3.2e-3])
+    assert out["jvp_over_f_max"] == pytest.approx(3.2) and out["jvp_over_f_max_low"] == pytest.approx(1.6)
+    assert row.verdict == "pass"
+    out, row = _jvp_bound_claim_on([4e-3, 8e-3, 8e-3])
+    assert out["jvp_over_f_max_low"] == pytest.approx(4.0) and row.verdict == "FAIL"

@@ -286,9 +286,20 @@ def test_peak_resident_memory_sees_a_large_temporary():
     assert 0.8 * size <= peak <= 4 * size
 
 
-def test_machine_load_flags_a_load_above_the_cores():
-    load = measure.machine_load(0.01)
-    assert load["overloaded"] == (load["loadavg"][0] > load["cores"]) and load["cores"] >= 1
+@pytest.mark.parametrize(("load_1min", "others_busy", "overloaded"), [
+    (3.0, 0.5, True),    # a load above the 2 cores, others still using a core
+    (3.0, 0.1, False),   # the average still counts runs that ended (or wait): others use a fifth of a core now
+    (3.0, None, True),   # no /proc/stat: the load average alone
+    (1.5, 1.0, False),   # both cores busy, but no more runnable than cores
+])
+def test_machine_load_flags_a_load_above_the_cores_while_others_still_compute(monkeypatch, load_1min, others_busy,
+                                                                              overloaded):
+    monkeypatch.setattr(measure, "cores", lambda: 2)
+    monkeypatch.setattr(measure.os, "getloadavg", lambda: (load_1min, 1.0, 1.0))
+    share = {"process_share": 0.0, "machine_busy_share": others_busy}
+    monkeypatch.setattr(measure.CpuShare, "read", lambda self: share)
+    load = measure.machine_load(0.0)
+    assert load["overloaded"] is overloaded and load["others_busy_share"] == others_busy
 
 
 # ------------------------------------------------------------------------------------------------------

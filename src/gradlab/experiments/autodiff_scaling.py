@@ -21,6 +21,7 @@ from gradlab.bench.autodiff_study import Study
 from gradlab.experiments import memory as estimates
 from gradlab.problems import autodiff_cost as cost
 from gradlab.problems import scaling_fits as fits
+from gradlab.runner import quiet
 from gradlab.runner.config import at_least, checked, each, in_range, one_of, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch, memory_budget_bytes
 
@@ -199,7 +200,6 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     guard = measure.DeviceMemory(memory_budget_bytes(cfg.memory_budget_gb), cfg.device_memory_fraction)
     study = Study(cfg, guard, measure.Records(ctx.path("sizes.jsonl")))
     phases, clock = {}, time.perf_counter()
-    load_before = measure.machine_load(t.load_sample_s)
     rows, problems = {}, {}
     # products at full precision wherever a claim compares numbers (float32 on a GPU would use TF32 otherwise)
     with jax.default_matmul_precision("highest"):
@@ -209,12 +209,18 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         study.mirror()
         depth_rows = study.memory()
         phases["compile_and_first_calls_s"] = time.perf_counter() - clock
-        minima, during, failed = measure.timed_rounds(study.items, study.calls, t.rounds, cfg.seed)
+        with quiet.alone() as machine:  # in the main job: once no other run computes (compiled beside them)
+            load_before = measure.machine_load(t.load_sample_s)
+            timing_started = time.perf_counter()
+            calls = measure.calls_per_round(study.items, study.first_s, t.min_window_s, t.repeats)
+            minima, during, failed = measure.timed_rounds(study.items, calls, t.rounds, cfg.seed)
+            phases["timing_s"] = time.perf_counter() - timing_started
+            load_after = measure.machine_load(t.load_sample_s)
+    phases["waited_for_the_machine_s"] = machine["waited_s"]
     for key, reason in failed.items():
         study.skip(key[0], key[1], key[-1], reason, "failed while timing")
-    phases["timing_s"] = time.perf_counter() - clock - phases["compile_and_first_calls_s"]
-    load_after = measure.machine_load(t.load_sample_s)
     load = {"before": load_before, "after": load_after, "while_timing": during,
+            "alone_in_main_job": machine["main_job"],  # other runs of the main job waited while this one timed
             "statistic": "best: minimum over rounds of each round's minimum; interval [min, max] over rounds"}
     for when in ("before", "after"):
         if load[when]["overloaded"]:

@@ -6,7 +6,8 @@
 
 Each experiment runs as its own process (fresh JAX state, its own precision), so one failure cannot stop or
 disturb the rest; a failed run's section says so, and the exit code is non-zero at the end. Up to `jobs` runs
-compute at once, except the runs marked `timed` (they measure time: each runs alone, after the others). A run
+compute at once, besides the runs marked `timed`: they measure time, so they start with the others, compile and
+warm up beside them, and time alone: while one times, no other run computes (`runner/quiet.py`). A run
 that passes `timeout_s` gets SIGTERM and records itself `interrupted`; Ctrl-C or SIGTERM to the main job stops the
 runs in progress the same way, records the runs not started as not run, and still writes the report; at any
 moment: a signal while the main job starts (imports, Hydra, the fork) is held until it computes
@@ -30,6 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from gradlab.runner import quiet
 from gradlab.runner.config import ConfigError, at_least, checked
 from gradlab.runner.dirs import check_names
 from gradlab.runner.process import signal_received
@@ -53,7 +55,7 @@ class RunSpec:
     id: str
     script: str | None = None  # the experiment, when it differs from the id
     overrides: list[str] | None = None
-    timed: bool = False  # it measures time: it runs alone, no other run competing for the cores
+    timed: bool = False  # it measures time: it times alone, no other run computing (runner/quiet.py)
 
     @property
     def experiment(self) -> str:
@@ -69,7 +71,7 @@ class Config(BaseConfig):
     only: list[str] | None = checked(lambda x: x is None or len(x) > 0, "a non-empty list of run ids, or null (all)")
     overrides: dict[str, list[str]] | None
     timeout_s: float = at_least(1)
-    jobs: int = at_least(1)  # runs computing at once (the `timed` ones always alone)
+    jobs: int = at_least(1)  # runs computing at once, besides the `timed` ones (which time alone)
 
 
 def check_config(cfg: Config) -> None:
@@ -86,17 +88,20 @@ def selected(cfg: Config) -> list[RunSpec]:
     return [r for r in cfg.runs if cfg.only is None or r.id in cfg.only]
 
 
-def start_experiment(experiment: str, argv: list[str], stderr_path: str) -> multiprocessing.Process:
+def start_experiment(experiment: str, argv: list[str], stderr_path: str,
+                     machine_lock: str | None = None) -> multiprocessing.Process:
     """`python -m gradlab.experiments.<experiment> *argv` as a child of the forkserver (stdout discarded,
-    stderr written to `stderr_path`)."""
+    stderr written to `stderr_path`), sharing the main job's cores through `machine_lock` (runner/quiet.py)."""
     child = multiprocessing.get_context("forkserver").Process(
-        target=_experiment_cli, args=(experiment, argv, stderr_path), name=experiment)
+        target=_experiment_cli, args=(experiment, argv, stderr_path, machine_lock), name=experiment)
     child.start()
     return child
 
 
-def _experiment_cli(experiment: str, argv: list[str], stderr_path: str) -> None:
+def _experiment_cli(experiment: str, argv: list[str], stderr_path: str, machine_lock: str | None) -> None:
     """In the forked child: what `python -m gradlab.experiments.<experiment> *argv` does (exits with its code)."""
+    if machine_lock:
+        os.environ[quiet.LOCK_ENV] = machine_lock
     with open(os.devnull, "wb") as devnull, open(stderr_path, "wb") as stderr:
         os.dup2(devnull.fileno(), sys.stdout.fileno())
         os.dup2(stderr.fileno(), sys.stderr.fileno())
@@ -107,13 +112,14 @@ def _experiment_cli(experiment: str, argv: list[str], stderr_path: str) -> None:
     launch(experiment)
 
 
-def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunContext) -> tuple[int, str, str | None]:
+def run_experiment(experiment: str, argv: list[str], timeout_s: float, ctx: RunContext,
+                   machine_lock: str | None = None) -> tuple[int, str, str | None]:
     """Run one experiment's CLI; (exit code, last stderr line, why it was stopped or None).
 
     On timeout or when the main job is interrupted, the experiment gets SIGTERM and records itself interrupted.
     """
     with tempfile.NamedTemporaryFile(prefix=f"gradlab-{experiment}-", suffix=".stderr") as stderr_file:
-        child = start_experiment(experiment, argv, stderr_file.name)
+        child = start_experiment(experiment, argv, stderr_file.name, machine_lock)
         deadline = time.monotonic() + timeout_s
         stopped = None
         while True:
@@ -155,7 +161,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
                 *(spec.overrides or []), *(cfg.overrides or {}).get(spec.id, [])]
         ctx.log.info("[%d/%d] %s ...", index, len(runs), spec.id)
         started = time.perf_counter()
-        code, last_line, stopped = run_experiment(spec.experiment, argv, cfg.timeout_s, ctx)
+        code, last_line, stopped = run_experiment(spec.experiment, argv, cfg.timeout_s, ctx, machine_lock.name)
         seconds = time.perf_counter() - started
         if stopped and read_record(ctx.path(spec.id)) is None:  # stopped before it could write its own record
             ctx.path(spec.id).mkdir(parents=True, exist_ok=True)
@@ -167,11 +173,16 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         ctx.log.info("[%d/%d] %s: %s in %.1f s%s", index, len(runs), spec.id, ended, seconds,
                      "" if ended == "ok" else f" ({stopped or last_line})")
 
-    with ThreadPoolExecutor(max_workers=cfg.jobs, thread_name_prefix="run_all") as pool:
+    # The timed runs start at once, beside the others: they compile and warm up sharing the cores, and time alone
+    # (quiet.alone: once every other run has ended, while the runs that start meanwhile wait)
+    timed = [spec for spec in runs if spec.timed]
+    with tempfile.NamedTemporaryFile(prefix="gradlab-machine-", suffix=".lock") as machine_lock, \
+            ThreadPoolExecutor(max_workers=max(len(timed), 1), thread_name_prefix="run_all-timed") as timed_pool, \
+            ThreadPoolExecutor(max_workers=cfg.jobs, thread_name_prefix="run_all") as pool:
+        timed_runs = [timed_pool.submit(run_one, spec) for spec in timed]
         list(pool.map(run_one, [spec for spec in runs if not spec.timed]))
-    for spec in runs:
-        if spec.timed:
-            run_one(spec)
+        for future in timed_runs:
+            future.result()
     outcomes = {spec.id: outcomes[spec.id] for spec in runs}  # in the order of `runs`, whenever each ended
 
     rows, metrics = build_report(ctx.out_dir, [r.id for r in runs], CLAIMS, notes={

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.runner import dirs, process, tracking
+from gradlab.runner import dirs, process, quiet, tracking
 from gradlab.runner.config import ConfigError, checked, one_of, to_dict, validate
 from gradlab.runner.meta import (
     COMPILE_CLOCK,
@@ -348,8 +348,9 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
         except ArtifactNotWritten as err:
             record.write(status, f"{error}; {err}", so_far(), **extra)
 
-    with process.signals_interrupt():
+    with process.signals_interrupt(), contextlib.ExitStack() as machine:
         try:
+            machine.enter_context(quiet.computing())  # in the main job: its cores, shared (runner/quiet.py)
             record.meta["worker_pid"] = os.getpid()  # the process computing (a child of `pid` when isolated)
             record.write("running", results=results)
             process.note_computing_here()

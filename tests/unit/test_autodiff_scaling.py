@@ -255,10 +255,14 @@ def test_a_fast_call_is_repeated_within_a_round_and_its_minimum_kept():
         calls["n"] += 1
         return np.zeros(1)
 
-    output, seconds, k = measure.first_call(fn, (), min_window_s=1.0, max_calls=7)
-    assert k == 7 and calls["n"] == 2 and seconds < 1.0  # output + calibration (faster than the window)
-    measure.timed_rounds({"fast": (fn, ())}, {"fast": k}, rounds=3)
-    assert calls["n"] == 2 + 3 * (1 + 7)  # per round a re-warm and max_calls timed calls
+    output, seconds = measure.first_call(fn, (), min_window_s=1.0)
+    assert calls["n"] == 2 and seconds < 1.0  # output + a timed call (the first was faster than the window)
+    k = measure.calls_per_round({"fast": (fn, ())}, {"fast": seconds}, min_window_s=1.0, max_calls=7)
+    assert k == {"fast": 7} and calls["n"] == 3  # timed again (as it will be timed), then max_calls a round
+    measure.timed_rounds({"fast": (fn, ())}, k, rounds=3)
+    assert calls["n"] == 3 + 3 * (1 + 7)  # per round a re-warm and max_calls timed calls
+    slow = measure.calls_per_round({"slow": (fn, ())}, {"slow": 2.5}, min_window_s=1.0, max_calls=7)
+    assert slow == {"slow": 1} and calls["n"] == 27  # over two windows: once a round, not called again
 
 
 def test_summary_is_the_minimum_of_round_minima_with_their_range():

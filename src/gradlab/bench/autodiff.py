@@ -37,11 +37,9 @@ from gradlab.runner.records import atomic_open
 # Interleaved rounds
 
 
-def first_call(fn: Callable, args: tuple, min_window_s: float, max_calls: int) -> tuple[Any, float, int]:
-    """(output, seconds, calls per round) from one or two untimed-for-the-study calls: the output is kept for
-    the correctness checks; unless the first call took longer than the window, a second one is timed, and it
-    sets the calls per round k = clip(ceil(min_window_s / t), 1, max_calls) (a first call slower than the window
-    says k = 1 already: later ones are faster)."""
+def first_call(fn: Callable, args: tuple, min_window_s: float) -> tuple[Any, float]:
+    """(output, seconds) from one or two calls before the rounds: the output is kept for the correctness checks;
+    unless the first call took longer than the window, a second one is timed (the first pays one-off costs)."""
     start = time.perf_counter()
     output = block(fn(*args))
     seconds = time.perf_counter() - start
@@ -49,20 +47,16 @@ def first_call(fn: Callable, args: tuple, min_window_s: float, max_calls: int) -
         start = time.perf_counter()
         block(fn(*args))
         seconds = time.perf_counter() - start
-    return output, seconds, _calls_for(seconds, min_window_s, max_calls)
-
-
-def _calls_for(seconds: float, min_window_s: float, max_calls: int) -> int:
-    """Back-to-back calls per round: k = clip(ceil(min_window_s / t), 1, max_calls)."""
-    return int(min(max_calls, max(1, math.ceil(min_window_s / max(seconds, 1e-9)))))
+    return output, seconds
 
 
 def calls_per_round(items: dict[Any, tuple[Callable, tuple]], first_s: dict[Any, float], min_window_s: float,
                     max_calls: int) -> dict[Any, int]:
-    """Back-to-back calls per round, set again with the machine as it will be timed: the first calls ran while
-    compiling, in the main job beside other runs, and a call slowed there would get too few. Only calls that could
-    get more than one are called again (first call under 2 windows: at most twice as slow there); a function that
-    fails here keeps its count from the first call (the rounds record the failure)."""
+    """Back-to-back calls per round, k = clip(ceil(min_window_s / t), 1, max_calls), with t taken with the machine
+    as it will be timed: the first calls ran while compiling, in the main job beside other runs, and a call slowed
+    there would get too few. Only calls that could get more than one are called again (first call under 2
+    windows: at most twice as slow there); a function that fails here keeps its first time (the rounds record the
+    failure)."""
     def seconds_of(fn, args) -> float:
         start = time.perf_counter()
         block(fn(*args))
@@ -74,7 +68,7 @@ def calls_per_round(items: dict[Any, tuple[Callable, tuple]], first_s: dict[Any,
         if seconds < 2 * min_window_s:
             again, error = attempt(seconds_of, fn, args)
             seconds = again if error is None else seconds
-        calls[key] = _calls_for(seconds, min_window_s, max_calls)
+        calls[key] = int(min(max_calls, max(1, math.ceil(min_window_s / max(seconds, 1e-9)))))
     return calls
 
 
@@ -83,7 +77,7 @@ def timed_rounds(items: dict[Any, tuple[Callable, tuple]], calls: dict[Any, int]
     """({key: [round minimum, ...]}, process/machine CPU share while timing, {key: why it failed}).
 
     `rounds` rounds, each in a new shuffled order (a fixed-seed generator, so a run repeats its order), each
-    visiting every function once for `calls[key]` back-to-back calls (see `first_call`) and keeping their
+    visiting every function once for `calls[key]` back-to-back calls (`calls_per_round`) and keeping their
     minimum; with k > 1 an untimed call comes first, so the timed ones find caches as their own previous call
     left them. A function that fails (`attempt`) leaves the rounds with its reason; the others go on.
     """

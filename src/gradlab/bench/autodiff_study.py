@@ -53,7 +53,7 @@ class Study:
 
     def __init__(self, cfg, guard: measure.DeviceMemory, records: measure.Records):
         self.cfg, self.guard, self.records = cfg, guard, records
-        self.items, self.outputs, self.calls, self.first_s, self.skipped = {}, {}, {}, {}, []
+        self.items, self.outputs, self.first_s, self.skipped = {}, {}, {}, []
 
     def skip(self, part, size, function, reason, status="skipped") -> None:
         detail = f"{part} {size} {function}: {status}, {reason}"
@@ -76,12 +76,12 @@ class Study:
         if refusal is not None:
             self.skip(part, size, key[-1], refusal)
             return {}
-        result, error = measure.attempt(measure.first_call, executable, args, t.min_window_s, t.repeats)
+        result, error = measure.attempt(measure.first_call, executable, args, t.min_window_s)
         if error is not None:
             self.skip(part, size, key[-1], error, "failed")
             return {}
         self.items[key] = (executable, args)
-        self.outputs[key], self.first_s[key], self.calls[key] = result
+        self.outputs[key], self.first_s[key] = result
         return info
 
     def scaling(self, family: str, sizes: list[int]) -> tuple[list[dict], list]:

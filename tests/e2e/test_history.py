@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -28,16 +29,27 @@ def listed(capsys, *argv) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def test_a_resumed_sweep_lists_as_a_history_with_its_tags(tmp_path, capsys, monkeypatch):
-    """Job 1 fails on a missing data file; `gradlab resume` runs it again into resume-1/1, which replaces it."""
+def test_a_resumed_sweep_reruns_only_the_jobs_not_ok_and_lists_as_a_history_with_its_tags(tmp_path, capsys,
+                                                                                          monkeypatch):
+    """Job 1 fails on a missing data file, job 0 (another file) is ok; once the file exists, `gradlab resume` runs
+    job 1 alone again into resume-1/1, which replaces it in the summary and in `gradlab runs`."""
     data, other = tmp_path / "points.csv", tmp_path / "other.csv"
     other.write_text(POINTS)
     swept = gradlab(tmp_path, "logreg", "-m", *TINY, f"data.path={other},{data}", "tags=[study]")
-    assert swept.returncode == 2, swept.stderr  # 2: bad input (the missing file)
     (sweep,) = (tmp_path / "outputs" / "logreg" / "multirun").glob("*/*")
+    summary = lambda: list(csv.DictReader((sweep / "summary.csv").open()))  # noqa: E731
+    assert swept.returncode == 2, swept.stderr  # 2: bad input (the missing file)
+    assert [row["status"] for row in summary()] == ["ok", "failed"]
+    before = {p: p.read_bytes() for p in sweep.glob("[01]/*") if p.is_file()}
     data.write_text(POINTS)
     resumed = gradlab(tmp_path, "resume", sweep)
     assert resumed.returncode == 0, resumed.stderr
+    assert [(row["job"], row["attempt"], row["status"]) for row in summary()] == [
+        ("0", "", "ok"), ("1", "resume-1", "ok")]
+    assert not (sweep / "resume-1" / "0").exists()  # an ok job is not run again
+    assert {p: p.read_bytes() for p in sweep.glob("[01]/*") if p.is_file()} == before  # earlier attempts kept
+    again = gradlab(tmp_path, "resume", sweep)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
 
     monkeypatch.chdir(tmp_path)
     sweep = sweep.relative_to(tmp_path)  # as found under the default ROOT, outputs/

@@ -61,6 +61,14 @@ SMALL_AUTODIFF_SCALING = ("families=[linear]", "linear.P=[10,100]", "n_samples=8
                           "mirror.sizes=[1,8]", "memory.depths=[]", "backend=cpu")
 
 
+def wait_for(condition, deadline_s: float = 60.0):
+    """condition()'s value once it is truthy, or its last value when `deadline_s` has passed."""
+    end = time.monotonic() + deadline_s
+    while not (value := condition()) and time.monotonic() < end:
+        time.sleep(0.05)
+    return value
+
+
 def wait_until_computing(metrics: Path, timeout: float = 60) -> int:
     """The pid of the process computing a run, once its record (metrics.json) says so."""
     deadline = time.monotonic() + timeout

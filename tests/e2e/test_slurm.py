@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, REPO
+from conftest import CLI_ENV, REPO, wait_for
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")  # the launchers extra
@@ -90,13 +90,6 @@ def _sacct(slurm: dict, job_id: str) -> dict[str, str]:
     return {task: info["State"] for task, info in SlurmInfoWatcher().read_info(out).items()}
 
 
-def _wait_for(condition, deadline_s: float = 60):
-    end = time.monotonic() + deadline_s
-    while not (value := condition()) and time.monotonic() < end:
-        time.sleep(0.1)
-    return value
-
-
 def test_the_standin_runs_array_tasks_with_slurm_variables_forces_states_and_cancels(tmp_path, slurm):
     script = tmp_path / "job.sh"
     script.write_text("#!/bin/bash\n#SBATCH --array=0-2%3\n#SBATCH --job-name=t\n"
@@ -105,7 +98,7 @@ def test_the_standin_runs_array_tasks_with_slurm_variables_forces_states_and_can
     submitted = subprocess.run(["sbatch", str(script)], env={**slurm, "FAKE_SLURM_STATES": "1:NODE_FAIL"},
                                capture_output=True, text=True, timeout=30)
     assert submitted.stdout == "Submitted batch job 1001\n"
-    assert _wait_for(lambda: not {"PENDING", "RUNNING"} & set(_sacct(slurm, "1001").values()))
+    assert wait_for(lambda: not {"PENDING", "RUNNING"} & set(_sacct(slurm, "1001").values()))
     assert _sacct(slurm, "1001") == {"1001_0": "COMPLETED", "1001_1": "NODE_FAIL", "1001_2": "COMPLETED"}
     assert [(tmp_path / f"1001_{t}_0.out").read_text() for t in (0, 2)] == ["1001 0\n", "1001 2\n"]
     assert not (tmp_path / "1001_1_0.out").exists()  # a forced state: the task never ran
@@ -113,12 +106,12 @@ def test_the_standin_runs_array_tasks_with_slurm_variables_forces_states_and_can
     # no forced state this time (the fixture's would end task 1 NODE_FAIL at once, racing the scancel below)
     subprocess.run(["sbatch", str(script)], env={**slurm, "SLEEP": "60", "FAKE_SLURM_STATES": ""}, capture_output=True,
                    timeout=30, check=True)
-    assert _wait_for(lambda: _sacct(slurm, "1002")["1002_0"] == "RUNNING")
+    assert wait_for(lambda: _sacct(slurm, "1002")["1002_0"] == "RUNNING")
     queue = subprocess.run(["squeue"], env=slurm, capture_output=True, text=True, timeout=30).stdout
     assert "1002_0 RUNNING" in queue and "1002_1 PENDING" in queue
     subprocess.run(["scancel", "1002"], env=slurm, timeout=30, check=True)
     assert _sacct(slurm, "1002") == {f"1002_{t}": "CANCELLED" for t in range(3)}
-    assert _wait_for(lambda: "1002" not in subprocess.run(["squeue"], env=slurm, capture_output=True, text=True,
+    assert wait_for(lambda: "1002" not in subprocess.run(["squeue"], env=slurm, capture_output=True, text=True,
                                                           timeout=30).stdout)
     time.sleep(0.5)  # the runner would start task 1 now if it had not seen the cancellation
     assert not (tmp_path / "1002_1_0.out").exists()

@@ -9,12 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
-from conftest import CLI_ENV, LONG_DATA, LONG_STEPS, REPO, wait_until_computing
+from conftest import CLI_ENV, LONG_DATA, LONG_STEPS, REPO, wait_for, wait_until_computing
 
 from gradlab.runner.seeds import t_quantile_975
 
@@ -55,13 +54,11 @@ def test_a_2_seed_sweep_reports_the_numpy_mean_std_and_interval_per_learning_rat
 
 def _record(sweep_glob: str, tmp_path, deadline_s: float = 120):
     """The record of the job whose metrics.json matches `sweep_glob` under outputs/logreg/multirun, once it exists."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        found = next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob(sweep_glob)), None)
-        if found is not None:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{sweep_glob} never appeared")
+    found = wait_for(lambda: next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob(sweep_glob)), None),
+                     deadline_s)
+    if found is None:
+        raise AssertionError(f"{sweep_glob} never appeared")
+    return found
 
 
 def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(tmp_path):

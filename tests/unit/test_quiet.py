@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import wait_for
+
 from gradlab.runner import quiet
 
 ROLE = """
@@ -20,7 +22,7 @@ log, role, folder = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 def say(word):
     with log.open("a") as handle:
         handle.write(word + "\\n")
-def wait_for(name):
+def wait_for_file(name):
     while not (folder / name).exists():
         time.sleep(0.02)
 with quiet.computing():
@@ -28,10 +30,10 @@ with quiet.computing():
     if role == "timed":
         with quiet.alone() as machine:
             say(f"alone main_job={machine['main_job']}")
-            wait_for("release-timed")
+            wait_for_file("release-timed")
         say("shared again")
     else:
-        wait_for(f"release-{role}")
+        wait_for_file(f"release-{role}")
 say("ended")
 """
 
@@ -46,28 +48,21 @@ def _said(log: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-def _wait_until(condition, deadline_s: float = 30.0) -> bool:
-    end = time.monotonic() + deadline_s
-    while not condition() and time.monotonic() < end:
-        time.sleep(0.02)
-    return condition()
-
-
 def test_a_timed_section_waits_for_the_runs_computing_and_holds_off_the_runs_that_start(tmp_path):
     env = {**os.environ, quiet.LOCK_ENV: str(tmp_path / "machine.lock")}
     first, first_log = _start(tmp_path, "first", env)
-    assert _wait_until(lambda: _said(first_log) == ["computing"])
+    assert wait_for(lambda: _said(first_log) == ["computing"])
     timed, timed_log = _start(tmp_path, "timed", env)
-    assert _wait_until(lambda: _said(timed_log) == ["computing"])
+    assert wait_for(lambda: _said(timed_log) == ["computing"])
     time.sleep(0.5)
     assert _said(timed_log) == ["computing"]  # not alone while `first` computes
     (tmp_path / "release-first").touch()
-    assert _wait_until(lambda: _said(timed_log) == ["computing", "alone main_job=True"])
+    assert wait_for(lambda: _said(timed_log) == ["computing", "alone main_job=True"])
     late, late_log = _start(tmp_path, "late", env)
     time.sleep(0.5)
     assert _said(late_log) == []  # a run that starts during the timed section waits for it
     (tmp_path / "release-timed").touch()
-    assert _wait_until(lambda: _said(late_log) == ["computing"])
+    assert wait_for(lambda: _said(late_log) == ["computing"])
     (tmp_path / "release-late").touch()
     for proc in (first, timed, late):
         assert proc.wait(timeout=30) == 0

@@ -16,40 +16,39 @@ import time
 from collections.abc import Iterator
 
 LOCK_ENV = "GRADLAB_MACHINE_LOCK"
-_held: list[int] = []  # this process's lock (a file descriptor) while it computes
+_fd: int | None = None  # this process's hold on the lock file (a file descriptor) while it computes
 
 
 @contextlib.contextmanager
 def computing() -> Iterator[None]:
     """A shared hold on the main job's machine for the block (waits while a timed section holds it alone)."""
+    global _fd
     path = os.environ.get(LOCK_ENV)
-    if not path or _held:
+    if not path or _fd is not None:  # outside the main job, or already held
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    _fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        _held.append(fd)
+        fcntl.flock(_fd, fcntl.LOCK_SH)
         yield
     finally:
-        if fd in _held:
-            _held.remove(fd)
+        fd, _fd = _fd, None
         os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager
 def alone() -> Iterator[dict]:
-    """The machine to this run for the block: {"waited_s": seconds until every other run had ended}.
+    """The machine to this run for the block: {"waited_s": seconds until every other run had ended, "main_job"}.
 
     The shared hold is converted, which drops it while waiting (flock's conversion is not atomic), so two timed
     runs never wait on each other's shared hold; afterwards it is shared again (waiting if another timed run now
     holds it alone), so what follows never overlaps another run's timed section."""
-    if not _held:
+    if _fd is None:
         yield {"waited_s": 0.0, "main_job": False}
         return
     started = time.perf_counter()
-    fcntl.flock(_held[-1], fcntl.LOCK_EX)
+    fcntl.flock(_fd, fcntl.LOCK_EX)
     try:
         yield {"waited_s": time.perf_counter() - started, "main_job": True}
     finally:
-        fcntl.flock(_held[-1], fcntl.LOCK_SH)
+        fcntl.flock(_fd, fcntl.LOCK_SH)

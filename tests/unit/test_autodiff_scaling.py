@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import assert_refused_over_budget, validated_config
+from conftest import assert_refused_over_budget, experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +21,7 @@ from gradlab.bench import autodiff_summary as summarise
 from gradlab.bench.timing import compile_timed, xla_cost
 from gradlab.problems import autodiff_cost as cost
 from gradlab.problems import scaling_fits as fits
-from gradlab.runner.config import ConfigError
+from gradlab.runner.config import ConfigError, for_backend
 
 
 def _flops(fn, *args) -> float:
@@ -316,13 +316,24 @@ def test_machine_load_flags_a_load_above_the_cores_while_others_still_compute(mo
     [("linear.P=[100,10]", "linear.P"), ("timing.rounds=2", "timing.rounds"), ("families=[cnn]", "families"),
      ("timing.fit_min_sizes=2", "timing.fit_min_sizes"), ("timing.confidence=1.0", "timing.confidence"),
      ("mirror.sizes=[0]", "mirror.sizes"), ("seed=-1", "seed"), ("timing.floor_factor=0.5", "timing.floor_factor"),
-     ("mlp.flops_depth=1", "mlp.flops_depth"), ("backend=metal", "backend"),
-     ("presets.gpu.linear_P=[100,10]", "presets.gpu.linear_P"), ("device_memory_fraction=0", "device_memory_fraction"),
-     ("presets.gpu.max_call_s=-1", "presets.gpu.max_call_s"), ("timing.max_call_s=0", "timing.max_call_s")],
+     ("mlp.flops_depth=1", "mlp.flops_depth"), ("device_memory_fraction=0", "device_memory_fraction"),
+     ("timing.max_call_s=0", "timing.max_call_s")],
 )
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match="^config error: " + re.escape(key) + "="):
         validated_config("autodiff_scaling", override)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("backend=metal", "backend"), ("presets.gpu.linear.P=[100,10]", "presets.gpu.linear.P"),
+     ("+presets.gpu.timing.max_call_s=-1", "presets.gpu.timing.max_call_s"),
+     ("+presets.gpu.linear.p=[10,100]", "presets.gpu.linear.p")],
+)
+def test_a_bad_backend_or_preset_is_refused_before_the_run_on_any_machine(override, key):
+    """A preset holds the keys it changes under their top-level names, checked as those are (runner/config.py)."""
+    with pytest.raises(ConfigError, match="^config error: " + re.escape(key) + "="):
+        experiment_module("autodiff_scaling").check_config(validated_config("autodiff_scaling", override))
 
 
 @pytest.mark.parametrize(
@@ -476,16 +487,15 @@ def test_records_are_rewritten_whole_and_keep_every_completed_one(tmp_path):
 
 @pytest.mark.slow
 def test_the_backend_preset_replaces_only_the_keys_it_sets():
-    from gradlab.experiments.autodiff_scaling import sized_for_backend
-
-    cfg = validated_config("autodiff_scaling", "presets.gpu.linear_P=[100,1000]", "presets.gpu.mlp_widths=null")
-    on_gpu, which = sized_for_backend(cfg, "gpu")
+    schema = experiment_module("autodiff_scaling").Config
+    cfg = validated_config("autodiff_scaling", "presets.gpu.linear.P=[100,1000]")
+    on_gpu, which = for_backend(cfg, schema, "gpu")
     assert which == "gpu (presets.gpu)" and on_gpu.linear.P == [100, 1000]
-    assert on_gpu.mlp.widths == cfg.mlp.widths  # null: the top-level value
-    assert on_gpu.n_samples == cfg.presets.gpu.n_samples and on_gpu.timing.rounds == cfg.timing.rounds
-    assert sized_for_backend(cfg, "cpu") == (cfg, "cpu (top-level sizes)")
+    assert on_gpu.mlp.widths == cfg.presets["gpu"]["mlp"]["widths"] and on_gpu.mlp.depth == cfg.mlp.depth
+    assert on_gpu.n_samples == cfg.presets["gpu"]["n_samples"] and on_gpu.timing == cfg.timing  # not in the preset
+    assert for_backend(cfg, schema, "cpu") == (cfg, "cpu (top-level keys)")
     forced = validated_config("autodiff_scaling", "backend=cpu")
-    assert sized_for_backend(forced, "gpu") == (forced, "cpu (top-level sizes)")  # overridable on the command line
+    assert for_backend(forced, schema, "gpu") == (forced, "cpu (top-level keys)")  # overridable on the command line
 
 
 def test_hvp_bound_allows_subnormals_kept_or_flushed():

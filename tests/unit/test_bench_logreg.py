@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gradlab.bench import agreement, budget, impls, limits, targets, timing
 from gradlab.bench import logreg as bench_logreg
 from gradlab.problems import logistic
-from gradlab.runner.config import ConfigError
+from gradlab.runner.config import ConfigError, for_backend
 from gradlab.runner.tables import markdown_table
 from gradlab.verify.report import targets_table
 
@@ -466,17 +466,18 @@ def test_the_backend_preset_is_merged_over_the_cpu_keys_and_checked_like_them():
     module = experiment_module("bench_logreg")
     cfg = validated_config("bench_logreg")
     assert cfg.backend == "auto"
-    on_gpu, name = module.for_backend(cfg, "gpu")
+    on_gpu, name = for_backend(cfg, module.Config, "gpu")
     assert name == "gpu (presets.gpu)" and on_gpu.sizes.large.n_per_class == 200_000_000
     assert on_gpu.sharding.devices == 1 and on_gpu.targets.limit_fraction.float32.limit == "bandwidth"
     assert on_gpu.sizes.small == cfg.sizes.small and on_gpu.train == cfg.train  # only what the preset sets
-    assert module.for_backend(cfg, "cpu") == (cfg, "cpu (top-level keys)")
-    assert module.for_backend(cfg, "tpu")[0] == cfg  # no preset: the CPU's keys
+    assert for_backend(cfg, module.Config, "cpu") == (cfg, "cpu (top-level keys)")
+    assert for_backend(cfg, module.Config, "tpu")[0] == cfg  # no preset: the CPU's keys
     pinned = validated_config("bench_logreg", "backend=cpu")
-    assert module.for_backend(pinned, "gpu")[0] == pinned  # backend=cpu: the CPU's sizes on any device
+    assert for_backend(pinned, module.Config, "gpu")[0] == pinned  # backend=cpu: the CPU's sizes on any device
+    # a bad preset is refused before the run on any machine (check_config), not only where it would apply
     bad = validated_config("bench_logreg", "presets.gpu.sizes.large.steps=0")
     with pytest.raises(ConfigError, match=r"^config error: presets\.gpu\.sizes\.large\.steps=0 is not allowed"):
-        module.for_backend(bad, "gpu")
+        module.check_config(bad)
     with pytest.raises(ConfigError, match=r"^config error: backend='gpux' is not allowed: auto, cpu or a preset"):
         module.check_config(validated_config("bench_logreg", "backend=gpux"))
 

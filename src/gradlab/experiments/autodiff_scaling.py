@@ -8,7 +8,8 @@ python experiments/autodiff_scaling.py 'families=[linear]' 'linear.P=[4,16,64,25
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,7 @@ from gradlab.experiments import memory as estimates
 from gradlab.problems import autodiff_cost as cost
 from gradlab.problems import scaling_fits as fits
 from gradlab.runner import quiet
-from gradlab.runner.config import at_least, checked, each, in_range, one_of, positive, seed
+from gradlab.runner.config import at_least, check_presets, checked, each, for_backend, in_range, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch, memory_budget_bytes
 
 FAMILIES = ("linear", "mlp")
@@ -33,10 +34,7 @@ def _increasing_ints(values, low: int = 1) -> bool:
     return len(values) > 0 and ints and all(a < b for a, b in zip(values[:-1], values[1:], strict=True))
 
 
-def _sizes(low: int = 1, *, may_be_empty: bool = False, may_be_none: bool = False):
-    if may_be_none:  # a backend preset's sizes: None keeps the top-level ones
-        return checked(lambda v: v is None or _increasing_ints(v, low),
-                       f"null or a non-empty increasing list of integers >= {low}")
+def _sizes(low: int = 1, *, may_be_empty: bool = False):
     if may_be_empty:  # an empty list skips that part of the experiment
         ok = lambda v: len(v) == 0 or _increasing_ints(v, low)  # noqa: E731
         return checked(ok, f"an increasing list of integers >= {low} (empty: skip this part)")
@@ -91,36 +89,6 @@ class MemoryConfig:
     n_samples: int = at_least(1)
 
 
-def _optional(check):
-    return checked(lambda v: v is None or check(v), "null (keep the top-level value) or " + check.__doc__)
-
-
-def _positive_int(v) -> bool:
-    """an integer >= 1"""
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-
-def _positive_number(v) -> bool:
-    """a number > 0"""
-    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-
-
-@dataclass
-class BackendPreset:  # the sizes and fit cutoffs one backend needs; null keeps the top-level value
-    n_samples: int | None = _optional(_positive_int)
-    linear_P: list[int] | None = _sizes(may_be_none=True)
-    mlp_widths: list[int] | None = _sizes(may_be_none=True)
-    mlp_n_samples: int | None = _optional(_positive_int)
-    floor_factor: float | None = _optional(_positive_number)
-    max_call_s: float | None = _optional(_positive_number)
-
-
-@dataclass
-class Presets:  # per backend; the CPU's sizes are the top-level keys
-    gpu: BackendPreset
-    tpu: BackendPreset
-
-
 @dataclass
 class Config(BaseConfig):
     seed: int = seed()
@@ -132,9 +100,13 @@ class Config(BaseConfig):
     grad_rtol: GradTolerance
     mirror: MirrorConfig
     memory: MemoryConfig
-    backend: str = one_of("auto", "cpu", "gpu", "tpu")  # whose preset sizes the study: auto = the default device's
-    device_memory_fraction: float = checked(lambda v: _positive_number(v) and v <= 1, "a number in (0, 1]")
-    presets: Presets
+    backend: str  # whose sizes: auto (the default device's platform), cpu (the top-level keys) or a preset's name
+    device_memory_fraction: float = checked(lambda v: isinstance(v, int | float) and 0 < v <= 1, "a number in (0, 1]")
+    presets: dict[str, Any]  # per platform, the keys whose values differ from the top-level (CPU) ones
+
+
+def check_config(cfg: Config) -> None:
+    check_presets(cfg, Config)
 
 
 def memory_estimate(cfg: Config) -> dict[str, float]:
@@ -169,32 +141,12 @@ def memory_estimate(cfg: Config) -> dict[str, float]:
     return estimates.combined(*parts) if parts else {}
 
 
-def sized_for_backend(cfg: Config, platform: str) -> tuple[Config, str]:
-    """(the config with the backend's preset applied, which preset): `backend` names it, or `auto` takes the
-    default device's platform. The CPU's sizes are the top-level keys; a preset's null keeps the top-level value.
-    A GPU is launch-bound below ~1e6-1e7 parameter-samples per call, so its preset times larger problems."""
-    name = platform if cfg.backend == "auto" else cfg.backend
-    preset = getattr(cfg.presets, name, None)
-    if preset is None:
-        return cfg, "cpu (top-level sizes)"
-    pick = lambda value, default: default if value is None else value  # noqa: E731
-    return replace(
-        cfg,
-        n_samples=pick(preset.n_samples, cfg.n_samples),
-        linear=replace(cfg.linear, P=pick(preset.linear_P, cfg.linear.P)),
-        mlp=replace(cfg.mlp, widths=pick(preset.mlp_widths, cfg.mlp.widths),
-                    n_samples=pick(preset.mlp_n_samples, cfg.mlp.n_samples)),
-        timing=replace(cfg.timing, floor_factor=pick(preset.floor_factor, cfg.timing.floor_factor),
-                       max_call_s=pick(preset.max_call_s, cfg.timing.max_call_s)),
-    ), f"{name} (presets.{name})"
-
-
 # --------------------------------------------------------------------------------------------------------
 # The study: build -> time -> summarise
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
-    cfg, preset = sized_for_backend(cfg, jax.default_backend())
+    cfg, preset = for_backend(cfg, Config, jax.default_backend())
     t = cfg.timing
     rtol = getattr(cfg.grad_rtol, cfg.precision)
     guard = measure.DeviceMemory(memory_budget_bytes(cfg.memory_budget_gb), cfg.device_memory_fraction)

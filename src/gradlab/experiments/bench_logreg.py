@@ -28,7 +28,6 @@ from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
 
 from gradlab.bench import budget, impls  # noqa: E402
 from gradlab.bench import logreg as bench  # noqa: E402
@@ -38,13 +37,13 @@ from gradlab.runner import quiet  # noqa: E402
 from gradlab.runner.config import (  # noqa: E402
     ConfigError,
     at_least,
+    check_presets,
     checked,
     each,
+    for_backend,
     increasing_pair,
     one_of,
     positive,
-    to_dict,
-    validate,
 )
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch, memory_budget_bytes  # noqa: E402
 from gradlab.runner.tables import markdown_table  # noqa: E402
@@ -163,29 +162,13 @@ class Config(BaseConfig):
 
 
 def check_config(cfg: Config) -> None:
-    if cfg.backend not in ("auto", "cpu", *cfg.presets):
-        raise ConfigError("backend", cfg.backend, "auto, cpu or a preset: " + ", ".join(cfg.presets))
+    check_presets(cfg, Config)
     if cfg.precision != "float64":
         raise ConfigError("precision", cfg.precision, "'float64': the like-with-like check runs in float64 "
                           "(time in float32 with timing_dtype=float32)")
     if (2 * cfg.sizes.large.n_per_class) % cfg.sharding.devices:
         raise ConfigError("sharding.devices", cfg.sharding.devices,
                           f"a divisor of the large set's size {2 * cfg.sizes.large.n_per_class}")
-
-
-def for_backend(cfg: Config, platform: str) -> tuple[Config, str]:
-    """(the config with the backend's preset merged over it, which preset): `backend` names the preset, or
-    `auto` takes the default device's platform; the CPU's (or a platform without a preset) are the top-level
-    keys. A preset holds only what changes, checked as the top-level keys are."""
-    name = platform if cfg.backend == "auto" else cfg.backend
-    preset = cfg.presets.get(name)
-    if not preset:
-        return cfg, "cpu (top-level keys)" if name == "cpu" else f"{name}: no preset, the top-level (CPU) keys"
-    try:
-        merged = validate(OmegaConf.merge(OmegaConf.create(to_dict(cfg)), OmegaConf.create(preset)), Config)
-    except ConfigError as error:
-        raise ConfigError(f"presets.{name}.{error.key}", error.value, error.allowed) from None
-    return merged, f"{name} (presets.{name})"
 
 
 def fit_to_device(cfg: Config) -> tuple[Config, str | None]:
@@ -202,7 +185,7 @@ def fit_to_device(cfg: Config) -> tuple[Config, str | None]:
 
 def main(cfg: Config, ctx: RunContext) -> dict:
     check_config(cfg)
-    cfg, preset = for_backend(cfg, jax.default_backend())
+    cfg, preset = for_backend(cfg, Config, jax.default_backend())
     check_config(cfg)
     cfg, reduced = fit_to_device(cfg)
     backend = {"platform": jax.default_backend(), "device": str(jax.devices()[0]), "preset": preset,

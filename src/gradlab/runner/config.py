@@ -250,3 +250,37 @@ def _plain(value: Any) -> Any:
 def to_dict(obj: Any) -> dict:
     """The validated schema object as plain JSON-ready data."""
     return dataclasses.asdict(obj)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Sizes per backend. An experiment whose sizes depend on the device (`backend` and `presets` keys) keeps the
+# CPU's at the top level and, per platform, a preset holding only the keys that change, under the same names:
+# `presets.gpu.linear.P` replaces `linear.P` on a GPU. `backend: auto` picks the default device's platform.
+
+
+def with_preset(cfg: T, schema: type[T], name: str, preset: Mapping) -> T:
+    """`cfg` with `presets.<name>` merged over it, checked as the top-level keys are; a value refused is named
+    `presets.<name>.<key>`."""
+    try:
+        return validate(OmegaConf.merge(OmegaConf.create(to_dict(cfg)), OmegaConf.create(dict(preset))), schema)
+    except ConfigError as error:
+        raise ConfigError(f"presets.{name}.{error.key}", error.value, error.allowed) from None
+
+
+def check_presets(cfg: Any, schema: type) -> None:
+    """`backend` is auto, cpu or a preset's name, and every preset gives a valid config: a bad GPU size is refused
+    before the run on any machine, not only on a GPU."""
+    if cfg.backend not in ("auto", "cpu", *cfg.presets):
+        raise ConfigError("backend", cfg.backend, "auto, cpu or a preset: " + ", ".join(cfg.presets))
+    for name, preset in cfg.presets.items():
+        with_preset(cfg, schema, name, preset or {})
+
+
+def for_backend(cfg: T, schema: type[T], platform: str) -> tuple[T, str]:
+    """(the config with its backend's preset merged over it, which preset): `backend` names the preset, or `auto`
+    takes `platform` (the default device's); the CPU, or a platform without a preset, runs the top-level keys."""
+    name = platform if cfg.backend == "auto" else cfg.backend
+    preset = cfg.presets.get(name)
+    if not preset:
+        return cfg, "cpu (top-level keys)" if name == "cpu" else f"{name}: no preset, the top-level (CPU) keys"
+    return with_preset(cfg, schema, name, preset), f"{name} (presets.{name})"

@@ -59,7 +59,8 @@ def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the
     errors = [line for line in sweep.stderr.splitlines() if line.strip()]
     assert sweep.returncode == 1, sweep.stderr  # some jobs did not end ok: not a config error (2)
     assert errors == [f"gradlab: error: sweep 3 of 4 jobs not ok: job 1 node_fail (1001_1), job 2 timeout (1001_2), "
-                      f"job 3 lost (1001_3); sweep summary: {sweep_dir.relative_to(tmp_path)}/summary.csv"], sweep.stderr
+                      f"job 3 lost (1001_3); sweep summary: {sweep_dir.relative_to(tmp_path)}/summary.csv"], \
+        sweep.stderr
     rows = rows_of(sweep_dir)
     assert [(r["job"], r["seed"], r["scheduler_job"], r["status"]) for r in rows] == [
         ("0", "0", "1001_0", "ok"), *((str(n), str(n), f"1001_{n}", STATUS[n]) for n in STATES)]

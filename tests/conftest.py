@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import subprocess
@@ -88,14 +89,67 @@ def as_run_all_override(name: str, overrides: tuple[str, ...]) -> str:
     return f"overrides={{{name}: [{', '.join(repr(o) for o in overrides)}]}}"
 
 
-def compose_config(name: str, *overrides: str):
-    """configs/<name>.yaml with overrides, composed as the CLI does (without the hydra section)."""
+def hydra_compose(name: str, *overrides: str):
+    """configs/<name>.yaml with overrides, composed by Hydra as the CLI does (without the hydra section)."""
     from hydra import compose, initialize_config_dir
 
     from gradlab.runner.run import CONFIG_DIR
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name=name, overrides=list(overrides))
+
+
+@functools.cache
+def _composed_once(name: str):
+    return hydra_compose(name)
+
+
+@functools.cache
+def _override_parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def _changes_a_key(override, cfg) -> bool:
+    """Whether Hydra applies `override` to the composed config (`key=value` on a key the config has), rather than
+    to the defaults list (a config group: a folder of configs/) or through +, ~, @package, hydra.* or a sweep."""
+    from hydra.core.override_parser.types import OverrideType
+    from omegaconf import OmegaConf
+
+    from gradlab.runner.run import CONFIG_DIR
+
+    key = override.key_or_group
+    return (override.type == OverrideType.CHANGE and override.package is None and not override.is_sweep_override()
+            and not override.is_hydra_override() and "/" not in key and not (CONFIG_DIR / key).is_dir()
+            and OmegaConf.select(cfg, key, default=_MISSING) is not _MISSING)
+
+
+_MISSING = object()
+
+
+def compose_config(name: str, *overrides: str):
+    """configs/<name>.yaml with overrides, as the CLI composes it (without the hydra section).
+
+    Hydra's compose takes ~0.1 s, most of an in-process test's time, and almost all of it goes to the defaults
+    list and Hydra's own config, the same for every override of a key. So each experiment is composed once per
+    process, and overrides that change keys it has are applied to a copy as Hydra applies them after composing:
+    parsed by its override parser, then OmegaConf.update(merge=True) on the struct config. Anything else (a config
+    group, +key, ~key, @package, hydra.*, a sweep, a key the config lacks) goes through Hydra whole, whose errors
+    the tests then see. test_configs.py checks both routes give the same config.
+    """
+    import copy
+
+    from omegaconf import OmegaConf
+
+    base = _composed_once(name)
+    parsed = _override_parser().parse_overrides(list(overrides))
+    if not all(_changes_a_key(override, base) for override in parsed):
+        return hydra_compose(name, *overrides)
+    cfg = copy.deepcopy(base)
+    for override in parsed:
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+    return cfg
 
 
 def validated_config(name: str, *overrides: str):

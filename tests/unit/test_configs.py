@@ -6,7 +6,17 @@ import dataclasses
 import typing
 
 import pytest
-from conftest import REPO, compose_config, experiment_module, validated_config
+from conftest import (
+    REPO,
+    _changes_a_key,
+    _composed_once,
+    _override_parser,
+    compose_config,
+    experiment_module,
+    hydra_compose,
+    validated_config,
+)
+from omegaconf import OmegaConf
 
 from gradlab.runner.config import ConfigError
 
@@ -75,3 +85,35 @@ def test_entry_points_only_launch(name):
     code = [line for line in source.splitlines() if line.strip() and not line.startswith(('"""', "The ", "#"))]
     assert "def " not in source and "class " not in source
     assert code[-1].strip() == f'launch("{name}")' and len(source.splitlines()) <= 12
+
+
+# overrides of every kind of value the tests change: numbers, null, booleans, strings with a comma, a quote or an
+# interpolation, lists replaced, a list of lists, a mapping merged into a mapping
+CHANGES = [
+    ("logreg", ("figures=false", "grid.resolution=11", "optimizer.lr=1e-3", "data.path=null")),
+    ("logreg", ("train.init=[1e300,0]", "tags=[a,\"b, c\",\"it's 2\"]", "newton.max_iter=${train.steps}")),
+    ("autodiff_scaling", ("families=[linear]", "linear.P=[10,100]", "timing.min_window_s=0.001", "backend=cpu",
+                          "presets.gpu.linear.P=[100,1000]", "memory.depths=[]")),
+    ("bench_logreg", ("sizes.large={n_per_class: 500}", "limits.dtypes=[float32]", "optional.torch=false")),
+    ("softmax_jacobian", ("logits=[1.0,2.0]",)),
+    ("check_answers", ("answers=configs/examples/answers_two_inputs.yaml", "rtol=1e-3")),
+]
+
+
+@pytest.mark.parametrize(("name", "overrides"), CHANGES)
+def test_overrides_of_keys_are_applied_as_hydra_applies_them(name, overrides):
+    """conftest's compose_config applies key changes to a config composed once: the same config as Hydra's compose
+    with the overrides, before and after interpolation."""
+    assert all(_changes_a_key(o, _composed_once(name)) for o in _override_parser().parse_overrides(list(overrides)))
+    ours, hydras = compose_config(name, *overrides), hydra_compose(name, *overrides)
+    assert OmegaConf.to_container(ours) == OmegaConf.to_container(hydras)
+    assert OmegaConf.to_container(ours, resolve=True) == OmegaConf.to_container(hydras, resolve=True)
+    assert OmegaConf.is_struct(ours) == OmegaConf.is_struct(hydras)
+
+
+@pytest.mark.parametrize("override", ["scale=full", "+extra=1", "~seed", "linear@x=1", "hydra.job.name=x",
+                                      "linear.P=[1,2],[3,4]", "linear.Q=[1,2]", "hydra/launcher=basic"])
+def test_every_other_override_goes_through_hydra(override):
+    """A group, +, ~, @package, hydra.*, a sweep or a missing key: composed by Hydra itself (its errors included)."""
+    (parsed,) = _override_parser().parse_overrides([override])
+    assert not _changes_a_key(parsed, _composed_once("autodiff_scaling"))

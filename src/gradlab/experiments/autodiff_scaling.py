@@ -23,7 +23,17 @@ from gradlab.experiments import memory as estimates
 from gradlab.problems import autodiff_cost as cost
 from gradlab.problems import scaling_fits as fits
 from gradlab.runner import quiet
-from gradlab.runner.config import at_least, check_presets, checked, each, for_backend, in_range, positive, seed
+from gradlab.runner.config import (
+    at_least,
+    check_presets,
+    checked,
+    each,
+    for_backend,
+    fraction,
+    in_range,
+    positive,
+    seed,
+)
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch, memory_budget_bytes
 
 FAMILIES = ("linear", "mlp")
@@ -101,7 +111,7 @@ class Config(BaseConfig):
     mirror: MirrorConfig
     memory: MemoryConfig
     backend: str  # whose sizes: auto (the default device's platform), cpu (the top-level keys) or a preset's name
-    device_memory_fraction: float = checked(lambda v: isinstance(v, int | float) and 0 < v <= 1, "a number in (0, 1]")
+    device_memory_fraction: float = fraction()
     presets: dict[str, Any]  # per platform, the keys whose values differ from the top-level (CPU) ones
 
 

@@ -38,9 +38,9 @@ from gradlab.runner.config import (  # noqa: E402
     ConfigError,
     at_least,
     check_presets,
-    checked,
     each,
     for_backend,
+    fraction,
     increasing_pair,
     one_of,
     positive,
@@ -145,7 +145,7 @@ class TargetsConfig:
 class Config(BaseConfig):
     backend: str
     presets: dict[str, Any]
-    device_memory_fraction: float = checked(lambda v: isinstance(v, int | float) and 0 < v <= 1, "a number in (0, 1]")
+    device_memory_fraction: float = fraction()
     budget: BudgetConfig
     timing_dtype: str = one_of(*DTYPES)
     data: LogisticDataConfig

@@ -86,6 +86,11 @@ def in_range(low: float, high: float, *, include_high: bool = False) -> Any:
     return _field(Check(lambda x: _finite(x) and ok(x), f"a number in [{low}, {high}{close}"))
 
 
+def fraction() -> Any:
+    """A share: a finite number in (0, 1]."""
+    return _field(Check(lambda x: _finite(x) and 0 < x <= 1, "a number in (0, 1]"))
+
+
 def one_of(*choices: str) -> Any:
     """One of a fixed set of strings."""
     return _field(Check(lambda x: x in choices, "one of " + ", ".join(map(repr, choices))))

@@ -26,7 +26,7 @@ def _no_run_outlives_its_test():
         proc = _launched.pop()
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.communicate(timeout=60)
 
 
 def _sweep_job(cwd: Path, job: int) -> Path | None:

@@ -79,7 +79,7 @@ def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(t
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.communicate(timeout=60)
     sweep_dir = job1.parent.parent
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert proc.returncode == 1, stderr

@@ -30,7 +30,7 @@ VERSIONS = {"python": "3.11.7", "jax": "0.10.2", "jaxlib": "0.10.2", "numpy": "2
 def dead_pid() -> int:
     """The pid of a process that has finished (and been reaped)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
+    child.wait(timeout=60)
     return child.pid
 
 

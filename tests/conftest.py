@@ -100,18 +100,18 @@ def hydra_compose(name: str, *overrides: str):
 
 
 @functools.cache
-def _composed_once(name: str):
+def composed_once(name: str):
     return hydra_compose(name)
 
 
 @functools.cache
-def _override_parser():
+def override_parser():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     return OverridesParser.create()
 
 
-def _changes_a_key(override, cfg) -> bool:
+def changes_a_key(override, cfg) -> bool:
     """Whether Hydra applies `override` to the composed config (`key=value` on a key the config has), rather than
     to the defaults list (a config group: a folder of configs/) or through +, ~, @package, hydra.* or a sweep."""
     from hydra.core.override_parser.types import OverrideType
@@ -142,9 +142,9 @@ def compose_config(name: str, *overrides: str):
 
     from omegaconf import OmegaConf
 
-    base = _composed_once(name)
-    parsed = _override_parser().parse_overrides(list(overrides))
-    if not all(_changes_a_key(override, base) for override in parsed):
+    base = composed_once(name)
+    parsed = override_parser().parse_overrides(list(overrides))
+    if not all(changes_a_key(override, base) for override in parsed):
         return hydra_compose(name, *overrides)
     cfg = copy.deepcopy(base)
     for override in parsed:

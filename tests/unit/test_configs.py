@@ -8,12 +8,12 @@ import typing
 import pytest
 from conftest import (
     REPO,
-    _changes_a_key,
-    _composed_once,
-    _override_parser,
+    changes_a_key,
     compose_config,
+    composed_once,
     experiment_module,
     hydra_compose,
+    override_parser,
     validated_config,
 )
 from omegaconf import OmegaConf
@@ -104,7 +104,7 @@ CHANGES = [
 def test_overrides_of_keys_are_applied_as_hydra_applies_them(name, overrides):
     """conftest's compose_config applies key changes to a config composed once: the same config as Hydra's compose
     with the overrides, before and after interpolation."""
-    assert all(_changes_a_key(o, _composed_once(name)) for o in _override_parser().parse_overrides(list(overrides)))
+    assert all(changes_a_key(o, composed_once(name)) for o in override_parser().parse_overrides(list(overrides)))
     ours, hydras = compose_config(name, *overrides), hydra_compose(name, *overrides)
     assert OmegaConf.to_container(ours) == OmegaConf.to_container(hydras)
     assert OmegaConf.to_container(ours, resolve=True) == OmegaConf.to_container(hydras, resolve=True)
@@ -115,5 +115,5 @@ def test_overrides_of_keys_are_applied_as_hydra_applies_them(name, overrides):
                                       "linear.P=[1,2],[3,4]", "linear.Q=[1,2]", "hydra/launcher=basic"])
 def test_every_other_override_goes_through_hydra(override):
     """A group, +, ~, @package, hydra.*, a sweep or a missing key: composed by Hydra itself (its errors included)."""
-    (parsed,) = _override_parser().parse_overrides([override])
-    assert not _changes_a_key(parsed, _composed_once("autodiff_scaling"))
+    (parsed,) = override_parser().parse_overrides([override])
+    assert not changes_a_key(parsed, composed_once("autodiff_scaling"))

@@ -111,6 +111,9 @@ def override_parser():
     return OverridesParser.create()
 
 
+_MISSING = object()
+
+
 def changes_a_key(override, cfg) -> bool:
     """Whether Hydra applies `override` to the composed config (`key=value` on a key the config has), rather than
     to the defaults list (a config group: a folder of configs/) or through +, ~, @package, hydra.* or a sweep."""
@@ -123,9 +126,6 @@ def changes_a_key(override, cfg) -> bool:
     return (override.type == OverrideType.CHANGE and override.package is None and not override.is_sweep_override()
             and not override.is_hydra_override() and "/" not in key and not (CONFIG_DIR / key).is_dir()
             and OmegaConf.select(cfg, key, default=_MISSING) is not _MISSING)
-
-
-_MISSING = object()
 
 
 def compose_config(name: str, *overrides: str):

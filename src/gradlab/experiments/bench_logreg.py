@@ -184,9 +184,8 @@ def fit_to_device(cfg: Config) -> tuple[Config, str | None]:
 
 
 def main(cfg: Config, ctx: RunContext) -> dict:
-    check_config(cfg)
     cfg, preset = for_backend(cfg, Config, jax.default_backend())
-    check_config(cfg)
+    check_config(cfg)  # the run layer checked the top-level keys; the device's must meet the same rules
     cfg, reduced = fit_to_device(cfg)
     backend = {"platform": jax.default_backend(), "device": str(jax.devices()[0]), "preset": preset,
                "large_n_per_class": cfg.sizes.large.n_per_class, "large_reduced": reduced}

@@ -93,10 +93,13 @@ def memory_arrays(memory: dict) -> dict[str, np.ndarray]:
     return {
         "memory_depths": np.array([r["depth"] for r in rows]),
         "memory_strategies": np.array(CHECKPOINT_STRATEGIES),
-        **{f"memory_{kind}": np.array([[_nan(r[f"{kind}_{s}"]) for s in CHECKPOINT_STRATEGIES] for r in rows],
-                                      dtype=float) for kind in ("temp_bytes", "peak_resident_bytes")},  # fmt: skip
-        **{f"memory_{kind}_slope": np.array([_nan(memory["slopes"][s][kind]["slope"])
-                                             for s in CHECKPOINT_STRATEGIES], dtype=float)
-           for kind in ("temp_bytes", "peak_resident_bytes")},  # fmt: skip
+        "memory_temp_bytes": np.array([[_nan(r[f"temp_bytes_{s}"]) for s in CHECKPOINT_STRATEGIES] for r in rows],
+                                      dtype=float),
+        "memory_temp_bytes_slope": np.array([_nan(memory["slopes"][s]["temp_bytes"]["slope"])
+                                             for s in CHECKPOINT_STRATEGIES], dtype=float),
+        "memory_resident_depth": np.array(memory["resident"]["depth"]),
+        "memory_resident_minus_output": np.array(
+            [_nan(memory["resident"]["per_strategy"][s].get("rise_minus_output_bytes")) for s in CHECKPOINT_STRATEGIES],
+            dtype=float),
         "memory_time": np.array([[r["time"][s]["best"] for s in CHECKPOINT_STRATEGIES] for r in rows]),
     }

@@ -134,7 +134,8 @@ class Study:
             self.add(("mirror", "empty"), cost.empty_call, args, "mirror", f"{n_in}x{n_out}")
 
     def memory(self) -> list[dict]:
-        """Per depth and checkpoint strategy: XLA's temporary memory and the resident high-water mark of one call."""
+        """Per depth and checkpoint strategy: XLA's temporary memory (`gradlab.bench.resident` checks it against
+        the operating system's account, in fresh processes)."""
         mem, rows = self.cfg.memory, []
         for d in _bar(mem.depths, "depths"):
             args = cost.deep_problem(d, mem.width, mem.n_samples, _rng(self.cfg, 4, d))
@@ -142,8 +143,5 @@ class Study:
             for strategy in STRATEGIES:
                 info = self.add(("depth", d, strategy), jax.grad(cost.deep_loss(strategy)), args, "depth", d)
                 row[f"temp_bytes_{strategy}"] = info.get("temp_bytes")
-                executable = self.items.get(("depth", d, strategy), (None,))[0]
-                row[f"peak_resident_bytes_{strategy}"] = (None if executable is None else
-                                                          measure.peak_resident_bytes(executable, args))  # fmt: skip
             rows.append(row)
         return rows

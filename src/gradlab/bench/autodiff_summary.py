@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from gradlab.bench import resident
 from gradlab.bench.autodiff import ratio_summary, summary
 from gradlab.problems import autodiff_cost as cost
 from gradlab.problems import scaling_fits as fits
@@ -215,9 +216,11 @@ def mirror(cfg, minima, outputs, rtol) -> dict:
     }  # fmt: skip
 
 
-def memory(cfg, rows, minima, outputs, rtol) -> dict:
-    """Reverse mode's memory against depth per checkpoint strategy: log-log slopes of XLA's temporary bytes and
-    of the resident high-water mark, and the time of sqrt(D) segments and per-layer checkpoints against none."""
+def memory(cfg, rows, minima, outputs, rtol, resident_results: dict) -> dict:
+    """Reverse mode's memory against depth per checkpoint strategy: log-log slopes of XLA's temporary bytes, that
+    plan against the resident memory of one call in a fresh process at the deepest net (`resident_results`, from
+    `gradlab.bench.resident.in_fresh_processes`), and the time of sqrt(D) segments and per-layer checkpoints
+    against none."""
     D = cfg.memory.depths
     for row in rows:
         d = row["depth"]
@@ -227,13 +230,13 @@ def memory(cfg, rows, minima, outputs, rtol) -> dict:
                                  for s in cost.CHECKPOINT_STRATEGIES)  # fmt: skip
     slopes_ = {}
     for s in cost.CHECKPOINT_STRATEGIES:
-        for kind in ("temp_bytes", "peak_resident_bytes"):
-            values = [r[f"{kind}_{s}"] for r in rows]
-            fit = fits.loglog_fit(D, values, cfg.timing.confidence) if all(v and v > 0 for v in values) else None
-            slopes_.setdefault(s, {})[kind] = fits.fit_dict(fit)
-            if fit is not None and fit.interval is not None:  # the depth-independent terms bend a short fit
-                slopes_[s][kind]["tolerance"] = slopes_[s][kind]["half_width"] + 0.1
+        values = [r[f"temp_bytes_{s}"] for r in rows]
+        fit = fits.loglog_fit(D, values, cfg.timing.confidence) if all(v and v > 0 for v in values) else None
+        slopes_[s] = {"temp_bytes": fits.fit_dict(fit)}
+        if fit is not None and fit.interval is not None:  # the depth-independent terms bend a short fit
+            slopes_[s]["temp_bytes"]["tolerance"] = slopes_[s]["temp_bytes"]["half_width"] + 0.1
     top = D[-1]
     over_none = lambda s: ratio_summary(minima[("depth", top, s)], minima[("depth", top, "none")])  # noqa: E731
-    return {"rows": rows, "slopes": slopes_, "sqrt_time_over_none": over_none("sqrt_segments"),
+    return {"rows": rows, "slopes": slopes_, "resident": resident.summary(resident_results, top),
+            "sqrt_time_over_none": over_none("sqrt_segments"),
             "per_layer_time_over_none": over_none("per_layer")}  # fmt: skip

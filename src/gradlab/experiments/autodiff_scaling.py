@@ -18,6 +18,7 @@ import numpy as np
 from gradlab.bench import autodiff as measure
 from gradlab.bench import autodiff_report as report
 from gradlab.bench import autodiff_summary as summarise
+from gradlab.bench import resident
 from gradlab.bench.autodiff_study import Study
 from gradlab.experiments import memory as estimates
 from gradlab.problems import autodiff_cost as cost
@@ -210,8 +211,9 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     mirror = memory = None  # both need every cell / depth
     if cfg.mirror.sizes and not _missing(study, "mirror"):
         mirror = summarise.mirror(cfg, minima, study.outputs, rtol)
-    if depth_rows and not _missing(study, "depth"):
-        memory = summarise.memory(cfg, depth_rows, minima, study.outputs, rtol)
+    if depth_rows and not _missing(study, "depth"):  # after timing: a new process would disturb the timed calls
+        in_fresh = resident.in_fresh_processes(cfg, cfg.memory.depths[-1], cfg.compile_cache)
+        memory = summarise.memory(cfg, depth_rows, minima, study.outputs, rtol, in_fresh)
     checks += [] if mirror is None else [mirror["jacobians_match"]]
     checks += [] if memory is None else [r["grads_match"] for r in memory["rows"]]
     flop_ratio = summarise.flop_ratio(cfg, sizes)

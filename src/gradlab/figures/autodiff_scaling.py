@@ -112,8 +112,8 @@ def jacobian_crossover(data, cfg):
 
 
 @FIGURES.add("memory_vs_depth.png", "peak memory of jax.grad against depth for three checkpoint strategies: XLA's "
-             "temporary bytes (lines) and the process's resident high-water mark (open markers): ~D without "
-             "checkpointing, ~sqrt(D) with segments of sqrt(D) layers",
+             "temporary bytes (lines) and, at the deepest net, what one call took in a fresh process beyond its "
+             "outputs (open squares): ~D without checkpointing, ~sqrt(D) with segments of sqrt(D) layers",
              when=lambda data, cfg: len(cfg.memory.depths) > 0)
 def memory_vs_depth(data, cfg):
     fig, ax = figure()
@@ -121,10 +121,9 @@ def memory_vs_depth(data, cfg):
     for i, strategy in enumerate(data["memory_strategies"]):
         slope = data["memory_temp_bytes_slope"][i]
         (line,) = ax.loglog(D, data["memory_temp_bytes"][:, i], "o-", label=f"{strategy}: XLA temp, slope {slope:.2f}")
-        resident = data["memory_peak_resident_bytes"][:, i]
-        shown = resident > 0
-        ax.loglog(D[shown], resident[shown], "s", mfc="none", color=line.get_color(),
-                  label=f"{strategy}: resident peak")
+        if "memory_resident_depth" in data:  # runs before the fresh-process check have none
+            ax.loglog([data["memory_resident_depth"]], [data["memory_resident_minus_output"][i]], "s", ms=9,
+                      mfc="none", color=line.get_color(), label=f"{strategy}: resident rise - outputs (fresh process)")
     ax.set(xlabel="depth D (layers)", ylabel="bytes",
            title="Reverse mode stores ~D activations; sqrt(D) segments store ~sqrt(D)")
     ax.legend(fontsize=7)

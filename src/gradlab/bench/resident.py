@@ -27,8 +27,6 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-# on a GPU the study's process holds the device: a child that preallocated its default 75% would not start
-CHILD_ENV = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 ALLOWANCE_BYTES = 2 * 2**20  # the runtime's state for a first call, beyond XLA's plan: measured 0.26-0.75 MiB (CPU)
 
 
@@ -67,14 +65,22 @@ def measure(depth: int, width: int, n_samples: int, strategy: str, seed: int, pr
 def in_fresh_processes(cfg, depth: int, compile_cache: str | None, timeout_s: float = 300) -> dict:
     """measure() for every checkpoint strategy at `depth`, each in a new Python process (two at a time);
     {strategy: result, or {"error": reason}}."""
+    import jax
+
     from gradlab.problems.autodiff_cost import CHECKPOINT_STRATEGIES
+
+    # on a GPU the study's process holds the device (a child that preallocated its default 75% would not start),
+    # and autotuning while compiling would set the device's peak before the call: both off in the child
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    if jax.default_backend() == "gpu":
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_gpu_autotune_level=0".strip()
 
     def one(strategy: str) -> dict:
         spec = {"depth": depth, "width": cfg.memory.width, "n_samples": cfg.memory.n_samples, "strategy": strategy,
                 "seed": cfg.seed, "precision": cfg.precision, "compile_cache": compile_cache}
         try:
             proc = subprocess.run([sys.executable, "-m", __name__, json.dumps(spec)], capture_output=True, text=True,
-                                  timeout=timeout_s, env=CHILD_ENV)
+                                  timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired:
             return {"error": f"no result within {timeout_s:g} s"}
         if proc.returncode != 0:

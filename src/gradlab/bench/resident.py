@@ -5,7 +5,7 @@ XLA's memory analysis gives, at compile time, the bytes a program allocates: its
 The process's resident set is a second account of the same bytes, kept by the kernel. Within the study's own
 process that account cannot isolate one call, because XLA's CPU runtime and the C allocator keep freed buffers
 resident and the next call reuses them: there the high-water mark rose by 0 bytes for a call that allocates
-33 MB. In a process that has run nothing else, a call's rise is its own:
+12 MB. In a process that has run nothing else, a call's rise is its own:
 
     rise = VmHWM after one call - VmRSS before it   (VmHWM reset to VmRSS through /proc/self/clear_refs)
          = temporaries + outputs + the runtime's first-call state (thread heaps, executor: 0.26-0.75 MiB on a CPU)
@@ -51,7 +51,7 @@ def measure(depth: int, width: int, n_samples: int, strategy: str, seed: int, pr
         block(executable(*args))
         peak = jax.devices()[0].memory_stats()["peak_bytes_in_use"]
         rise = peak - stats["bytes_in_use"] if peak > stats["peak_bytes_in_use"] else None
-        source = "device peak_bytes_in_use - bytes_in_use" + ("" if rise else ": hidden by an earlier, higher peak")
+        source = "device peak_bytes_in_use - bytes_in_use" + ("" if rise is not None else ": hidden by an earlier, higher peak")
     else:
         libc = ctypes.util.find_library("c")
         if libc is not None and hasattr(ctypes.CDLL(libc), "malloc_trim"):

@@ -70,6 +70,11 @@ def wait_for(condition, deadline_s: float = 60.0):
     return value
 
 
+def sweep_job(cwd: Path, job: int) -> Path | None:
+    """metrics.json of job `job` of the logreg sweep started in `cwd`, once it exists (None before)."""
+    return next(iter((cwd / "outputs" / "logreg" / "multirun").glob(f"*/*/{job}/metrics.json")), None)
+
+
 def wait_until_computing(metrics: Path, timeout: float = 60) -> int:
     """The pid of the process computing a run, once its record (metrics.json) says so."""
     deadline = time.monotonic() + timeout

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, LONG_DATA, LONG_LOGREG, LONG_STEPS, REPO, wait_for, wait_until_computing
+from conftest import CLI_ENV, LONG_DATA, LONG_LOGREG, LONG_STEPS, REPO, sweep_job, wait_for, wait_until_computing
 
 _launched: list[subprocess.Popen] = []
 
@@ -27,11 +27,6 @@ def _no_run_outlives_its_test():
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=60)
-
-
-def _sweep_job(cwd: Path, job: int) -> Path | None:
-    """metrics.json of the job of the logreg sweep started in `cwd`, once it exists."""
-    return next(iter((cwd / "outputs" / "logreg" / "multirun").glob(f"*/*/{job}/metrics.json")), None)
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
@@ -81,7 +76,7 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
     """Job 1 is killed with SIGKILL (as the OOM killer does); jobs 0 and 2 finish and the summary has all three."""
     proc = _start("-m", f"hydra/launcher={launcher}", f"train.steps=30,{LONG_STEPS},300", *LONG_DATA,
                   cwd=tmp_path)
-    job1 = wait_for(lambda: _sweep_job(tmp_path, 1), deadline_s=120)
+    job1 = wait_for(lambda: sweep_job(tmp_path, 1), deadline_s=120)
     assert job1 is not None, proc.stderr.read() if proc.poll() is not None else "job 1 never started"
     os.kill(wait_until_computing(job1), signal.SIGKILL)
     _, stderr = proc.communicate(timeout=300)
@@ -98,7 +93,7 @@ def test_a_sweep_survives_a_killed_job(tmp_path, launcher):
 
 def test_an_interrupted_sweep_records_the_jobs_not_run_and_writes_its_summary(tmp_path):
     proc = _start("-m", f"train.steps={LONG_STEPS},20,30", *LONG_DATA, cwd=tmp_path)
-    job0 = wait_for(lambda: _sweep_job(tmp_path, 0))
+    job0 = wait_for(lambda: sweep_job(tmp_path, 0))
     assert job0 is not None, "the sweep's first job never started"
     wait_until_computing(job0)
     proc.send_signal(signal.SIGINT)

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from conftest import CLI_ENV, LONG_DATA, LONG_STEPS, REPO, wait_for, wait_until_computing
+from conftest import CLI_ENV, LONG_DATA, LONG_STEPS, REPO, sweep_job, wait_for, wait_until_computing
 
 from gradlab.runner.seeds import t_quantile_975
 
@@ -52,15 +52,6 @@ def test_a_2_seed_sweep_reports_the_numpy_mean_std_and_interval_per_learning_rat
     assert (sweep_dir / "summary_seeds.png").stat().st_size > 0
 
 
-def _record(sweep_glob: str, tmp_path, deadline_s: float = 120):
-    """The record of the job whose metrics.json matches `sweep_glob` under outputs/logreg/multirun, once it exists."""
-    found = wait_for(lambda: next(iter((tmp_path / "outputs" / "logreg" / "multirun").glob(sweep_glob)), None),
-                     deadline_s)
-    if found is None:
-        raise AssertionError(f"{sweep_glob} never appeared")
-    return found
-
-
 def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(tmp_path):
     """Killing joblib's worker process (not the run's computing child) breaks joblib's pool: the launcher raises
     TerminatedWorkerError. The summary is still written, the job never started is `lost`, exit 1, one line.
@@ -71,9 +62,12 @@ def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(t
          "hydra.launcher.n_jobs=2", f"train.steps=30,{LONG_STEPS},{LONG_STEPS + 1},300", *LONG_DATA],
         cwd=tmp_path, env=CLI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        job1 = _record("*/*/1/metrics.json", tmp_path)
+        job1 = wait_for(lambda: sweep_job(tmp_path, 1), deadline_s=120)
+        assert job1 is not None, "job 1 never started"
         wait_until_computing(job1)
-        wait_until_computing(_record("*/*/2/metrics.json", tmp_path))  # job 0 ended: its worker took job 2
+        job2 = wait_for(lambda: sweep_job(tmp_path, 2), deadline_s=120)
+        assert job2 is not None, "job 2 never started"
+        wait_until_computing(job2)  # job 0 ended: its worker took job 2
         os.kill(json.loads(job1.read_text())["meta"]["pid"], signal.SIGKILL)  # joblib's worker, the job's parent
         _, stderr = proc.communicate(timeout=120)
     finally:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from gradlab.bench import autodiff as measure
 from gradlab.bench import autodiff_summary as summarise
 from gradlab.bench import resident
+from gradlab.bench.autodiff_study import depth_problem
 from gradlab.bench.timing import compile_timed, xla_cost
 from gradlab.problems import autodiff_cost as cost
 from gradlab.problems import scaling_fits as fits
@@ -287,7 +288,7 @@ def test_fit_above_floor_keeps_only_sizes_above_their_floor():
 
 def test_peak_resident_memory_sees_a_large_temporary():
     size = 64 * 2**20
-    peak = measure.peak_resident_bytes(lambda: np.ones(size // 8).sum(), ())
+    peak = resident.peak_resident_bytes(lambda: np.ones(size // 8).sum(), ())
     if peak is None:
         pytest.skip("no /proc/self/clear_refs here")
     assert 0.8 * size <= peak <= 4 * size
@@ -297,21 +298,22 @@ def test_one_gradient_call_alone_in_a_new_process_takes_what_xla_planned_and_a_r
     """The memory claims fit XLA's plan (temp bytes); the operating system's account of one call checks it.
     Planted: the same measurement in a process that has run the call before (freed buffers stay resident and are
     reused: the rise misses the plan by MiBs), and a plan without the outputs (misses by the 8 MiB gradient)."""
-    cfg = SimpleNamespace(memory=SimpleNamespace(width=64, n_samples=64), seed=0, precision="float64")
+    cfg = SimpleNamespace(memory=SimpleNamespace(width=64, n_samples=64), seed=0, precision="float64",
+                          compile_cache=None)
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("no /proc/self/clear_refs here")
-    checked = resident.summary(resident.in_fresh_processes(cfg, 256, None), 256)
+    checked = resident.summary(resident.in_fresh_processes(cfg, 256), 256)
     assert set(checked["per_strategy"]) == set(cost.CHECKPOINT_STRATEGIES)
     assert checked["max_abs_excess_bytes"] <= resident.ALLOWANCE_BYTES, checked
     assert checked["per_strategy"]["none"]["output_bytes"] == 256 * 64 * 64 * 8  # the weights' gradient, float64
 
-    args = cost.deep_problem(256, 64, 64, np.random.default_rng([0, 4, 256]))  # float64 (conftest)
+    args = depth_problem(0, 256, 64, 64)  # the study's data, float64 (conftest)
     in_this_process = {}
     for strategy, fresh in checked["per_strategy"].items():
         executable = jax.jit(jax.grad(cost.deep_loss(strategy))).lower(*args).compile()
         for _ in range(2):  # warm: what the study's process has done before it could measure
             jax.block_until_ready(executable(*args))
-        in_this_process[strategy] = {**fresh, "rise_bytes": measure.peak_resident_bytes(executable, args)}
+        in_this_process[strategy] = {**fresh, "rise_bytes": resident.peak_resident_bytes(executable, args)}
     assert resident.summary(in_this_process, 256)["max_abs_excess_bytes"] > resident.ALLOWANCE_BYTES, in_this_process
     without_outputs = {s: {**r, "output_bytes": 0} for s, r in checked["per_strategy"].items()}
     assert resident.summary(without_outputs, 256)["max_abs_excess_bytes"] > resident.ALLOWANCE_BYTES

@@ -181,33 +181,6 @@ def machine_load(sample_s: float) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Peak resident memory (Linux): reset the high-water mark, run, read it
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def peak_resident_bytes(fn: Callable, args: tuple) -> int | None:
-    """Bytes the resident high-water mark rose over the resident size while fn(*args) ran once: VmHWM is reset
-    to VmRSS by writing 5 to /proc/self/clear_refs. None where that is not possible (not Linux, no permission)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return None
-    before = _status_kib("VmRSS")
-    block(fn(*args))
-    peak = _status_kib("VmHWM")
-    return None if before is None or peak is None else 1024 * (peak - before)
-
-
-# --------------------------------------------------------------------------------------------------------
 # Device memory: check before the first call, record and go on after a failure
 
 

@@ -20,9 +20,15 @@ from gradlab.problems import autodiff_cost as cost
 STRATEGIES = cost.CHECKPOINT_STRATEGIES
 
 
-def _rng(cfg, *stream: int) -> np.random.Generator:
+def _rng(seed: int, *stream: int) -> np.random.Generator:
     """An independent numpy stream per (part, size), all derived from the one seed."""
-    return np.random.default_rng([cfg.seed, *stream])
+    return np.random.default_rng([seed, *stream])
+
+
+def depth_problem(seed: int, depth: int, width: int, n_samples: int):
+    """(Ws, X) of the depth study at `depth`, from its own stream of the seed (`gradlab.bench.resident` builds the
+    same problem in a new process)."""
+    return cost.deep_problem(depth, width, n_samples, _rng(seed, 4, depth))
 
 
 def _data_bytes(cfg, family: str, size: int) -> float:
@@ -36,9 +42,9 @@ def _data_bytes(cfg, family: str, size: int) -> float:
 
 def _problem(cfg, family: str, i: int, size: int) -> cost.ScalarLoss:
     if family == "linear":
-        return cost.linear_family(size, cfg.n_samples, _rng(cfg, 0, i))
+        return cost.linear_family(size, cfg.n_samples, _rng(cfg.seed, 0, i))
     m = cfg.mlp
-    return cost.mlp_family(size, m.depth, m.input_dim, m.n_samples, _rng(cfg, 1, i))
+    return cost.mlp_family(size, m.depth, m.input_dim, m.n_samples, _rng(cfg.seed, 1, i))
 
 
 def _bar(items, desc: str):
@@ -87,7 +93,7 @@ class Study:
     def scaling(self, family: str, sizes: list[int]) -> tuple[list[dict], list]:
         """Per size: the empty call, f, one jvp, (the logistic model's) HVP and the three gradient routes, with
         their matrix-product FLOPs counted on the jaxpr; a size whose data does not fit is skipped whole."""
-        rows, problems, rng = [], [], _rng(self.cfg, 5, len(family))
+        rows, problems, rng = [], [], _rng(self.cfg.seed, 5, len(family))
         for i, size in enumerate(_bar(sizes, f"{family} sizes")):
             refusal = self.guard.refuse(_data_bytes(self.cfg, family, size))
             if refusal is not None:
@@ -127,7 +133,7 @@ class Study:
         sizes = self.cfg.mirror.sizes
         for i, n_in in enumerate(sizes):
             for j, n_out in enumerate(sizes):
-                args = cost.two_layer_problem(n_in, n_out, self.cfg.mirror.hidden, _rng(self.cfg, 2, i, j))
+                args = cost.two_layer_problem(n_in, n_out, self.cfg.mirror.hidden, _rng(self.cfg.seed, 2, i, j))
                 for mode, transform in (("jacfwd", jax.jacfwd), ("jacrev", jax.jacrev)):
                     self.add(("mirror", i, j, mode), transform(cost.two_layer_map), args, "mirror", f"{n_in}x{n_out}")
         if sizes:
@@ -138,7 +144,7 @@ class Study:
         the operating system's account, in fresh processes)."""
         mem, rows = self.cfg.memory, []
         for d in _bar(mem.depths, "depths"):
-            args = cost.deep_problem(d, mem.width, mem.n_samples, _rng(self.cfg, 4, d))
+            args = depth_problem(self.cfg.seed, d, mem.width, mem.n_samples)
             row = {"depth": d, "activation_bytes": args[1].size * args[1].dtype.itemsize}
             for strategy in STRATEGIES:
                 info = self.add(("depth", d, strategy), jax.grad(cost.deep_loss(strategy)), args, "depth", d)

@@ -26,9 +26,36 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 ALLOWANCE_BYTES = 2**20  # |rise - XLA's plan| allowed: measured -0.12 to +0.36 MiB on a CPU, float32 and float64
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_resident_bytes(fn: Callable, args: tuple) -> int | None:
+    """Bytes the resident high-water mark rose over the resident size while fn(*args) ran once: VmHWM is reset
+    to VmRSS by writing 5 to /proc/self/clear_refs. None where that is not possible (not Linux, no permission)."""
+    from gradlab.bench.timing import block
+
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    before = _status_kib("VmRSS")
+    block(fn(*args))
+    peak = _status_kib("VmHWM")
+    return None if before is None or peak is None else 1024 * (peak - before)
 
 
 def measure(depth: int, width: int, n_samples: int, strategy: str, seed: int, precision: str,
@@ -36,19 +63,19 @@ def measure(depth: int, width: int, n_samples: int, strategy: str, seed: int, pr
     """In this (fresh) process: compile the depth study's gradient, run the same kernels once on a one-layer net,
     release the allocator's free memory, call the gradient once and return what it took beside XLA's plan."""
     import jax
-    import numpy as np
 
     jax.config.update("jax_enable_x64", precision == "float64")
-    from gradlab.bench.autodiff import block, peak_resident_bytes
+    from gradlab.bench.autodiff_study import depth_problem
+    from gradlab.bench.timing import block
     from gradlab.problems import autodiff_cost as cost
     from gradlab.runner.meta import set_compile_cache
 
     set_compile_cache(compile_cache)
-    args = cost.deep_problem(depth, width, n_samples, np.random.default_rng([seed, 4, depth]))  # the study's data
-    executable = jax.jit(jax.grad(cost.deep_loss(strategy))).lower(*args).compile()
+    gradient = jax.jit(jax.grad(cost.deep_loss(strategy)))
+    args = depth_problem(seed, depth, width, n_samples)  # the study's data
+    executable = gradient.lower(*args).compile()
     plan = executable.memory_analysis()
-    warm = cost.deep_problem(1, width, n_samples, np.random.default_rng([seed, 4, 1]))
-    block(jax.jit(jax.grad(cost.deep_loss(strategy)))(*warm))  # the kernels' workspaces, before the measured call
+    block(gradient(*depth_problem(seed, 1, width, n_samples)))  # the kernels' workspaces, before the measured call
     stats = jax.devices()[0].memory_stats()
     if stats and "peak_bytes_in_use" in stats:  # a peak since the process started: compiling may have set it
         block(executable(*args))
@@ -57,16 +84,16 @@ def measure(depth: int, width: int, n_samples: int, strategy: str, seed: int, pr
         source = "device peak_bytes_in_use - bytes_in_use"
         source += "" if rise is not None else ": hidden by an earlier, higher peak"
     else:
-        libc = ctypes.util.find_library("c")
-        if libc is not None and hasattr(ctypes.CDLL(libc), "malloc_trim"):
-            ctypes.CDLL(libc).malloc_trim(0)  # what compiling freed goes back to the system, not to this call
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        if hasattr(libc, "malloc_trim"):  # glibc
+            libc.malloc_trim(0)  # what compiling freed goes back to the system, not to this call
         rise = peak_resident_bytes(executable, args)
         source = "process VmHWM - VmRSS" + ("" if rise is not None else ": no /proc/self/clear_refs here")
     return {"rise_bytes": rise, "temp_bytes": plan.temp_size_in_bytes, "output_bytes": plan.output_size_in_bytes,
             "source": source}
 
 
-def in_fresh_processes(cfg, depth: int, compile_cache: str | None, timeout_s: float = 300) -> dict:
+def in_fresh_processes(cfg, depth: int, timeout_s: float = 300) -> dict:
     """measure() for every checkpoint strategy at `depth`, each in a new Python process (two at a time);
     {strategy: result, or {"error": reason}}."""
     import jax
@@ -81,7 +108,7 @@ def in_fresh_processes(cfg, depth: int, compile_cache: str | None, timeout_s: fl
 
     def one(strategy: str) -> dict:
         spec = {"depth": depth, "width": cfg.memory.width, "n_samples": cfg.memory.n_samples, "strategy": strategy,
-                "seed": cfg.seed, "precision": cfg.precision, "compile_cache": compile_cache}
+                "seed": cfg.seed, "precision": cfg.precision, "compile_cache": cfg.compile_cache}
         try:
             proc = subprocess.run([sys.executable, "-m", __name__, json.dumps(spec)], capture_output=True, text=True,
                                   timeout=timeout_s, env=env)

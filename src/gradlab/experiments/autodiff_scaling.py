@@ -212,7 +212,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     if cfg.mirror.sizes and not _missing(study, "mirror"):
         mirror = summarise.mirror(cfg, minima, study.outputs, rtol)
     if depth_rows and not _missing(study, "depth"):  # after timing: a new process would disturb the timed calls
-        in_fresh = resident.in_fresh_processes(cfg, cfg.memory.depths[-1], cfg.compile_cache)
+        in_fresh = resident.in_fresh_processes(cfg, cfg.memory.depths[-1])
         memory = summarise.memory(cfg, depth_rows, minima, study.outputs, rtol, in_fresh)
     checks += [] if mirror is None else [mirror["jacobians_match"]]
     checks += [] if memory is None else [r["grads_match"] for r in memory["rows"]]

@@ -1,8 +1,13 @@
 """Planted bugs in src/gradlab/problems/, one text replacement each, and the experiments whose claims must see them.
 
 Each row: (id, file under src/gradlab/problems/, old text (must occur exactly once), new text, run ids to run).
-A mutant is killed when some claim of one of its runs is not "pass" (FAIL, or not measured because the run
+A mutant is killed when some judged claim of one of its runs is not "pass" (FAIL, or not measured because the run
 failed). A survivor is a missing claim: add the claim, do not drop the mutant.
+
+Every claim of a run is judged, except for autodiff_scaling (`JUDGED`): its times, and the resident memory of a
+fresh process, depend on the machine and its load, and are judged by the main job on its own sizes. The mutation
+tier judges its claims that come out the same on any machine: FLOPs counted on the jaxpr, the Hessian-vector
+product against its closed form, XLA's memory plan against depth, and the three gradient routes' agreement.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ class Mutant(NamedTuple):
     runs: tuple[str, ...]
 
 
-LOGREG, WD, ML2, LIN, SM, RF6, SWEEP = ("logreg",), ("weight_decay",), ("map_l2",), ("linreg_hessian",), \
-    ("softmax_jacobian",), ("receptive_field_problem6",), ("logreg_sweep",)
+LOGREG, WD, ML2, LIN, SM, RF6, SWEEP, SCALING = ("logreg",), ("weight_decay",), ("map_l2",), ("linreg_hessian",), \
+    ("softmax_jacobian",), ("receptive_field_problem6",), ("logreg_sweep",), ("autodiff_scaling",)
 
 MUTANTS = [
     # logistic.py (Problem 8)
@@ -104,6 +109,20 @@ MUTANTS = [
     Mutant("exp-rule", "derivative.py", '"exp": lambda: e,', '"exp": lambda: u,', ("autodiff_modes",)),
     Mutant("fd-scale-1e-6", "autodiff_checks.py", "return (y_up - y_down) / (up - down)",
            "return (y_up - y_down) / (up - down) * 1.000001", ("autodiff_modes",)),
+    # autodiff_cost.py, scaling_fits.py (Problem 10's why: the cost of forward and reverse mode)
+    Mutant("reverse-route-is-forward", "autodiff_cost.py", "return jax.grad(loss)\n", "return jax.jacfwd(loss)\n",
+           SCALING),
+    Mutant("hvp-along-theta", "autodiff_cost.py", "(theta,), (v,))[1]", "(theta,), (theta,))[1]", SCALING),
+    Mutant("sequential-basis-reversed", "autodiff_cost.py", "jnp.arange(theta.shape[0]))",
+           "jnp.arange(theta.shape[0])[::-1])", SCALING),
+    Mutant("segments-not-checkpointed", "autodiff_cost.py", "            @jax.checkpoint\n            def segment",
+           "            def segment", SCALING),
+    Mutant("one-segment-of-depth", "autodiff_cost.py", "range(1, math.isqrt(depth) + 1)", "range(1, depth + 1)",
+           SCALING),
+    Mutant("flop-formula-first-layer-deltas", "autodiff_cost.py", "return 3.0 - shapes[0][0] * shapes[0][1] / F",
+           "return 3.0", SCALING),
+    Mutant("loglog-fit-axes-swapped", "scaling_fits.py", "x, y = np.log(np.array(pairs, dtype=float)).T",
+           "y, x = np.log(np.array(pairs, dtype=float)).T", SCALING),
 ]
 
 # Small configurations: each run a few seconds, every claim still measured.
@@ -118,4 +137,22 @@ RUNS = {
                                       "curves=0"]),  # a small lr: 200 steps from the optimum, the path matters
     "receptive_field_problem6": ("receptive_field", ["preset=problem6"]),
     "autodiff_modes": ("autodiff_modes", []),
+    # three sizes a family, one call a round, four depths: ~10 s; its time claims are not judged here (JUDGED)
+    "autodiff_scaling": ("autodiff_scaling", ["backend=cpu", "linear.P=[4,8,16]", "mlp.widths=[2,4,8]",
+                                              "n_samples=256", "mlp.n_samples=256", "timing.repeats=5",
+                                              "timing.min_window_s=0.0001", "mirror.sizes=[]",
+                                              "memory.depths=[4,16,64,256]", "memory.width=16",
+                                              "memory.n_samples=16"]),
 }
+
+# run id -> the metric paths whose claims are judged (a claim reading any of them); a run not here: all its claims
+JUDGED = {"autodiff_scaling": ("flop_ratio.", "hvp.", "memory_vs_depth.slopes.", "all_grads_match")}
+
+
+def judged(claim, run_id: str) -> bool:
+    """Whether the mutation tier judges `claim` of run `run_id` (see the module docstring)."""
+    if run_id not in JUDGED:
+        return True
+    paths = [p for p in (claim.analytic, claim.computed, claim.error, claim.tolerance_metric,
+                         claim.expect[0] if claim.expect else None) if isinstance(p, str)]
+    return any(p.startswith(JUDGED[run_id]) for p in paths)

@@ -5,7 +5,7 @@
     .venv/bin/python tests/mutation/run_mutants.py -k logits  # the mutants whose id contains 'logits'
 
 The working tree is never written (others edit it): each mutant gets its own copy of src/ in a temporary
-directory, and its runs import gradlab from there (PYTHONPATH). The unmutated copy runs first: every claim
+directory, and its runs import gradlab from there (PYTHONPATH). The unmutated copy runs first: every judged claim
 must pass there, or a kill would mean nothing.
 """
 
@@ -28,7 +28,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "src"))
 
-from mutants import MUTANTS, RUNS, Mutant  # noqa: E402
+from mutants import MUTANTS, RUNS, Mutant, judged  # noqa: E402
 
 from gradlab.runner.records import read_record, status_of  # noqa: E402
 from gradlab.verify.claims import CLAIMS  # noqa: E402
@@ -73,12 +73,12 @@ class Worker:
 
 
 def run_claims(worker: Worker, src: Path, run_id: str, out: Path) -> tuple[list[str], str]:
-    """Run one experiment from the copy; the claims of run_id that did not pass, and the run's status."""
+    """Run one experiment from the copy; the judged claims of run_id that did not pass, and the run's status."""
     code = worker.run(src, run_id, out)
     record = read_record(out)
     if record is not None:
         record["status"] = status_of(record)
-    rows = [evaluate(c, record) for c in CLAIMS if c.experiment == run_id]
+    rows = [evaluate(c, record) for c in CLAIMS if c.experiment == run_id and judged(c, run_id)]
     if not rows:
         raise SystemExit(f"no claim covers run {run_id}")
     error = (record or {}).get("error") or (code if isinstance(code, str) else "")

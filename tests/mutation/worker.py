@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 
 import jax
@@ -20,6 +21,7 @@ def run(job: dict) -> int:
     for name in [m for m in sys.modules if m == "gradlab" or m.startswith("gradlab.")]:
         del sys.modules[name]
     sys.path[:] = [job["src"]] + [p for p in sys.path if not p.endswith("/src")]
+    os.environ["PYTHONPATH"] = job["src"]  # a process the run starts (autodiff_scaling's resident check) too
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 

@@ -4,10 +4,12 @@ Each row: (id, file under src/gradlab/problems/, old text (must occur exactly on
 A mutant is killed when some judged claim of one of its runs is not "pass" (FAIL, or not measured because the run
 failed). A survivor is a missing claim: add the claim, do not drop the mutant.
 
-Every claim of a run is judged, except for autodiff_scaling (`JUDGED`): its times, and the resident memory of a
-fresh process, depend on the machine and its load, and are judged by the main job on its own sizes. The mutation
-tier judges its claims that come out the same on any machine: FLOPs counted on the jaxpr, the Hessian-vector
-product against its closed form, XLA's memory plan against depth, and the three gradient routes' agreement.
+A run (`RUNS`) is judged by the claims of its own id, or of the run it stands beside (`Run.claims`: the graph
+runs are judged as autodiff_modes), all of them or those reading the metrics under `Run.judged`. autodiff_scaling
+is judged on the claims that come out the same on any machine (FLOPs counted on the jaxpr, the Hessian-vector
+product against its closed form, XLA's memory plan against depth, the three gradient routes' agreement): its
+times, and the resident memory of a fresh process, depend on the machine and its load, and are judged by the main
+job on its own sizes. A graph run leaves out the homework graph's own point.
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ class Mutant(NamedTuple):
     runs: tuple[str, ...]
 
 
+class Run(NamedTuple):
+    experiment: str
+    overrides: list[str]
+    claims: str | None = None  # the run id whose claims judge this run (default: its own)
+    judged: tuple[str, ...] | None = None  # only the claims that read a metric under one of these paths
+
+
 LOGREG, WD, ML2, LIN, SM, RF6, SWEEP, SCALING = ("logreg",), ("weight_decay",), ("map_l2",), ("linreg_hessian",), \
     ("softmax_jacobian",), ("receptive_field_problem6",), ("logreg_sweep",), ("autodiff_scaling",)
+NEURON, TWO_INPUTS = ("autodiff_modes_neuron",), ("autodiff_modes_two_inputs",)
 
 MUTANTS = [
     # logistic.py (Problem 8)
@@ -109,6 +119,11 @@ MUTANTS = [
     Mutant("exp-rule", "derivative.py", '"exp": lambda: e,', '"exp": lambda: u,', ("autodiff_modes",)),
     Mutant("fd-scale-1e-6", "autodiff_checks.py", "return (y_up - y_down) / (up - down)",
            "return (y_up - y_down) / (up - down) * 1.000001", ("autodiff_modes",)),
+    # expression.py (any graph from a config): the homework graph has no minus sign, division or sigmoid
+    Mutant("unary-minus-dropped", "expression.py", 'return Neg(arg) if value == "-" else arg', "return arg", NEURON),
+    Mutant("division-flipped", "expression.py", '"/": lambda: a / b', '"/": lambda: b / a', TWO_INPUTS),
+    Mutant("sigmoid-is-tanh", "expression.py", '{"sigmoid": lambda: _sigmoid(xp)', '{"sigmoid": lambda: xp.tanh',
+           NEURON),
     # autodiff_cost.py, scaling_fits.py (Problem 10's why: the cost of forward and reverse mode)
     Mutant("reverse-route-is-forward", "autodiff_cost.py", "return jax.grad(loss)\n", "return jax.jacfwd(loss)\n",
            SCALING),
@@ -125,34 +140,38 @@ MUTANTS = [
            "y, x = np.log(np.array(pairs, dtype=float)).T", SCALING),
 ]
 
-# Small configurations: each run a few seconds, every claim still measured.
+# Small configurations: each run a few seconds, every judged claim still measured.
 RUNS = {
-    "logreg": ("logreg", ["grid.resolution=41", "train.steps=300"]),
-    "weight_decay": ("weight_decay", ["steps=100", "contour_grid=10"]),
-    "map_l2": ("map_l2", ["offset_check.num_points=50", "sigma_sweep.num=5"]),
-    "linreg_hessian": ("linreg_hessian", ["surface_grid_points=11"]),
-    "softmax_jacobian": ("softmax_jacobian", []),
-    "logreg_sweep": ("logreg_sweep", ["seeds.count=2", "lr.num=30", "momenta=[0.0,0.5,0.9]", "steps=200",
-                                      "check_row.lr_index=2", "check_row.momentum_index=1", "timing_repeats=1",
-                                      "curves=0"]),  # a small lr: 200 steps from the optimum, the path matters
-    "receptive_field_problem6": ("receptive_field", ["preset=problem6"]),
-    "autodiff_modes": ("autodiff_modes", []),
-    # three sizes a family, one call a round, four depths: ~10 s; its time claims are not judged here (JUDGED)
-    "autodiff_scaling": ("autodiff_scaling", ["backend=cpu", "linear.P=[4,8,16]", "mlp.widths=[2,4,8]",
-                                              "n_samples=256", "mlp.n_samples=256", "timing.repeats=5",
-                                              "timing.min_window_s=0.0001", "mirror.sizes=[]",
-                                              "memory.depths=[4,16,64,256]", "memory.width=16",
-                                              "memory.n_samples=16"]),
+    "logreg": Run("logreg", ["grid.resolution=41", "train.steps=300"]),
+    "weight_decay": Run("weight_decay", ["steps=100", "contour_grid=10"]),
+    "map_l2": Run("map_l2", ["offset_check.num_points=50", "sigma_sweep.num=5"]),
+    "linreg_hessian": Run("linreg_hessian", ["surface_grid_points=11"]),
+    "softmax_jacobian": Run("softmax_jacobian", []),
+    "logreg_sweep": Run("logreg_sweep", ["seeds.count=2", "lr.num=30", "momenta=[0.0,0.5,0.9]", "steps=200",
+                                         "check_row.lr_index=2", "check_row.momentum_index=1", "timing_repeats=1",
+                                         "curves=0"]),  # a small lr: 200 steps from the optimum, the path matters
+    "receptive_field_problem6": Run("receptive_field", ["preset=problem6"]),
+    "autodiff_modes": Run("autodiff_modes", []),
+    **{f"autodiff_modes_{graph}": Run("autodiff_modes", [f"graph={graph}"], claims="autodiff_modes",
+                                      judged=("max_errors.", "operation_counts."))
+       for graph in ("neuron", "two_inputs")},
+    # three sizes a family, one call a round, four depths: ~10 s
+    "autodiff_scaling": Run("autodiff_scaling", ["backend=cpu", "linear.P=[4,8,16]", "mlp.widths=[2,4,8]",
+                                                 "n_samples=256", "mlp.n_samples=256", "timing.repeats=5",
+                                                 "timing.min_window_s=0.0001", "mirror.sizes=[]",
+                                                 "memory.depths=[4,16,64,256]", "memory.width=16",
+                                                 "memory.n_samples=16"],
+                            judged=("flop_ratio.", "hvp.", "memory_vs_depth.slopes.", "all_grads_match")),
 }
 
-# run id -> the metric paths whose claims are judged (a claim reading any of them); a run not here: all its claims
-JUDGED = {"autodiff_scaling": ("flop_ratio.", "hvp.", "memory_vs_depth.slopes.", "all_grads_match")}
 
+def judged_claims(run_id: str, claims) -> list:
+    """The claims that judge run `run_id` (see the module docstring)."""
+    run = RUNS[run_id]
 
-def judged(claim, run_id: str) -> bool:
-    """Whether the mutation tier judges `claim` of run `run_id` (see the module docstring)."""
-    if run_id not in JUDGED:
-        return True
-    paths = [p for p in (claim.analytic, claim.computed, claim.error, claim.tolerance_metric,
-                         claim.expect[0] if claim.expect else None) if isinstance(p, str)]
-    return any(p.startswith(JUDGED[run_id]) for p in paths)
+    def reads(claim) -> bool:
+        paths = (claim.analytic, claim.computed, claim.error, claim.tolerance_metric,
+                 claim.expect[0] if claim.expect else None)
+        return any(isinstance(p, str) and p.startswith(run.judged) for p in paths)
+
+    return [c for c in claims if c.experiment == (run.claims or run_id) and (run.judged is None or reads(c))]

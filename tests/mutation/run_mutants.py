@@ -28,7 +28,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "src"))
 
-from mutants import MUTANTS, RUNS, Mutant, judged  # noqa: E402
+from mutants import MUTANTS, RUNS, Mutant, judged_claims  # noqa: E402
 
 from gradlab.runner.records import read_record, status_of  # noqa: E402
 from gradlab.verify.claims import CLAIMS  # noqa: E402
@@ -58,8 +58,8 @@ class Worker:
                                      stdout=subprocess.PIPE, text=True, env=env, cwd=tempfile.gettempdir())
 
     def run(self, src: Path, run_id: str, out: Path):
-        script, overrides = RUNS[run_id]
-        job = {"src": str(src), "script": script, "overrides": overrides, "out": str(out)}
+        run = RUNS[run_id]
+        job = {"src": str(src), "script": run.experiment, "overrides": run.overrides, "out": str(out)}
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -78,7 +78,7 @@ def run_claims(worker: Worker, src: Path, run_id: str, out: Path) -> tuple[list[
     record = read_record(out)
     if record is not None:
         record["status"] = status_of(record)
-    rows = [evaluate(c, record) for c in CLAIMS if c.experiment == run_id and judged(c, run_id)]
+    rows = [evaluate(c, record) for c in judged_claims(run_id, CLAIMS)]
     if not rows:
         raise SystemExit(f"no claim covers run {run_id}")
     error = (record or {}).get("error") or (code if isinstance(code, str) else "")

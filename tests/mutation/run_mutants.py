@@ -137,6 +137,7 @@ def main() -> int:
         failed_run = any(s != "ok" for s in result["status"].values())
         verdict = ("killed (run failed)" if failed_run else "killed") if result["killed_by"] else "SURVIVED"
         first = result["killed_by"][0] if result["killed_by"] else "every claim passed"
+        first = first if len(first) <= 200 else first[:199] + "…"  # a failed run's error can list every size
         print(f"{mutant.id:<{width}}  {verdict:19}  {result['seconds']:5.1f} s  {mutant.file}: {first}")
     killed = sum(bool(r["killed_by"]) for r in results)
     by_run = sum(bool(r["killed_by"]) and any(s != "ok" for s in r["status"].values()) for r in results)

@@ -124,6 +124,12 @@ MUTANTS = [
     Mutant("division-flipped", "expression.py", '"/": lambda: a / b', '"/": lambda: b / a', TWO_INPUTS),
     Mutant("sigmoid-is-tanh", "expression.py", '{"sigmoid": lambda: _sigmoid(xp)', '{"sigmoid": lambda: xp.tanh',
            NEURON),
+    # numerics.py (the error measures every claim reads): calibrated by softmax_jacobian's planted errors
+    Mutant("max-abs-error-takes-min", "numerics.py", "return jnp.max(jnp.abs(jnp.asarray(value)",
+           "return jnp.min(jnp.abs(jnp.asarray(value)", SM),
+    Mutant("max-rel-error-takes-min", "numerics.py", "return jnp.max(jnp.where(normal, rel",
+           "return jnp.min(jnp.where(normal, rel", SM),
+    Mutant("max-rel-error-skips-spurious", "numerics.py", "jnp.where(spurious, jnp.inf, 0.0)", "0.0", SM),
     # autodiff_cost.py, scaling_fits.py (Problem 10's why: the cost of forward and reverse mode)
     Mutant("reverse-route-is-forward", "autodiff_cost.py", "return jax.grad(loss)\n", "return jax.jacfwd(loss)\n",
            SCALING),

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradlab.problems.numerics import all_finite, max_abs_error, max_rel_error
+from gradlab.problems import numerics
+from gradlab.problems.numerics import all_finite, max_abs_error, max_rel_error, planted_errors
 
 
 @pytest.mark.slow
@@ -35,3 +36,14 @@ def test_max_rel_error_takes_lists_numpy_and_float32():
 )
 def test_all_finite(values, finite):
     assert all_finite(values) is finite
+
+
+def test_the_error_measures_read_back_planted_errors_and_a_broken_measure_does_not(monkeypatch):
+    calibration = planted_errors()
+    for measure in ("max_abs_error", "max_rel_error"):
+        assert abs(calibration[measure]["measured"] - calibration[measure]["planted"]) <= calibration["tolerance"]
+    assert calibration["spurious_is_infinite"] is True
+    # a measure that takes the smallest entry: the calibration sees it (as the claims on it would not)
+    monkeypatch.setattr(numerics, "max_abs_error", lambda v, r: jnp.min(jnp.abs(jnp.asarray(v) - jnp.asarray(r))))
+    broken = planted_errors()["max_abs_error"]
+    assert abs(broken["measured"] - broken["planted"]) > 0.2

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradlab.experiments import memory
-from gradlab.problems.numerics import all_finite
+from gradlab.problems.numerics import all_finite, planted_errors
 from gradlab.problems.softmax import jacobian_report, sample_logits
 from gradlab.runner.config import at_least, checked, positive, seed
 from gradlab.runner.run import BaseConfig, RunContext, RunFailed, launch
@@ -84,7 +84,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     results = reports["logits"]
     if "saturated" in reports:
         results["saturated"] = reports["saturated"]
-    return results
+    return {**results, "error_measures": planted_errors()}  # the measures the claims read, on known errors
 
 
 if __name__ == "__main__":

@@ -33,6 +33,25 @@ def max_rel_error(value: Any, reference: Any) -> jax.Array:
     return jnp.max(jnp.where(normal, rel, jnp.where(spurious, jnp.inf, 0.0)))
 
 
+def planted_errors() -> dict:
+    """The error measures reading back errors planted in a known array: a calibration of the instruments that every
+    claim on max_abs_error or max_rel_error rests on (a measure that took the smallest entry, or skipped the
+    spurious ones, would make those claims pass whatever the data).
+
+    reference r = [1, -2, 0, 4] in the run's float type; r + [0.01, -0.25, 0, 0.1] is 0.25 off at most (abs);
+    r * [1.01, 1.1, 1, 0.99] is 0.1 off at most relative to r (the 0 entry has no relative error: skipped); and 1
+    where r is 0 is an infinite relative error. Each planted value is one rounded operation on exact numbers: read
+    back within `tolerance` = 4 eps of the float type.
+    """
+    reference = jnp.array([1.0, -2.0, 0.0, 4.0], dtype=jnp.result_type(float))
+    abs_measured = max_abs_error(reference + jnp.array([0.01, -0.25, 0.0, 0.1], reference.dtype), reference)
+    rel_measured = max_rel_error(reference * jnp.array([1.01, 1.1, 1.0, 0.99], reference.dtype), reference)
+    return {"max_abs_error": {"planted": 0.25, "measured": float(abs_measured)},
+            "max_rel_error": {"planted": 0.1, "measured": float(rel_measured)},
+            "spurious_is_infinite": bool(jnp.isinf(max_rel_error(reference.at[2].set(1.0), reference))),
+            "tolerance": 4 * float(jnp.finfo(reference.dtype).eps)}
+
+
 def central_difference_gradient(fn, phi: jax.Array, step: Any) -> jax.Array:
     """(f(phi + h e_k) - f(phi - h e_k)) / (2 h) for every k: truncation error h^2 |d^3f/dphi_k^3| / 6, round-off
     about eps |f| / h (h ~ (3 eps |f| / |f'''|)^(1/3) balances them)."""

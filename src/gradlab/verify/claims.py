@@ -39,6 +39,19 @@ CLAIMS = [
                   independent=True),
         )
     ],
+    # Every problem: the error measures the claims read (problems/numerics.py), calibrated on errors planted in a
+    # known array; recorded by softmax_jacobian, the quickest run that uses both.
+    *[
+        Claim("all", "softmax_jacobian", f"error measures: {measure} reads back a planted error of {planted}",
+              f"error_measures.{measure}.planted", f"error_measures.{measure}.measured",
+              tolerance_metric="error_measures.tolerance", statistic="|measured - planted|",
+              tolerance_why="4 eps: each planted entry is one rounded operation on exact numbers", independent=True)
+        for measure, planted in (("max_abs_error", 0.25), ("max_rel_error", 0.1))
+    ],
+    Claim("all", "softmax_jacobian", "error measures: max_rel_error is infinite for a nonzero value where the "
+          "reference is 0", None, None, expect=("error_measures.spurious_is_infinite", True),
+          statistic="max_rel_error(r with a 0 entry set to 1, r)", tolerance_why="a spurious entry is never skipped",
+          independent=True),
     # Problem 2: Gaussian prior = L2. -log posterior from the densities (jax.scipy.stats.norm.logpdf, log-sigmoid
     # pmf) and NLL + L2 from the loss formulas are minimized separately; ridge is a linear solve.
     *[

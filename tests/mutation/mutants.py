@@ -55,6 +55,8 @@ MUTANTS = [
     # training.py (the training loop of Problem 8)
     Mutant("recorded-path-off-by-one", "training.py", "(loss, phi if keep_path else None)",
            "(loss, new_phi if keep_path else None)", LOGREG),
+    Mutant("grad-norm-at-the-start", "training.py", "jnp.linalg.norm(value_and_grad(phi, *data)[1])",
+           "jnp.linalg.norm(value_and_grad(phi_init, *data)[1])", LOGREG),
     # vectorised_sweep.py (Problem 8 at scale)
     Mutant("sweep-momentum-scaled", "vectorised_sweep.py", "train(jnp.zeros(2, x.dtype), lr, momentum, x, y)",
            "train(jnp.zeros(2, x.dtype), lr, 0.9 * momentum, x, y)", SWEEP),

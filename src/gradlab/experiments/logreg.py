@@ -220,6 +220,9 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         "independent": {"newton_grad_norm": m["newton_grad_textbook"],
                         "newton_grad_tolerance": cfg.newton.tol + 2**0.5 * bounds["gradient"],
                         "fit_grad_norm": m["fit_grad_textbook"], "min_curvature_at_newton": m["newton_min_curvature"],
+                        # the |gradient| training reports (fit.grad_norm) against the textbook's at the same phi
+                        "fit_grad_norm_err": abs(float(fit.grad_norm) - float(m["fit_grad_textbook"])),
+                        "fit_grad_norm_tolerance": 2**0.5 * bounds["gradient"],
                         "fit_to_newton_bound": m["distance_bound"]},
         "convex": min_eig >= -eig_tolerance,
     }

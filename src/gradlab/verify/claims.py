@@ -178,6 +178,11 @@ CLAIMS = [
           error="independent.newton_grad_norm", tolerance_metric="independent.newton_grad_tolerance",
           statistic="2-norm of the gradient", tolerance_why="newton.tol + sqrt(2) x the gradient's round-off bound",
           independent=True),
+    Claim("8", "logreg", "|gradient| training reports at its final phi vs |jax.grad of the textbook loss| there",
+          None, None, error="independent.fit_grad_norm_err", tolerance_metric="independent.fit_grad_norm_tolerance",
+          statistic="| |g_training| - |g_textbook| | at the fitted phi",
+          tolerance_why="sqrt(2) x the gradient's round-off bound: each component within it, and two norms differ "
+          "by at most the norm of the difference", independent=True),
     Claim("8", "logreg", "optax training lands on Newton's minimum", None, None,
           error="fit.distance_to_newton", tolerance_metric="independent.fit_to_newton_bound",
           statistic="2-norm distance of the two minimizers",

@@ -9,7 +9,8 @@ runs are judged as autodiff_modes), all of them or those reading the metrics und
 is judged on the claims that come out the same on any machine (FLOPs counted on the jaxpr, the Hessian-vector
 product against its closed form, XLA's memory plan against depth, the three gradient routes' agreement): its
 times, and the resident memory of a fresh process, depend on the machine and its load, and are judged by the main
-job on its own sizes. A graph run leaves out the homework graph's own point.
+job on its own sizes. A graph run leaves out the homework graph's own point (and `primitives`, which has no
+closed form, the closed-form claims).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class Run(NamedTuple):
 
 LOGREG, WD, ML2, LIN, SM, RF6, SWEEP, SCALING = ("logreg",), ("weight_decay",), ("map_l2",), ("linreg_hessian",), \
     ("softmax_jacobian",), ("receptive_field_problem6",), ("logreg_sweep",), ("autodiff_scaling",)
-NEURON, TWO_INPUTS = ("autodiff_modes_neuron",), ("autodiff_modes_two_inputs",)
+NEURON, TWO_INPUTS, PRIMITIVES = ("autodiff_modes_neuron",), ("autodiff_modes_two_inputs",), \
+    ("autodiff_modes_primitives",)
 
 MUTANTS = [
     # logistic.py (Problem 8)
@@ -121,6 +123,22 @@ MUTANTS = [
     Mutant("exp-rule", "derivative.py", '"exp": lambda: e,', '"exp": lambda: u,', ("autodiff_modes",)),
     Mutant("fd-scale-1e-6", "autodiff_checks.py", "return (y_up - y_down) / (up - down)",
            "return (y_up - y_down) / (up - down) * 1.000001", ("autodiff_modes",)),
+    # derivative.py's rules the homework graph does not use, on the graph of every primitive (graph=primitives)
+    Mutant("cos-rule-sign", "derivative.py", '"cos": lambda: neg(call("sin", u)),', '"cos": lambda: call("sin", u),',
+           PRIMITIVES),
+    Mutant("tan-rule-cos-not-squared", "derivative.py", 'div(ONE, power(call("cos", u), Num(2.0))),',
+           'div(ONE, call("cos", u)),', PRIMITIVES),
+    Mutant("tanh-rule-sign", "derivative.py", '"tanh": lambda: sub(ONE, power(e, Num(2.0))),',
+           '"tanh": lambda: add(ONE, power(e, Num(2.0))),', PRIMITIVES),
+    Mutant("sqrt-rule-factor", "derivative.py", '"sqrt": lambda: div(ONE, mul(Num(2.0), e)),',
+           '"sqrt": lambda: div(ONE, e),', PRIMITIVES),
+    Mutant("log1p-rule-as-log", "derivative.py", '"log1p": lambda: div(ONE, add(ONE, u)),',
+           '"log1p": lambda: div(ONE, u),', PRIMITIVES),
+    Mutant("abs-rule-unsigned", "derivative.py", '"abs": lambda: call("sign", u),', '"abs": lambda: ONE,', PRIMITIVES),
+    Mutant("max-min-branches-swapped", "derivative.py", 'first, second = (a, b) if e.fn == "max" else (b, a)',
+           'first, second = (b, a) if e.fn == "max" else (a, b)', PRIMITIVES),
+    Mutant("exponential-rule-without-log", "derivative.py", 'return mul(mul(e, call("log", a)), db)',
+           "return mul(e, db)", PRIMITIVES),
     # expression.py (any graph from a config): the homework graph has no minus sign, division or sigmoid
     Mutant("unary-minus-dropped", "expression.py", 'return Neg(arg) if value == "-" else arg', "return arg", NEURON),
     Mutant("division-flipped", "expression.py", '"/": lambda: a / b', '"/": lambda: b / a', TWO_INPUTS),
@@ -163,6 +181,9 @@ RUNS = {
     **{f"autodiff_modes_{graph}": Run("autodiff_modes", [f"graph={graph}"], claims="autodiff_modes",
                                       judged=("max_errors.", "operation_counts."))
        for graph in ("neuron", "two_inputs")},
+    "autodiff_modes_primitives": Run("autodiff_modes", ["graph=primitives"], claims="autodiff_modes",  # no closed form
+                                     judged=("max_errors.forward_vs_jax_jvp", "max_errors.reverse_vs_jax_vjp",
+                                             "max_errors.finite_difference_within_bound", "operation_counts.")),
     # three sizes a family, one call a round, four depths: ~10 s
     "autodiff_scaling": Run("autodiff_scaling", ["backend=cpu", "linear.P=[4,8,16]", "mlp.widths=[2,4,8]",
                                                  "n_samples=256", "mlp.n_samples=256", "timing.repeats=5",

@@ -73,6 +73,9 @@ MUTANTS = [
     Mutant("det-count-off-by-one", "linreg.py", "return 4.0 * x.shape[0] * jnp.sum",
            "return 4.0 * (x.shape[0] - 1) * jnp.sum", LIN),
     Mutant("min-eig-discriminant", "linreg.py", "trace**2 - 4.0 * det", "trace**2 - 2.0 * det", LIN),
+    Mutant("minimizer-of-shifted-targets", "linreg.py", "return jnp.linalg.lstsq(design, y)[0]",
+           "return jnp.linalg.lstsq(design, y + 1.0)[0]", LIN),
+    Mutant("flattest-is-steepest", "linreg.py", "flattest = eigenvectors[:, 0]", "flattest = eigenvectors[:, 1]", LIN),
     Mutant("loss-scale-1e-6", "linreg.py", "return jnp.sum((phi[0] + phi[1] * x - y) ** 2)",
            "return 1.000001 * jnp.sum((phi[0] + phi[1] * x - y) ** 2)", LIN),
     # softmax.py (Problem 1)

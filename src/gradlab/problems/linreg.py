@@ -116,6 +116,7 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
     det_autodiff = jnp.linalg.det(autodiff)
     flattest = eigenvectors[:, 0]
     loss_at_min = least_squares_loss(center, x, y)
+    min_eig = smallest_eigenvalue(trace, det)
     # L(phi* + v) - L(phi*) = lambda_min / 2 exactly (L is quadratic): within lambda_min's round-off / 2 and the
     # round-off of the two loss evaluations
     bounds["rise"] = bounds["min_eig"] / 2 + loss_roundoff(center + flattest, x, y) + loss_roundoff(center, x, y)
@@ -135,13 +136,13 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
         "min_eigenvalue_autodiff": jnp.linalg.eigvalsh(autodiff)[0],
         "eigenvalues": eigenvalues,
         "eigenvectors": eigenvectors,  # columns, smallest eigenvalue first
-        "min_eigenvalue_closed_form": smallest_eigenvalue(trace, det),
+        "min_eigenvalue_closed_form": min_eig,
         "strictly_convex": det > convexity_rtol * trace**2,
         "minimizer": center,
         "loss_at_minimizer": loss_at_min,
         # L(phi* + t v) - L(phi*) = t^2 lambda / 2 for an eigenvector v: 0 along a line of minima
         "loss_rise_unit_step_along_flattest": least_squares_loss(center + flattest, x, y) - loss_at_min,
-        "half_min_eigenvalue": eigenvalues[0] / 2,
+        "half_min_eigenvalue": min_eig / 2,  # from the trace and det formulas: no eigendecomposition
     }
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import optax
 from jax import lax
 
+from gradlab.problems.numerics import max_abs_error
+
 Loss = Callable[[jax.Array], jax.Array]
 
 
@@ -168,13 +170,13 @@ COMPARISONS = (
 
 def per_step_difference(path: jax.Array, reference: jax.Array) -> jax.Array:
     """max_k |phi_k^(t) - phi_ref_k^(t)| at every step t; shape (steps + 1,)."""
-    return jnp.max(jnp.abs(path - reference), axis=-1)
+    return jax.vmap(max_abs_error)(path, reference)
 
 
 def penalty_gradient_error(phis: jax.Array, lam: float, alpha: float) -> jax.Array:
     """max |jax.grad(penalty) - (lambda/alpha) phi| over a batch of points phis (N, P)."""
     autodiff = jax.vmap(jax.grad(lambda phi: l2_penalty(phi, lam, alpha)))(phis)
-    return jnp.max(jnp.abs(autodiff - l2_penalty_gradient(phis, lam, alpha)))
+    return max_abs_error(autodiff, l2_penalty_gradient(phis, lam, alpha))
 
 
 # --------------------------------------------------------------------------------------------------------

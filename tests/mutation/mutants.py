@@ -52,6 +52,8 @@ MUTANTS = [
            "grad = jnp.stack([jnp.sum(residual * x), jnp.sum(residual)])", LOGREG),
     Mutant("hessian-weight-x2", "logistic.py", "e / (1 + e) ** 2\n", "2 * e / (1 + e) ** 2\n", LOGREG),
     Mutant("hessian-dropped-x", "logistic.py", "jnp.sum(weight * x * x)", "jnp.sum(weight * x)", LOGREG),
+    Mutant("min-eigenvalue-is-the-largest", "logistic.py", "return jnp.linalg.eigvalsh(matrix)[0]",
+           "return jnp.linalg.eigvalsh(matrix)[-1]", LOGREG),
     Mutant("newton-step-sign", "logistic.py", "phi = phi - jnp.linalg.solve(hess, grad)",
            "phi = phi + jnp.linalg.solve(hess, grad)", LOGREG),
     # training.py (the training loop of Problem 8)

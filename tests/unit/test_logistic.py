@@ -157,3 +157,16 @@ def test_the_numpy_gradient_is_the_analytic_one():
     analytic = jax.jit(logistic.bce_gradient)(jnp.asarray(phi), jnp.asarray(x), jnp.asarray(y))
     np.testing.assert_allclose(numpy_grad, analytic, rtol=0, atol=1e-13)
     assert size >= np.max(np.abs(numpy_grad))
+
+
+@pytest.mark.parametrize("matrix", [
+    [[2.0, 0.0], [0.0, 2.0]],  # equal eigenvalues: sqrt(tr^2 - 4 det) would lose half the digits here
+    [[1.0, 1e3], [1e3, 1e6]],  # rank one: lambda_min = 0, far below lambda_max
+    [[4.0, 1.0], [1.0, 3.0]],
+    [[1e-150, 0.0], [0.0, 1e-150]],  # saturated: every entry tiny (not so tiny that a d underflows)
+])
+def test_min_eigenvalue_2x2_closed_form_within_8_eps_of_the_largest_entry(matrix):
+    matrix = np.array(matrix)
+    expected = np.linalg.eigvalsh(matrix)[0]
+    assert abs(float(logistic.min_eigenvalue_2x2(jnp.asarray(matrix))) - expected) <= 8 * np.finfo(float).eps * np.max(
+        np.abs(matrix))

@@ -216,6 +216,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
                  "recorded_max_ratio_to_bound": m["recorded_loss_ratio"],
                  "recorded_max_abs_err": m["recorded_loss_max_abs_err"]},
         "hessian": {"max_abs_err": m["hess_max_abs_err"], "min_eig_over_grid": min_eig,
+                    "min_eig_max_ratio_to_bound": m["min_eig_ratio"],
                     "eig_tolerance": eig_tolerance, "tolerance": bounds["hessian"]},
         "independent": {"newton_grad_norm": m["newton_grad_textbook"],
                         "newton_grad_tolerance": cfg.newton.tol + 2**0.5 * bounds["gradient"],
@@ -302,7 +303,8 @@ def finite_difference_check(phi, x, y, analytic_grad, loss) -> jax.Array:
 def save_grid_errors(path, maps: dict) -> None:
     """grid_errors.csv: every grid point's errors (the arrays behind the report's max-over-grid rows)."""
     phi0, phi1 = np.meshgrid(maps["phi0"], maps["phi1"])
-    names = ["grad_err", "hess_err", "fd_ratio", "custom_rule_err", "fused_grad_err", "loss_ratio", "min_eig"]
+    names = ["grad_err", "hess_err", "fd_ratio", "custom_rule_err", "fused_grad_err", "loss_ratio", "min_eig",
+             "min_eig_ratio"]
     columns = np.stack([phi0.ravel(), phi1.ravel(), *(np.asarray(maps[k]).ravel() for k in names)], axis=1)
     with atomic_open(path) as handle:  # never a truncated file (a full disk, `ulimit -f`)
         np.savetxt(handle, columns, delimiter=",", header=",".join(["phi0", "phi1", *names]), comments="", fmt="%.4e")
@@ -325,11 +327,16 @@ def grid_maps(x, y, phi0_range, phi1_range, resolution) -> dict:
         textbook_hess = jax.hessian(logistic.bce_loss_textbook)(phi, x, y)
         fused_loss, fused_grad = logistic.bce_value_and_grad(phi, x, y)
         loss_bound = bounds["loss_rel"] * textbook_loss
+        # eigvalsh's smallest eigenvalue (the convexity map) against the 2x2 closed form on the analytic H
+        min_eig = logistic.min_eigenvalue(textbook_hess)
+        closed_min_eig = logistic.min_eigenvalue_2x2(hess)
+        min_eig_bound = 4 * bounds["hessian"] + 16 * jnp.finfo(x.dtype).eps * jnp.max(jnp.abs(textbook_hess))
         return {
             "loss": loss,
             "grad_err": jnp.max(jnp.abs(grad - textbook_grad)),
             "hess_err": jnp.max(jnp.abs(hess - textbook_hess)),
-            "min_eig": logistic.min_eigenvalue(textbook_hess),
+            "min_eig": min_eig,
+            "min_eig_ratio": jnp.abs(min_eig - closed_min_eig) / min_eig_bound,
             "fd_ratio": jnp.max(finite_difference_check(phi, x, y, grad, loss)),
             "custom_rule_err": jnp.max(jnp.abs(jax.grad(logistic.bce_loss)(phi, x, y) - textbook_grad)),
             "fused_grad_err": jnp.max(jnp.abs(fused_grad - textbook_grad)),
@@ -365,6 +372,7 @@ def measures(fit_phi, newton_phi, fit_path, fit_losses, maps: dict, x, y) -> dic
         "newton_to_heatmap_min": jnp.linalg.norm(newton_phi - grid_argmin),
         "grad_max_abs_err": jnp.max(maps["grad_err"]), "hess_max_abs_err": jnp.max(maps["hess_err"]),
         "min_eig": jnp.min(maps["min_eig"]), "max_abs_min_eig": jnp.max(jnp.abs(maps["min_eig"])),
+        "min_eig_ratio": jnp.max(maps["min_eig_ratio"]),
         "fd_ratio": jnp.max(maps["fd_ratio"]), "custom_rule_err": jnp.max(maps["custom_rule_err"]),
         "fused_grad_err": jnp.max(maps["fused_grad_err"]), "loss_ratio": jnp.max(maps["loss_ratio"]),
         "recorded_loss_ratio": jnp.max(jnp.abs(fit_losses - textbook) / (bounds["loss_rel"] * textbook)),

@@ -136,6 +136,19 @@ def min_eigenvalue(matrix: jax.Array) -> jax.Array:
     return jnp.linalg.eigvalsh(matrix)[0]
 
 
+def min_eigenvalue_2x2(matrix: jax.Array) -> jax.Array:
+    """Smallest eigenvalue of a symmetric 2x2 [[a, b], [b, d]] in closed form, no eigensolver:
+
+        lambda_min = 2 det / (tr + s),  s = hypot(a - d, 2 b) = lambda_max - lambda_min
+
+    s from the entries (not sqrt(tr^2 - 4 det), which cancels when the eigenvalues are close) and lambda_min from
+    det / lambda_max (not (tr - s) / 2, which cancels when lambda_min << lambda_max): within ~8 eps max|entry|,
+    unless the products a d, b^2 underflow (entries below ~1e-154 in float64): then within max|entry|.
+    """
+    (a, b), (_, d) = matrix
+    return 2 * (a * d - b * b) / (a + d + jnp.hypot(a - d, 2 * b))
+
+
 class NewtonResult(NamedTuple):
     phi: jax.Array
     iterations: jax.Array

@@ -176,6 +176,12 @@ CLAIMS = [
           None, error="hessian.max_abs_err", tolerance_metric="hessian.tolerance",
           statistic="max abs error over grid and entries", arrays="grid_errors.csv (hess_err)",
           tolerance_why="(n + 8) eps sum_i (1 + |x_i|)^2 / 4", independent=True),
+    Claim("8 (v)", "logreg", "smallest eigenvalue: eigvalsh of jax.hessian (textbook) vs the 2x2 closed form "
+          "2 det / (tr + hypot(a - d, 2b)) of the analytic H, over the grid", None, None,
+          error="hessian.min_eig_max_ratio_to_bound", tolerance=1.0, statistic="max over grid of |error| / bound",
+          arrays="grid_errors.csv (min_eig_ratio)",
+          tolerance_why="bound = 2 x 2 x the entries' bound (Weyl, each route) + 16 eps max|H| (eigvalsh, the "
+          "closed form)", independent=True),
     Claim("8 (v)", "logreg", "smallest eigenvalue of jax.hessian (textbook) over the grid >= 0: convex", None,
           "hessian.min_eig_over_grid", expect=("convex", True), statistic="min over grid",
           arrays="min_eigenvalue_map.png", tolerance_why=">= -100 eps max|lambda_min| (eigvalsh round-off)",

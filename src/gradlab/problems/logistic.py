@@ -144,6 +144,7 @@ def min_eigenvalue_2x2(matrix: jax.Array) -> jax.Array:
     s from the entries (not sqrt(tr^2 - 4 det), which cancels when the eigenvalues are close) and lambda_min from
     det / lambda_max (not (tr - s) / 2, which cancels when lambda_min << lambda_max): within ~8 eps max|entry|,
     unless the products a d, b^2 underflow (entries below ~1e-154 in float64): then within max|entry|.
+    (`linreg.smallest_eigenvalue` is Problem 7's: from the trace and the closed-form det of its Hessian.)
     """
     (a, b), (_, d) = matrix
     return 2 * (a * d - b * b) / (a + d + jnp.hypot(a - d, 2 * b))

@@ -98,6 +98,9 @@ MUTANTS = [
            WD),
     Mutant("adam-l2-lr-1e-6", "regularization.py", "optax.adam(alpha, b1=b1", "optax.adam(1.000001 * alpha, b1=b1",
            WD),
+    Mutant("decoupled-momentum-is-coupled", "regularization.py",
+           '"momentum_decoupled": optax_trajectory(loss, decoupled_momentum(alpha, momentum, decay), phi_init, steps)',
+           '"momentum_decoupled": optax_trajectory(loss, with_decay_momentum, phi_init, steps)', WD),
     Mutant("coupled-momentum-dropped", "regularization.py", "optax.sgd(alpha, momentum=momentum))\n",
            "optax.sgd(alpha, momentum=0.5 * momentum))\n", WD),
     # map_l2.py (Problem 2)

@@ -190,6 +190,7 @@ def numpy_reference_runs(grad, phi_init, alpha: float, lam: float, steps: int, m
 
         sgd_decay      phi <- (1 - lambda) phi - alpha g                          (Problem 3)
         momentum_l2    m <- momentum m + (g + w phi);  phi <- phi - alpha m       (heavy ball on L~)
+        momentum_decoupled  m <- momentum m + g;  phi <- phi - alpha (m + w phi)  (SGDW: decay after the buffer)
         adam_l2        Adam (Kingma & Ba) on g + w phi, bias-corrected, eps outside the root
         adamw          phi <- phi - alpha (m^ / (sqrt(v^) + eps) + w phi), Adam on g alone (Loshchilov & Hutter)
 
@@ -205,8 +206,8 @@ def numpy_reference_runs(grad, phi_init, alpha: float, lam: float, steps: int, m
         scale = max(scale, size)
         return value
 
-    paths = {name: [phi0] for name in ("sgd_decay", "momentum_l2", "adam_l2", "adamw")}
-    m_heavy = np.zeros_like(phi0)
+    paths = {name: [phi0] for name in ("sgd_decay", "momentum_l2", "momentum_decoupled", "adam_l2", "adamw")}
+    m_heavy, m_decoupled = np.zeros_like(phi0), np.zeros_like(phi0)
     adam = {name: (np.zeros_like(phi0), np.zeros_like(phi0)) for name in ("adam_l2", "adamw")}
     for t in range(1, steps + 1):
         phi = paths["sgd_decay"][-1]
@@ -214,6 +215,9 @@ def numpy_reference_runs(grad, phi_init, alpha: float, lam: float, steps: int, m
         phi = paths["momentum_l2"][-1]
         m_heavy = momentum * m_heavy + (g(phi) + w * phi)
         paths["momentum_l2"].append(phi - alpha * m_heavy)
+        phi = paths["momentum_decoupled"][-1]
+        m_decoupled = momentum * m_decoupled + g(phi)
+        paths["momentum_decoupled"].append(phi - alpha * (m_decoupled + w * phi))
         for name in ("adam_l2", "adamw"):
             phi = paths[name][-1]
             gradient = g(phi) + (w * phi if name == "adam_l2" else 0.0)
@@ -232,6 +236,7 @@ REFERENCE_COMPARISONS = (
     ("sgd_optax_decay", "sgd_optax_decay", "sgd_decay"),
     ("momentum_decay", "momentum_decay", "momentum_l2"),
     ("momentum_l2", "momentum_l2", "momentum_l2"),
+    ("momentum_decoupled", "momentum_decoupled", "momentum_decoupled"),
     ("adam_l2", "adam_l2", "adam_l2"),
     ("adamw", "adamw", "adamw"),
 )

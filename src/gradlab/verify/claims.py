@@ -86,6 +86,8 @@ CLAIMS = [
             ("sgd_optax_decay", "add_decayed_weights(lam/alpha) + sgd on L", "(1 - lam) phi - alpha g"),
             ("momentum_decay", "beyond: add_decayed_weights + momentum on L", "heavy ball on L~"),
             ("momentum_l2", "beyond: momentum on L~", "heavy ball on L~"),
+            ("momentum_decoupled", "beyond: decoupled decay after the momentum buffer (SGDW) on L",
+             "SGDW (decay after the buffer)"),
             ("adam_l2", "beyond: optax.adam on L~", "Adam on g + w phi"),
             ("adamw", "beyond: optax.adamw(weight_decay=lam/alpha)", "AdamW (decoupled)"),
         )

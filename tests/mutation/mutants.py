@@ -67,8 +67,8 @@ MUTANTS = [
     Mutant("sweep-final-loss-labels", "vectorised_sweep.py",
            "result.losses, logistic.bce_loss(result.phi, x, y), result.grad_norm",
            "result.losses, logistic.bce_loss(result.phi, x, 1 - y), result.grad_norm", SWEEP),
-    Mutant("sweep-seed-off-by-one", "vectorised_sweep.py", "x, y = sample_data(data, seed)\n        result = train(",
-           "x, y = sample_data(data, seed + 1)\n        result = train(", SWEEP),
+    Mutant("sweep-seed-off-by-one", "vectorised_sweep.py", "x, y = xs[seed - first_seed], ys[seed - first_seed]",
+           "x, y = xs[seed - first_seed - 1], ys[seed - first_seed - 1]", SWEEP),
     # linreg.py (Problem 7)
     Mutant("hessian-constant-1e-6", "linreg.py", "return 2.0 * jnp.array([[count, total]",
            "return 2.000002 * jnp.array([[count, total]", LIN),

@@ -107,9 +107,10 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     batch, rows = vectorised_sweep.shard_batch(grid, devices)
 
     data = dataclasses.asdict(cfg.data)
-    sweep = vectorised_sweep.make_sweep(data, cfg.optimizer, cfg.steps)
-    compiled, compile_s = timing.compile_timed(sweep, *batch)
-    timed = timing.alternate({"sweep": lambda: compiled(*batch)}, cfg.timing_repeats, rewarm=False)["sweep"]
+    xs, ys = vectorised_sweep.sample_all(data, seeds)
+    sweep = vectorised_sweep.make_sweep(cfg.optimizer, cfg.steps, cfg.seeds.first)
+    compiled, compile_s = timing.compile_timed(sweep, *batch, xs, ys)
+    timed = timing.alternate({"sweep": lambda: compiled(*batch, xs, ys)}, cfg.timing_repeats, rewarm=False)["sweep"]
     stats = timing.summarize(timed["times"])
     result = jax.tree.map(lambda a: np.asarray(a)[:rows], timed["result"])  # the timed calls' own result
     if not np.all(np.isfinite(result.final_loss)):
@@ -117,7 +118,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         raise RunFailed(f"configuration {bad} (seed {grid.seeds[bad]}, lr {grid.lrs[bad]:g}, momentum "
                         f"{grid.momenta[bad]:g}) ended with a non-finite loss")
 
-    reference = reference_optima(cfg, ctx, data, seeds)
+    reference = reference_optima(cfg, ctx, xs, ys, seeds)
     optimum = reference.pop("loss")
     gap = result.final_loss - optimum[grid.seeds - cfg.seeds.first]
     write_table(ctx.path("sweep.csv"), grid, result, gap)
@@ -131,7 +132,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     ctx.keep(lrs=lrs, momenta=np.asarray(cfg.momenta), gap=gap.reshape(shape), optimum=optimum,
              curve_lrs=lrs[picks], curve_losses=result.losses.reshape(*shape, -1)[0, picks, 0])
     config_steps = rows * cfg.steps
-    reference_row = check_row(cfg, grid, result, data, seeds, lrs)
+    reference_row = check_row(cfg, grid, result, xs, ys, seeds, lrs)
     return {
         "configurations": rows,
         "steps": cfg.steps,
@@ -149,7 +150,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     }
 
 
-def check_row(cfg: Config, grid, result, data: dict, seeds, lrs) -> dict:
+def check_row(cfg: Config, grid, result, xs, ys, seeds, lrs) -> dict:
     """One configuration of the vectorised sweep against the same training written by hand in NumPy
     (training.numpy_train with logistic.bce_gradient_numpy): the last seed, at the learning rate and momentum the
     config's check_row picks. Tolerance: steps (n + 8) eps (max|phi| + lr S) / (1 - momentum), S the largest
@@ -159,7 +160,7 @@ def check_row(cfg: Config, grid, result, data: dict, seeds, lrs) -> dict:
     seed, lr = seeds[-1], lrs[cfg.check_row.lr_index % len(lrs)]
     momentum = momentum_values[cfg.check_row.momentum_index % len(momentum_values)]
     row = int(np.flatnonzero((grid.seeds == seed) & (grid.lrs == lr) & (grid.momenta == momentum))[0])
-    x, y = (np.asarray(a) for a in vectorised_sweep.sample_data(data, int(seed)))
+    x, y = np.asarray(xs[-1]), np.asarray(ys[-1])  # the last seed's data
     phi, scale = numpy_train(lambda p: logistic.bce_gradient_numpy(p, x, y), np.zeros(2), cfg.optimizer, float(lr),
                              float(momentum), cfg.steps)
     eps, n = float(np.finfo(result.phi.dtype).eps), x.size  # the sweep's precision
@@ -173,12 +174,12 @@ def check_row(cfg: Config, grid, result, data: dict, seeds, lrs) -> dict:
             "final_loss_rel_tolerance": (n + 8) * eps}
 
 
-def reference_optima(cfg: Config, ctx: RunContext, data: dict, seeds: np.ndarray) -> dict:
+def reference_optima(cfg: Config, ctx: RunContext, xs, ys, seeds: np.ndarray) -> dict:
     """Each seed's optimum loss by Newton's method, the reference of every gap, and whether it is one: a seed whose
     Newton stopped short of newton.tol, or whose classes are separable (no minimum: the loss only keeps falling,
     and the gradient can fall below tol on the way), is warned about and leaves `converged` false."""
     tol = cfg.newton.tol
-    fits = jax.device_get(vectorised_sweep.optima(data, seeds, tol, cfg.newton.max_iter))
+    fits = jax.device_get(vectorised_sweep.optima(xs, ys, tol, cfg.newton.max_iter))
     separable = seeds[fits.separable].tolist()
     stopped = seeds[~(fits.grad_norm < tol)].tolist()
     if stopped:

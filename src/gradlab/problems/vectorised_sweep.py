@@ -39,21 +39,30 @@ class SweepResult(NamedTuple):
 
 
 def sample_data(data: dict, seed) -> tuple[jax.Array, jax.Array]:
-    """Problem 8 (iv)'s data set number `seed` (an int or a traced integer), drawn as the logreg experiment draws
-    it: `data` holds n_per_class, mean0, mean1 and std (configs/data/logistic.yaml)."""
+    """Problem 8 (iv)'s data set number `seed`, drawn as the logreg experiment draws it: `data` holds n_per_class,
+    mean0, mean1 and std (configs/data/logistic.yaml)."""
     return logistic.sample_data(jax.random.key(seed), data["n_per_class"], data["mean0"], data["mean1"], data["std"])
 
 
-def make_sweep(data: dict, optimizer: str, steps: int):
-    """Return sweep(seeds, lrs, momenta) -> SweepResult, one vmapped training per configuration (not jitted)."""
+def sample_all(data: dict, seeds) -> tuple[jax.Array, jax.Array]:
+    """Every seed's data set, stacked (S, 2 n_per_class), drawn outside any trace, as the logreg experiment draws
+    it: a float32 run rounds the float64 draw once. Inside the sweep's trace a float32 run can only draw in float32
+    (`numerics.drawn_in_float64`), other numbers: its rows then trained on other data than the run reports."""
+    drawn = [sample_data(data, int(seed)) for seed in seeds]
+    return jnp.stack([x for x, _ in drawn]), jnp.stack([y for _, y in drawn])
+
+
+def make_sweep(optimizer: str, steps: int, first_seed: int):
+    """Return sweep(seeds, lrs, momenta, xs, ys) -> SweepResult, one vmapped training per configuration (not
+    jitted); the configuration of seed s trains on row s - first_seed of xs, ys (`sample_all`)."""
     train = make_train(logistic.bce_loss, optimizer, steps, keep_path=False)
 
-    def one(seed, lr, momentum):
-        x, y = sample_data(data, seed)
+    def one(seed, lr, momentum, xs, ys):
+        x, y = xs[seed - first_seed], ys[seed - first_seed]
         result = train(jnp.zeros(2, x.dtype), lr, momentum, x, y)
         return SweepResult(result.phi, result.losses, logistic.bce_loss(result.phi, x, y), result.grad_norm)
 
-    return jax.vmap(one)
+    return jax.vmap(one, in_axes=(0, 0, 0, None, None))
 
 
 class Optima(NamedTuple):
@@ -63,17 +72,17 @@ class Optima(NamedTuple):
     separable: jax.Array  # (S,) no minimum exists (logistic.is_separable): the loss is where Newton stopped
 
 
-def optima(data: dict, seeds, tol: float, max_iter: int) -> Optima:
-    """The minimum loss for each seed's data set, by Newton's method (vmapped) stopped at |grad| < tol or after
-    max_iter iterations; grad_norm tells which stopped short of the tolerance, separable which have none."""
+def optima(xs, ys, tol: float, max_iter: int) -> Optima:
+    """The minimum loss for each data set (rows of xs, ys: `sample_all`), by Newton's method (vmapped) stopped at
+    |grad| < tol or after max_iter iterations; grad_norm tells which stopped short of the tolerance, separable which
+    have none."""
 
-    def one(seed):
-        x, y = sample_data(data, seed)
+    def one(x, y):
         result = logistic.newton(jnp.zeros(2, x.dtype), x, y, tol, max_iter)
         return Optima(logistic.bce_loss(result.phi, x, y), result.grad_norm, result.iterations,
                       logistic.is_separable(x, y))
 
-    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, dtype=jnp.uint32))  # as shard_batch: every seed < 2**32
+    return jax.jit(jax.vmap(one))(xs, ys)
 
 
 def shard_batch(grid: SweepGrid, devices: list) -> tuple[tuple[jax.Array, ...], int]:

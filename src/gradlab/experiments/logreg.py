@@ -369,9 +369,7 @@ def compared_on_grid(x, y, textbook: dict, phi0_range, phi1_range, resolution) -
             "loss_ratio": jnp.maximum(jnp.abs(loss - textbook_loss), jnp.abs(fused_loss - textbook_loss)) / loss_bound,
         }
 
-    grid = jnp.stack(jnp.meshgrid(phi0s, phi1s), axis=-1)  # as logistic.on_grid: (phi1, phi0, 2)
-    maps = jax.vmap(jax.vmap(at))(grid, textbook)
-    return {"phi0": phi0s, "phi1": phi1s, **maps}
+    return {"phi0": phi0s, "phi1": phi1s, **logistic.on_grid(at, phi0s, phi1s, textbook)}
 
 
 @jax.jit

@@ -125,10 +125,11 @@ def _sample_data(key: jax.Array, n_per_class: int, mean0: float, mean1: float, s
     return jnp.concatenate([x0, x1]), y
 
 
-def on_grid(fn, phi0_values: jax.Array, phi1_values: jax.Array) -> jax.Array:
-    """fn(phi) at every grid point, in one vmapped call: out[i, j] = fn([phi0_values[j], phi1_values[i]])."""
+def on_grid(fn, phi0_values: jax.Array, phi1_values: jax.Array, *per_point) -> jax.Array:
+    """fn(phi) at every grid point, in one vmapped call: out[i, j] = fn([phi0_values[j], phi1_values[i]]); with
+    per_point pytrees of (n1, n0, ...) arrays (an earlier on_grid's output), fn(phi, *their [i, j] entries)."""
     grid = jnp.stack(jnp.meshgrid(phi0_values, phi1_values), axis=-1)  # (n1, n0, 2)
-    return jax.vmap(jax.vmap(fn))(grid)
+    return jax.vmap(jax.vmap(fn))(grid, *per_point)
 
 
 def min_eigenvalue(matrix: jax.Array) -> jax.Array:

@@ -119,7 +119,7 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
     min_eig = smallest_eigenvalue(trace, det)
     # L(phi* + v) - L(phi*) = lambda_min / 2 exactly (L is quadratic): within lambda_min's round-off / 2 and the
     # round-off of the two loss evaluations
-    bounds["rise"] = bounds["min_eig"] / 2 + loss_roundoff(center + flattest, x, y) + loss_roundoff(center, x, y)
+    rise = bounds["min_eig"] / 2 + loss_roundoff(center + flattest, x, y) + loss_roundoff(center, x, y)
     return {
         "hessian": {
             "analytic": analytic,
@@ -130,7 +130,7 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
         "det": det,
         "det_autodiff": det_autodiff,
         "det_abs_err": jnp.abs(det - det_autodiff),
-        "tolerance": bounds,
+        "tolerance": {**bounds, "rise": rise},
         # det > 0 read on autodiff's H, beyond its round-off: the closed form is not judged by itself
         "strictly_convex_autodiff": det_autodiff > bounds["det"],
         "min_eigenvalue_autodiff": jnp.linalg.eigvalsh(autodiff)[0],

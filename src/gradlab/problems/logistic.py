@@ -111,10 +111,15 @@ def bce_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
 def sample_data(
     key: jax.Array, n_per_class: int, mean0: float, mean1: float, std: float
 ) -> tuple[jax.Array, jax.Array]:
-    """Problem 8 iv: n points from N(mean0, std^2) labelled 0, then n from N(mean1, std^2) labelled 1.
+    """Problem 8 iv: n points from N(mean0, std^2) labelled 0, then n from N(mean1, std^2) labelled 1; a batch of
+    keys (shape (S,)) draws S data sets, (S, 2 n) each, in one vmapped draw.
 
     Drawn in float64 and cast to the run's precision: the same seed gives float32 and float64 runs the same points."""
-    return drawn_in_float64(_sample_data, key, n_per_class, mean0, mean1, std)
+    def draw(one_key):
+        return _sample_data(one_key, n_per_class, mean0, mean1, std)
+
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)  # else a raw uint32 key: its last axis is the key
+    return drawn_in_float64(jax.vmap(draw) if key.ndim > (0 if typed else 1) else draw, key)
 
 
 def _sample_data(key: jax.Array, n_per_class: int, mean0: float, mean1: float, std: float):

@@ -38,18 +38,13 @@ class SweepResult(NamedTuple):
     grad_norm: jax.Array  # (B,)
 
 
-def sample_data(data: dict, seed) -> tuple[jax.Array, jax.Array]:
-    """Problem 8 (iv)'s data set number `seed`, drawn as the logreg experiment draws it: `data` holds n_per_class,
-    mean0, mean1 and std (configs/data/logistic.yaml)."""
-    return logistic.sample_data(jax.random.key(seed), data["n_per_class"], data["mean0"], data["mean1"], data["std"])
-
-
 def sample_all(data: dict, seeds) -> tuple[jax.Array, jax.Array]:
-    """Every seed's data set, stacked (S, 2 n_per_class), drawn outside any trace, as the logreg experiment draws
-    it: a float32 run rounds the float64 draw once. Inside the sweep's trace a float32 run can only draw in float32
+    """Every seed's data set of Problem 8 (iv), (S, 2 n_per_class) each (`data`: n_per_class, mean0, mean1, std, as
+    configs/data/logistic.yaml), drawn in one call before the sweep is traced, as the logreg experiment draws it: a
+    float32 run rounds the float64 draw once. Inside the sweep's trace a float32 run can only draw in float32
     (`numerics.drawn_in_float64`), other numbers: its rows then trained on other data than the run reports."""
-    drawn = [sample_data(data, int(seed)) for seed in seeds]
-    return jnp.stack([x for x, _ in drawn]), jnp.stack([y for _, y in drawn])
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
+    return logistic.sample_data(keys, data["n_per_class"], data["mean0"], data["mean1"], data["std"])
 
 
 def make_sweep(optimizer: str, steps: int, first_seed: int):

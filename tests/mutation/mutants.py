@@ -127,6 +127,10 @@ MUTANTS = [
            "forward_pass_ops, reverse_pass_ops = 2 * n_edges - with_parents + 1", ("autodiff_modes",)),
     Mutant("sin-rule-sign", "derivative.py", '"sin": lambda: call("cos", u),', '"sin": lambda: neg(call("cos", u)),',
            ("autodiff_modes",)),
+    # 1e-13 relative in sin's rule: under the bound from y's conditioning (2.8e-13 at the homework's points: it
+    # survived that), over each entry's own round-off bound (~1e-14)
+    Mutant("sin-rule-1e-13", "derivative.py", '"sin": lambda: call("cos", u),',
+           '"sin": lambda: mul(Num(1.0000000000001), call("cos", u)),', ("autodiff_modes",)),
     Mutant("power-rule-exponent", "derivative.py", "exponent = sub(b, ONE)", "exponent = b", ("autodiff_modes",)),
     Mutant("exp-rule", "derivative.py", '"exp": lambda: e,', '"exp": lambda: u,', ("autodiff_modes",)),
     Mutant("fd-scale-1e-6", "autodiff_checks.py", "return (y_up - y_down) / (up - down)",

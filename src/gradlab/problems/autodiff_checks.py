@@ -13,6 +13,7 @@ bounded by 2 (|D(2h) - D(h)| / 3 + (eps / 2) sum_v |dy/dv| |v| / h): Richardson'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import jax
@@ -48,6 +49,62 @@ def rounding_of_output(graph: ag.Graph, values: Mapping[str, np.ndarray], adjoin
     adjoint times that, so |y computed - y| <~ (eps / 2) sum_v |dy/dv| |v| (inputs and nodes)."""
     eps = np.finfo(next(iter(values.values())).dtype).eps
     return eps / 2 * sum(np.abs(adjoints[name] * values[name]) for name in graph.names)
+
+
+def rounding_of_derivatives(graph: ag.Graph, point: Mapping) -> tuple[dict, dict]:
+    """First-order round-off of every tangent t_n = dn/d<input> and every adjoint a_v = dy/dv, as evaluated.
+
+    Both walks evaluate each local derivative at node values rounded by eps |v| / 2, and round each tangent (each
+    adjoint) they accumulate by eps |t| / 2. To first order a tangent then moves by
+
+        (eps / 2) sum_v ( |d t_n / d v| |v| + |d n / d v| |t_v| )
+
+    and an adjoint by (eps / 2) sum_w ( |d a_v / d w| |w| + |d w / d v| |a_w| ): a rounding of w's adjoint reaches
+    v's through dw/dv. The node's own conditioning counts, not y's: sin(f3) near a zero of cos has a tangent whose
+    relative round-off is |f3 tan f3| eps / 2, which y = exp(f3) + sin(f3) hides. The sensitivities are second
+    derivatives, by jax.jvp over a perturbation added to every name (one compiled call per graph and shape, vmapped
+    over the names). Returns ({input: {name: bound}}, {name: bound}), absolute, at every point.
+    """
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in point.values()))
+    point = {k: jnp.broadcast_to(jnp.asarray(v), shape) for k, v in point.items()}
+    half_eps = float(jnp.finfo(point[graph.inputs[0]].dtype).eps) / 2
+    return jax.tree.map(lambda b: half_eps * np.asarray(b), _derivative_sensitivities(graph, point))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _derivative_sensitivities(graph: ag.Graph, point: dict) -> tuple[dict, dict]:
+    """rounding_of_derivatives' sums, before the factor eps / 2."""
+    names = graph.names
+    shape, dtype = point[graph.inputs[0]].shape, point[graph.inputs[0]].dtype
+
+    def perturbed(p, delta):
+        values = {k: p[k] + delta[k] for k in graph.inputs}
+        for name, tree in graph.nodes:
+            values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + delta[name]
+        return values
+
+    def derivatives(delta):
+        tangents = {seed: jax.jvp(lambda p: perturbed(p, delta), (point,),
+                                  ({k: jnp.full(shape, k == seed, dtype) for k in point},))[1]
+                    for seed in graph.inputs}
+        adjoints = jax.grad(lambda d: jnp.sum(perturbed(point, d)[graph.output]))(delta)  # the points are independent
+        return perturbed(point, delta), tangents, adjoints
+
+    def along(index):  # the derivatives' change as the value of names[index] moves, at every point
+        zero = {n: jnp.zeros(shape, dtype) for n in names}
+        return jax.jvp(derivatives, (zero,), ({n: jnp.full(shape, i == index, dtype) for i, n in enumerate(names)},))
+
+    (values, tangents, adjoints), (d_values, d_tangents, d_adjoints) = jax.vmap(along)(jnp.arange(len(names)))
+    size = jnp.stack([jnp.abs(values[n][0]) for n in names])  # |v| per name (the same in every row)
+    forward = {seed: {n: jnp.sum(jnp.abs(d_tangents[seed][n]) * size
+                                 + jnp.abs(d_values[n]) * jnp.stack([jnp.abs(tangents[seed][v][0]) for v in names]),
+                                 axis=0) for n in names}
+               for seed in graph.inputs}
+    by_adjoint = jnp.stack([jnp.abs(adjoints[w][0]) for w in names])
+    reverse = {v: jnp.sum(jnp.abs(d_adjoints[v]) * size
+                          + jnp.stack([jnp.abs(d_values[w][i]) for w in names]) * by_adjoint, axis=0)
+               for i, v in enumerate(names)}
+    return forward, reverse
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -127,6 +184,27 @@ def gradient_routes(graph: ag.Graph, points: dict, walk: dict, closed: dict, fd_
     return routes, jvp, vjp
 
 
+def worst_against_bound(ours: dict, theirs: dict, rounding: dict, eps: float) -> dict:
+    """The entry (table key and point) nearest its bound, |ours - theirs| against 8 (eps |theirs| + 2 rounding):
+    each route off by its first-order round-off (`rounding`, absolute), with the walks' 8 eps (1 + ...) margin.
+    Every entry is within its bound exactly when this one is. Relative to |theirs| (absolute where that is 0)."""
+    worst = None
+    for key in ours:
+        ref = np.abs(np.asarray(theirs[key], dtype=float))
+        error = np.abs(np.asarray(ours[key], dtype=float) - np.asarray(theirs[key], dtype=float))
+        bound = 8 * (eps * ref + 2 * np.asarray(rounding[key], dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0: an exact match; x / 0: infinitely over
+            ratio = np.where(error == 0, 0.0, error / bound)
+        point = int(np.argmax(ratio)) if ratio.ndim else 0
+        if worst is None or ratio.flat[point] > worst[0]:
+            scale = ref.flat[point] if ref.flat[point] > 0 else 1.0
+            worst = (float(ratio.flat[point]), key, point, float(error.flat[point] / scale),
+                     float(bound.flat[point] / scale), bool(ref.flat[point] > 0))
+    ratio, key, point, error, bound, relative = worst
+    return {"entry": key, "point": point, "error": error, "bound": bound, "ratio": ratio,
+            "kind": "relative" if relative else "absolute (the reference is 0)"}
+
+
 def max_errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) -> dict:
     """Max relative errors over every point (and node) of each hand-made entry against its independent route."""
     ours_t, theirs_t = ag.tangent_table(graph, walk["forward"]), ag.tangent_table(graph, jvp)
@@ -137,9 +215,14 @@ def max_errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) 
     # the central difference is judged against the closed form where there is one, else the reverse walk
     fd_reference = "closed_form" if len(with_closed) == len(graph.inputs) else "reverse"
     fd_error = {n: np.abs(r["finite_difference"] - r[fd_reference]) for n, r in routes.items()}
+    tangent_rounding, adjoint_rounding = rounding_of_derivatives(graph, {k: walk["values"][k] for k in graph.inputs})
     errors = {
         "forward_vs_jax_jvp": max(_rel(ours_t[k], theirs_t[k]) for k in ours_t),
         "reverse_vs_jax_vjp": max(_rel(ours_a[k], theirs_a[k]) for k in ours_a),
+        "forward_vs_jax_jvp_worst": worst_against_bound(
+            ours_t, theirs_t, ag.tangent_table(graph, tangent_rounding), eps),
+        "reverse_vs_jax_vjp_worst": worst_against_bound(
+            ours_a, theirs_a, ag.adjoint_table(graph, adjoint_rounding), eps),
         "forward_vs_reverse": each("forward", "reverse"),
         "reverse_vs_jax_grad": each("reverse", "jax_grad"),
         f"finite_difference_vs_{fd_reference}": each("finite_difference", fd_reference),

@@ -76,33 +76,27 @@ def _derivative_sensitivities(graph: ag.Graph, point: dict) -> tuple[dict, dict]
     """rounding_of_derivatives' sums, before the factor eps / 2."""
     names = graph.names
     shape, dtype = point[graph.inputs[0]].shape, point[graph.inputs[0]].dtype
+    zero = {n: jnp.zeros(shape, dtype) for n in names}
 
-    def perturbed(p, delta):
-        values = {k: p[k] + delta[k] for k in graph.inputs}
-        for name, tree in graph.nodes:
-            values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + delta[name]
-        return values
-
-    def derivatives(delta):
-        tangents = {seed: jax.jvp(lambda p: perturbed(p, delta), (point,),
+    def derivatives(delta):  # every name's value, tangents and adjoints, with delta added to each name's value
+        tangents = {seed: jax.jvp(lambda p: jax_values(graph, p, delta), (point,),
                                   ({k: jnp.full(shape, k == seed, dtype) for k in point},))[1]
                     for seed in graph.inputs}
-        adjoints = jax.grad(lambda d: jnp.sum(perturbed(point, d)[graph.output]))(delta)  # the points are independent
-        return perturbed(point, delta), tangents, adjoints
+        adjoints = jax.grad(lambda d: jnp.sum(jax_values(graph, point, d)[graph.output]))(delta)  # points independent
+        return jax_values(graph, point, delta), tangents, adjoints
 
-    def along(index):  # the derivatives' change as the value of names[index] moves, at every point
-        zero = {n: jnp.zeros(shape, dtype) for n in names}
-        return jax.jvp(derivatives, (zero,), ({n: jnp.full(shape, i == index, dtype) for i, n in enumerate(names)},))
-
-    (values, tangents, adjoints), (d_values, d_tangents, d_adjoints) = jax.vmap(along)(jnp.arange(len(names)))
-    size = jnp.stack([jnp.abs(values[n][0]) for n in names])  # |v| per name (the same in every row)
-    forward = {seed: {n: jnp.sum(jnp.abs(d_tangents[seed][n]) * size
-                                 + jnp.abs(d_values[n]) * jnp.stack([jnp.abs(tangents[seed][v][0]) for v in names]),
-                                 axis=0) for n in names}
+    # row i of each d_*: its change as the value of names[i] moves (at every point)
+    one_hot = {n: jnp.broadcast_to(column[:, None], (len(names), *shape)).astype(dtype)
+               for n, column in zip(names, jnp.eye(len(names)), strict=True)}
+    d_values, d_tangents, d_adjoints = jax.vmap(lambda direction: jax.jvp(derivatives, (zero,), (direction,))[1])(
+        one_hot)
+    values, tangents, adjoints = jax.tree.map(jnp.abs, derivatives(zero))
+    by_name = lambda table: jnp.stack([table[n] for n in names])  # noqa: E731  (names x points)
+    forward = {seed: {n: jnp.sum(jnp.abs(d_tangents[seed][n]) * by_name(values)
+                                 + jnp.abs(d_values[n]) * by_name(tangents[seed]), axis=0) for n in names}
                for seed in graph.inputs}
-    by_adjoint = jnp.stack([jnp.abs(adjoints[w][0]) for w in names])
-    reverse = {v: jnp.sum(jnp.abs(d_adjoints[v]) * size
-                          + jnp.stack([jnp.abs(d_values[w][i]) for w in names]) * by_adjoint, axis=0)
+    reverse = {v: jnp.sum(jnp.abs(d_adjoints[v]) * by_name(values)
+                          + jnp.abs(jnp.stack([d_values[w][i] for w in names])) * by_name(adjoints), axis=0)
                for i, v in enumerate(names)}
     return forward, reverse
 
@@ -111,11 +105,15 @@ def _derivative_sensitivities(graph: ag.Graph, point: dict) -> tuple[dict, dict]
 # JAX's route: the same graph as a JAX function, differentiated by JAX
 
 
-def jax_values(graph: ag.Graph, point: Mapping):
-    """Every name's value, computed with jax.numpy (traceable: jax.jvp / jax.vjp / jax.grad differentiate it)."""
-    values = dict(point)
+def jax_values(graph: ag.Graph, point: Mapping, added: Mapping | None = None):
+    """Every name's value, computed with jax.numpy (traceable: jax.jvp / jax.vjp / jax.grad differentiate it).
+    `added[name]`, where given, is added to a name's value right after it is computed: its cotangent is then the
+    name's adjoint dy/d name, and its tangent moves every later value as that name's rounding would."""
+    added = added or {}
+    values = {k: v + added[k] if k in added else v for k, v in point.items()}
     for name, tree in graph.nodes:
-        values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + jnp.zeros_like(point[graph.inputs[0]])
+        values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + added.get(
+            name, jnp.zeros_like(point[graph.inputs[0]]))
     return values
 
 
@@ -133,16 +131,9 @@ def vjp_adjoints(graph: ag.Graph, point: Mapping) -> dict:
     """One jax.vjp of y, with a zero perturbation added to every node right after it is computed: the cotangent of
     each perturbation is that node's adjoint dy/d node, the cotangent of each input its dy/d input."""
     point = {k: jnp.asarray(v) for k, v in point.items()}
-
-    def y_perturbed(p, eps):
-        values = dict(p)
-        for name, tree in graph.nodes:
-            values[name] = jnp.asarray(ex.evaluate(tree, values, jnp)) + eps[name]
-        return values[graph.output]
-
     shape = jnp.broadcast_shapes(*(v.shape for v in point.values()))
     zeros = {name: jnp.zeros(shape) for name, _ in graph.nodes}
-    y, pullback = jax.vjp(y_perturbed, point, zeros)
+    y, pullback = jax.vjp(lambda p, eps: jax_values(graph, p, eps)[graph.output], point, zeros)
     d_inputs, d_nodes = pullback(jnp.ones_like(y))
     return {**d_nodes, **d_inputs}
 
@@ -188,21 +179,17 @@ def worst_against_bound(ours: dict, theirs: dict, rounding: dict, eps: float) ->
     """The entry (table key and point) nearest its bound, |ours - theirs| against 8 (eps |theirs| + 2 rounding):
     each route off by its first-order round-off (`rounding`, absolute), with the walks' 8 eps (1 + ...) margin.
     Every entry is within its bound exactly when this one is. Relative to |theirs| (absolute where that is 0)."""
-    worst = None
-    for key in ours:
-        ref = np.abs(np.asarray(theirs[key], dtype=float))
-        error = np.abs(np.asarray(ours[key], dtype=float) - np.asarray(theirs[key], dtype=float))
-        bound = 8 * (eps * ref + 2 * np.asarray(rounding[key], dtype=float))
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0: an exact match; x / 0: infinitely over
-            ratio = np.where(error == 0, 0.0, error / bound)
-        point = int(np.argmax(ratio)) if ratio.ndim else 0
-        if worst is None or ratio.flat[point] > worst[0]:
-            scale = ref.flat[point] if ref.flat[point] > 0 else 1.0
-            worst = (float(ratio.flat[point]), key, point, float(error.flat[point] / scale),
-                     float(bound.flat[point] / scale), bool(ref.flat[point] > 0))
-    ratio, key, point, error, bound, relative = worst
-    return {"entry": key, "point": point, "error": error, "bound": bound, "ratio": ratio,
-            "kind": "relative" if relative else "absolute (the reference is 0)"}
+    keys = list(ours)
+    table = lambda d: np.stack(np.broadcast_arrays(*(np.asarray(d[k], dtype=float) for k in keys)))  # noqa: E731
+    mine, ref = table(ours), table(theirs)
+    error, bound, ref = np.abs(mine - ref), 8 * (eps * np.abs(ref) + 2 * table(rounding)), np.abs(ref)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0: an exact match; x / 0: infinitely over
+        ratio = np.where(error == 0, 0.0, error / bound)
+    row, point = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    scale = ref[row, point] if ref[row, point] > 0 else 1.0
+    return {"entry": keys[row], "point": int(point), "error": float(error[row, point] / scale),
+            "bound": float(bound[row, point] / scale), "ratio": float(ratio[row, point]),
+            "kind": "relative" if ref[row, point] > 0 else "absolute (the reference is 0)"}
 
 
 def max_errors(graph: ag.Graph, walk: dict, routes: dict, jvp: dict, vjp: dict) -> dict:

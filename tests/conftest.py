@@ -17,15 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+import cli_processes
 import jax
 import pytest
+from cli_processes import CLI_ENV, REPO
 
 from gradlab.runner.meta import set_compile_cache
 
 jax.config.update("jax_enable_x64", True)  # the verification tests compare in float64
-# On a GPU, JAX takes 75% of the device's memory at start-up unless told not to: test workers and the processes
-# they start share one device (set before any backend starts, inherited by every child through CLI_ENV)
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # every test's XLA executables in JAX's persistent cache, as runs keep theirs: a second `make test` loads them
 set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACHE", "~/.cache/gradlab/jax-tests"))
 # submitit runs logging.config.dictConfig when first imported, which closes the log handlers already made; one
@@ -44,8 +43,6 @@ def pytest_collection_modifyitems(items):
         if WHOLE_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.experiment)
 
-REPO = Path(__file__).resolve().parents[1]
-CLI_ENV = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
 
 # A logreg run that computes for about a minute alone on this machine (2e6 SGD steps on 4000 points), far longer
 # than any test waits: a test that signals or kills it mid-run never races the run's own end, whatever the load
@@ -232,8 +229,9 @@ def hydra_in_process(monkeypatch, tmp_path):
 
 
 def run_cli(name: str, out_dir: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python experiments/<name>.py hydra.run.dir=<out_dir> <overrides>` from the repo root."""
-    return subprocess.run(
+    """`python experiments/<name>.py hydra.run.dir=<out_dir> <overrides>` from the repo root (forked from the CLI
+    server: cli_processes.py)."""
+    return cli_processes.run(
         [sys.executable, str(REPO / "experiments" / f"{name}.py"), f"hydra.run.dir={out_dir}", *overrides],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env=CLI_ENV,
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cli_processes
 from conftest import CLI_ENV, REPO, read_metrics
 
 
 def run_elsewhere(tmp_path, *overrides: str) -> tuple[subprocess.CompletedProcess, dict]:
     """`python <repo>/experiments/check_answers.py` with the current directory outside the repository."""
     out_dir = tmp_path / "run"
-    proc = subprocess.run(
+    proc = cli_processes.run(
         [sys.executable, str(REPO / "experiments" / "check_answers.py"), f"hydra.run.dir={out_dir}", *overrides],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=CLI_ENV,
     )

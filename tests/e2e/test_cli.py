@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_processes
 import matplotlib.image
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def gradlab_command() -> list[str]:
 def sweep(tmp_path_factory) -> Path:
     """`gradlab logreg -m train.steps=10,20 ...`: two tiny jobs through the console script."""
     sweep_dir = tmp_path_factory.mktemp("cli") / "sweep"
-    proc = subprocess.run([*gradlab_command(), "logreg", "-m", "train.steps=10,20", *TINY,
+    proc = cli_processes.run([*gradlab_command(), "logreg", "-m", "train.steps=10,20", *TINY,
                            f"hydra.sweep.dir={sweep_dir}"], cwd=REPO, capture_output=True, text=True, timeout=600,
                           env=CLI_ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]

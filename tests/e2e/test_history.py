@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import cli_processes
 import pytest
 import yaml
 from conftest import CLI_ENV, MAIN_JOB_RUNS, MAIN_JOB_TAGS, REPO, validated_config
@@ -20,7 +21,7 @@ POINTS = "x,y\n-2,0\n-1,0\n0.5,0\n-0.5,1\n1,1\n2,1\n"
 
 
 def gradlab(cwd, *argv, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gradlab.cli", *map(str, argv)], cwd=cwd, capture_output=True,
+    return cli_processes.run([sys.executable, "-m", "gradlab.cli", *map(str, argv)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=CLI_ENV)
 
 
@@ -76,8 +77,9 @@ def test_a_rerun_never_follows_the_hydra_settings_in_a_record(tmp_path):
     """A record whose overrides.yaml names hydra.run.dir (and a job name leading out of outputs/): the rerun
     goes into DIR-rerun all the same, and reproduces the run."""
     run, outside = tmp_path / "run", tmp_path / "outside"
-    first = subprocess.run([sys.executable, str(REPO / "experiments" / "softmax_jacobian.py"), f"hydra.run.dir={run}",
-                            "figures=false"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=CLI_ENV)
+    first = cli_processes.run([sys.executable, str(REPO / "experiments" / "softmax_jacobian.py"),
+                               f"hydra.run.dir={run}", "figures=false"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env=CLI_ENV)
     assert first.returncode == 0, first.stderr
     saved = run / ".hydra" / "overrides.yaml"
     planted = [f"hydra.run.dir={outside}", "hydra.job.name=../../x", "figures=false"]

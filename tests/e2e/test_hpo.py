@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_processes
 import pytest
 import yaml
 from conftest import CLI_ENV, wait_until_computing
@@ -28,7 +29,7 @@ def command(tmp_path, *overrides: str) -> list[str]:
 
 
 def search(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command(tmp_path, *overrides), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    return cli_processes.run(command(tmp_path, *overrides), cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env=CLI_ENV)
 
 
@@ -45,7 +46,7 @@ def run_record(row: dict) -> dict:
 
 @pytest.mark.slow
 def test_a_search_killed_after_2_trials_resumes_from_sqlite_to_4_complete_trials(tmp_path):
-    first = subprocess.Popen(command(tmp_path, "search.n_trials=4"), cwd=tmp_path, stdout=subprocess.PIPE,
+    first = cli_processes.popen(command(tmp_path, "search.n_trials=4"), cwd=tmp_path, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, env=CLI_ENV)
     try:
         wait_until_computing(tmp_path / "search" / "2" / "metrics.json", timeout=120)  # trials 0 and 1 are done

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import cli_processes
 from conftest import CLI_ENV, REPO, run_cli
 
 
@@ -30,7 +31,7 @@ def test_a_bad_value_is_one_line_and_exit_2(cli):
 
 def test_default_run_dirs_are_unique_even_in_the_same_second(tmp_path):
     cmd = [sys.executable, str(REPO / "experiments" / "logreg.py"), "optimizer.lr=-1"]  # fast: fails validation
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.DEVNULL, env=CLI_ENV) for _ in range(3)]
+    procs = [cli_processes.popen(cmd, cwd=tmp_path, stderr=subprocess.DEVNULL, env=CLI_ENV) for _ in range(3)]
     assert [p.wait(timeout=120) for p in procs] == [2, 2, 2]
     runs = sorted((tmp_path / "outputs" / "logreg").glob("*/*/metrics.json"))
     assert len(runs) == 3

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import cli_processes
 import pytest
 from conftest import (
     CLI_ENV,
@@ -24,7 +25,7 @@ from conftest import (
 
 
 def _run_all(out_dir, *overrides, env=CLI_ENV):
-    return subprocess.run(
+    return cli_processes.run(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out_dir}", *overrides],
         cwd=REPO, capture_output=True, text=True, timeout=900, env=env,
     )
@@ -69,7 +70,7 @@ def test_a_run_past_its_timeout_is_interrupted_and_the_report_says_so(tmp_path):
 
 def test_ctrl_c_stops_the_run_in_progress_and_still_writes_the_report(tmp_path):
     out = tmp_path / "stopped"
-    proc = subprocess.Popen(
+    proc = cli_processes.popen(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
          "only=[logreg,logreg_sweep]", "jobs=1", as_run_all_override("logreg", LONG_LOGREG)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
@@ -103,7 +104,7 @@ def test_a_killed_forkserver_does_not_end_the_run_it_started(tmp_path):
     """The forkserver delivers a run's exit code; killed, it delivers 255 while the run computes on: run_all waits
     for the run itself and reports what its record says."""
     out = tmp_path / "orphan"
-    proc = subprocess.Popen(
+    proc = cli_processes.popen(
         [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}", "only=[logreg]",
          as_run_all_override("logreg", ("train.steps=5000", *LONG_DATA))],  # ~2.5 s alone: it must finish
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)

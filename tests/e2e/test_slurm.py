@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import cli_processes
 import pytest
 from conftest import CLI_ENV, REPO, wait_for
 
@@ -52,7 +53,7 @@ def rows_of(sweep_dir: Path) -> list[dict]:
 
 def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the_jobs_not_ok(tmp_path, slurm):
     seeds = ",".join(str(s) for s in range(1 + len(STATES)))
-    sweep = subprocess.run([GRADLAB, "softmax_jacobian", "-m", "hydra/launcher=submitit_slurm", f"seed={seeds}",
+    sweep = cli_processes.run([GRADLAB, "softmax_jacobian", "-m", "hydra/launcher=submitit_slurm", f"seed={seeds}",
                             "figures=false", *SUMMARY], cwd=tmp_path, env=slurm, capture_output=True, text=True,
                            timeout=300)
     (sweep_dir,) = (tmp_path / "outputs" / "softmax_jacobian" / "multirun").glob("*/*")
@@ -70,7 +71,7 @@ def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the
     assert (sweep_dir / "summary.png").stat().st_size > 0
     assert not any((sweep_dir / str(n)).exists() for n in STATES)  # never started: only the job list knows them
 
-    resumed = subprocess.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
+    resumed = cli_processes.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert [line for line in resumed.stdout.splitlines() if line.startswith("  job")] == [
@@ -79,7 +80,7 @@ def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the
     assert [(r["attempt"], r["scheduler_job"], r["status"]) for r in rows] == [
         ("", "1001_0", "ok"), *(("resume-1", "", "ok") for _ in STATES)]
     assert len({r[METRIC] for r in rows}) == len(rows)  # each seed its own logits: each job really ran
-    again = subprocess.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
+    again = cli_processes.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
                            text=True, timeout=120)
     assert again.returncode == 0 and "nothing to resume" in again.stdout
 

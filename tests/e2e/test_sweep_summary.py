@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+import cli_processes
 import numpy as np
 import pytest
 import yaml
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_2_seed_sweep_reports_the_numpy_mean_std_and_interval_per_learning_rate(tmp_path):
-    proc = subprocess.run(
+    proc = cli_processes.run(
         [sys.executable, str(REPO / "experiments" / "logreg.py"), "-m", "data.seed=0,1", "optimizer.lr=0.05,0.1",
          "grid.resolution=11", "train.steps=20", "figures=false"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, env=CLI_ENV,
@@ -57,7 +58,7 @@ def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(t
     TerminatedWorkerError. The summary is still written, the job never started is `lost`, exit 1, one line.
 
     Two workers: job 0 (short) ends ok, then jobs 1 and 2 (long) compute; job 3 waits for a worker it never gets."""
-    proc = subprocess.Popen(
+    proc = cli_processes.popen(
         [sys.executable, str(REPO / "experiments" / "logreg.py"), "-m", "hydra/launcher=joblib",
          "hydra.launcher.n_jobs=2", f"train.steps=30,{LONG_STEPS},{LONG_STEPS + 1},300", *LONG_DATA],
         cwd=tmp_path, env=CLI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -6,16 +6,16 @@
 from __future__ import annotations
 
 import csv
-import subprocess
 import sys
 
+import cli_processes
 from conftest import CLI_ENV, REPO
 
 TINY = ("grid.resolution=11", "train.steps=50", "optimizer.name=sgd", "figures=false")
 
 
 def _sweep(tmp_path, *overrides):
-    proc = subprocess.run(
+    proc = cli_processes.run(
         [sys.executable, str(REPO / "experiments" / "logreg.py"), "-m", *TINY, *overrides],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, env=CLI_ENV,
     )

@@ -4,9 +4,9 @@ same config run in-process."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
+import cli_processes
 import pytest
 from conftest import CLI_ENV, REPO
 
@@ -18,7 +18,7 @@ COMPARED = ("sgd", "momentum", "adam", "minimizer_l2", "penalty_grad_max_abs_err
 def test_cli_sweep_over_alpha_reproduces_the_single_run(run_experiment, tmp_path):
     _, single, _ = run_experiment("weight_decay", *SMALL, "alpha=0.01")
     sweep_dir = tmp_path / "sweep"
-    proc = subprocess.run(
+    proc = cli_processes.run(
         [sys.executable, str(REPO / "experiments" / "weight_decay.py"), "-m", f"hydra.sweep.dir={sweep_dir}",
          *SMALL, "alpha=0.01,0.005"],
         cwd=REPO, capture_output=True, text=True, timeout=300, env=CLI_ENV,

@@ -2,13 +2,13 @@
 
 `popen` and `run` take what subprocess.Popen and subprocess.run take. A command that starts the CLI
 (`python experiments/<name>.py ...`, `python -m <module> ...`, the `gradlab` script) runs in a process forked from a
-server that has imported gradlab, JAX, Hydra, Matplotlib and the launchers and composed one config (multiprocessing's
-forkserver, as the main job forks its runs: experiments/run_all.py). From `launch` on it is the same code in a
-process of its own: its pid, working directory, environment, signals, stdout, stderr and exit code; it costs ~1 s
-less CPU than a new interpreter (two thirds of a small run's). Anything else (another program, or an environment
-whose differences Python or JAX read while importing) starts as subprocess would start it. What the server
-cannot show, the start-up itself (imports, a signal while Hydra composes), is tested on new interpreters, as is the
-installed package (tests/e2e/test_install.py) and the main job (conftest's `main_job`).
+server that has imported gradlab, JAX, Hydra, Matplotlib and the launchers (multiprocessing's forkserver, prepared
+as the main job's is: experiments/run_all.py, gradlab/runner/fork_warm_up.py). From `launch` on it is the same code
+in a process of its own: its pid, working directory, environment, signals, stdout, stderr and exit code; it costs
+~1 CPU-s less than a new interpreter (two thirds of a small run's). Anything else (another program, an environment
+whose differences Python or JAX read while importing, a joblib sweep) starts as subprocess would start it. What the
+server cannot show, the start-up itself (imports, a signal while Hydra composes), is tested on new interpreters, as
+are the installed package (tests/e2e/test_install.py) and the main job (conftest's `main_job`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ SCRIPTS = {Path(sys.executable).with_name("gradlab")}  # the console script besi
 
 def _server_modules() -> list[str]:
     """What every CLI process would import: gradlab's experiments and figures, the launchers' plugins, the
-    libraries JAX loads on first use (scipy.linalg for LAPACK) and `cli_server_warm_up` (Hydra's first compose)."""
+    libraries JAX loads on first use (scipy.linalg for LAPACK), then what run_all's forkserver does last (Hydra's
+    first compose, gc.freeze: gradlab/runner/fork_warm_up.py)."""
     import pkgutil
 
     import gradlab.experiments
@@ -50,7 +51,7 @@ def _server_modules() -> list[str]:
             "hydra_plugins.hydra_joblib_launcher.joblib_launcher",
             "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
             *(f"{p.__name__}.{m.name}" for p in packages for m in pkgutil.iter_modules(p.__path__)),
-            "cli_server_warm_up"]
+            "gradlab.runner.fork_warm_up"]
 
 
 @functools.cache

@@ -148,7 +148,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         ctx.stop.set()
     runs = selected(cfg)
     modules = dict.fromkeys(f"gradlab.{package}.{r.experiment}" for r in runs for package in ("experiments", "figures"))
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["matplotlib.pyplot", *modules])  # imported once
+    multiprocessing.get_context("forkserver").set_forkserver_preload(  # imported once, then frozen
+        ["matplotlib.pyplot", *modules, "gradlab.runner.fork_warm_up"])
     outcomes: dict[str, dict] = {}
     numbered = {spec.id: index for index, spec in enumerate(runs, start=1)}
 

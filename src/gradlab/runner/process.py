@@ -16,6 +16,7 @@ processes and signals.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -153,7 +154,10 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     parent = os.getpid()
+    gc.freeze()  # the child's collections skip what this process made: no copy-on-write of it, no time walking it
     pid = os.fork()
+    if pid:
+        gc.unfreeze()
     if pid == 0:  # the child: run, then leave without unwinding the parent's state (Hydra, launchers)
         code = EXIT_FAILED
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import conftest
+import jax
 import pytest
 
 TWO_DEVICES = "--xla_force_host_platform_device_count=2"
@@ -18,9 +19,11 @@ def _rows_by_config(run_dir):
 
 @pytest.mark.slow
 def test_logreg_sweep_cli_end_to_end_and_sharded_on_two_devices(tmp_path, cli, monkeypatch):
-    # both runs on the CPU backend explicitly: forced host devices apply only to it, and on a GPU machine the
-    # default backend would be the GPU (one device), whose numbers need not match the CPU's bit for bit
-    monkeypatch.setattr(conftest, "CLI_ENV", {**conftest.CLI_ENV, "JAX_PLATFORMS": "cpu"})
+    # both runs on the CPU backend: forced host devices apply only to it, and on a GPU machine the default backend
+    # would be the GPU (one device), whose numbers need not match the CPU's bit for bit (JAX_PLATFORMS is read as
+    # JAX is imported: a CLI told it starts a new interpreter, cli_processes.py)
+    if jax.default_backend() != "cpu":
+        monkeypatch.setattr(conftest, "CLI_ENV", {**conftest.CLI_ENV, "JAX_PLATFORMS": "cpu"})
     one, metrics_one = cli("logreg_sweep", *SMALL)
     assert one.returncode == 0, one.stderr
     # 3 seeds x 3 lrs x 1 momentum = 9 rows: an odd batch, padded to split across the two devices

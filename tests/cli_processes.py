@@ -87,8 +87,7 @@ def _as_python_would(command) -> tuple[str, str, list[str]] | None:
     return None
 
 
-def _starts_alike(env: dict | None) -> bool:
-    env = CLI_ENV if env is None else env
+def _starts_alike(env: dict) -> bool:
     changed = {key for key in env.keys() | CLI_ENV.keys() if env.get(key) != CLI_ENV.get(key)}
     return not any(key.startswith(READ_AT_START) for key in changed)
 
@@ -166,7 +165,7 @@ class ForkedProcess:
 def popen(command, *, cwd=None, env=None, stdout=None, stderr=None, text=False, **kwargs):
     """subprocess.Popen(command, ...), the CLI forked from the server where it starts alike (ForkedProcess)."""
     how = _as_python_would(command)
-    if how is None or kwargs or not _starts_alike(env):
+    if how is None or kwargs or not _starts_alike(dict(os.environ) if env is None else env):
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr, text=text, **kwargs)
     folder = Path(tempfile.mkdtemp(prefix="gradlab-cli-"))
     outputs = {name: folder / name for name, asked in (("stdout", stdout), ("stderr", stderr))
@@ -178,7 +177,7 @@ def popen(command, *, cwd=None, env=None, stdout=None, stderr=None, text=False, 
     if stderr == subprocess.STDOUT:
         targets["stderr"] = targets["stdout"]
     process = _server().Process(target=_in_child, args=(
-        *how, os.fspath(cwd or os.getcwd()), dict(CLI_ENV if env is None else env), targets["stdout"],
+        *how, os.fspath(cwd or os.getcwd()), dict(os.environ if env is None else env), targets["stdout"],
         targets["stderr"]))
     process.start()
     return ForkedProcess(command, process, folder, outputs, text)

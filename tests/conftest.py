@@ -1,8 +1,9 @@
-"""Shared test set-up: float64 once, an in-process runner (Hydra's compose API) and the real CLI, both into tmp_path.
+"""Shared test set-up: float64 once, an in-process runner (Hydra's compose API) and the CLI, both into tmp_path.
 
 Most tests call an experiment in-process (`run_experiment`): the config is composed from configs/<name>.yaml
 exactly as the CLI composes it, then the run layer's `execute` runs it into tmp_path. The tests under `e2e/`
-start the real CLI (`cli`) for the contract a process has: exit codes, stderr, signals, launchers.
+run the CLI (`cli`) for the contract a process has: exit codes, stderr, signals, launchers; in processes forked
+from a server that imported it once (cli_processes.py).
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def run_cli(name: str, out_dir: Path, *overrides: str, timeout: float = 600) -> 
 
 @pytest.fixture
 def cli(tmp_path):
-    """cli(name, *overrides) -> (completed process, metrics dict or None), the real CLI into a fresh tmp dir."""
+    """cli(name, *overrides) -> (completed process, metrics dict or None), the CLI into a fresh tmp dir."""
     counter = iter(range(1_000))
 
     def _run(name: str, *overrides: str, timeout: float = 600):

@@ -15,7 +15,8 @@ moment: a signal while the main job starts (imports, Hydra, the fork) is held un
 
 The processes are forked from one server that imported gradlab, JAX, Hydra and Matplotlib once
 (multiprocessing's forkserver, which has started no JAX backend): each run is `python -m
-gradlab.experiments.<name>` without the ~1.1 s of imports a new interpreter pays, 12 of them in `make run`.
+gradlab.experiments.<name>` without the ~1.1 s of imports a new interpreter pays, 12 of them in `make run`, nor
+Hydra's first compose and a collection of the imported objects (runner/fork_warm_up.py).
 """
 
 from __future__ import annotations

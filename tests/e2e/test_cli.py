@@ -30,8 +30,8 @@ def sweep(tmp_path_factory) -> Path:
     """`gradlab logreg -m train.steps=10,20 ...`: two tiny jobs through the console script."""
     sweep_dir = tmp_path_factory.mktemp("cli") / "sweep"
     proc = cli_processes.run([*gradlab_command(), "logreg", "-m", "train.steps=10,20", *TINY,
-                           f"hydra.sweep.dir={sweep_dir}"], cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env=CLI_ENV)
+                              f"hydra.sweep.dir={sweep_dir}"], cwd=REPO, capture_output=True, text=True, timeout=600,
+                             env=CLI_ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (sweep_dir / "summary.csv").is_file()  # the same Hydra app as python experiments/logreg.py -m
     return sweep_dir

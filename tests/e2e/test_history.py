@@ -22,7 +22,7 @@ POINTS = "x,y\n-2,0\n-1,0\n0.5,0\n-0.5,1\n1,1\n2,1\n"
 
 def gradlab(cwd, *argv, timeout=300) -> subprocess.CompletedProcess:
     return cli_processes.run([sys.executable, "-m", "gradlab.cli", *map(str, argv)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=CLI_ENV)
+                             text=True, timeout=timeout, env=CLI_ENV)
 
 
 def listed(capsys, *argv) -> tuple[int, str]:

@@ -30,7 +30,7 @@ def command(tmp_path, *overrides: str) -> list[str]:
 
 def search(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
     return cli_processes.run(command(tmp_path, *overrides), cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env=CLI_ENV)
+                             env=CLI_ENV)
 
 
 def summary(tmp_path) -> tuple[list[dict], dict]:
@@ -47,7 +47,7 @@ def run_record(row: dict) -> dict:
 @pytest.mark.slow
 def test_a_search_killed_after_2_trials_resumes_from_sqlite_to_4_complete_trials(tmp_path):
     first = cli_processes.popen(command(tmp_path, "search.n_trials=4"), cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=CLI_ENV)
+                                stderr=subprocess.STDOUT, text=True, env=CLI_ENV)
     try:
         wait_until_computing(tmp_path / "search" / "2" / "metrics.json", timeout=120)  # trials 0 and 1 are done
         first.kill()

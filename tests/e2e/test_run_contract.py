@@ -32,7 +32,7 @@ def _no_run_outlives_its_test():
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
     proc = cli_processes.popen([sys.executable, str(REPO / "experiments" / "logreg.py"), *args], cwd=cwd, env=CLI_ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _launched.append(proc)
     return proc
 
@@ -159,13 +159,13 @@ def test_the_compilation_cache_setting_is_honoured(tmp_path):
     env = {**CLI_ENV, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MPLCONFIGDIR": fonts}
     run = [sys.executable, str(REPO / "experiments" / "receptive_field.py"), "figures=false"]  # compiles little
     on = cli_processes.run([*run, f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True, text=True, env=env,
-                        timeout=120)
+                           timeout=120)
     assert on.returncode == 0, on.stderr
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["meta"]["compile_cache"] == str(
         tmp_path / "xdg" / "gradlab" / "jax")
     assert any((tmp_path / "xdg" / "gradlab" / "jax").iterdir())
     off = cli_processes.run([*run, f"hydra.run.dir={tmp_path / 'b'}", "compile_cache=null"], capture_output=True,
-                         timeout=120, text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "xdg-off")})
+                            timeout=120, text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "xdg-off")})
     assert off.returncode == 0, off.stderr
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["meta"]["compile_cache"] is None
     assert not (tmp_path / "xdg-off").exists()

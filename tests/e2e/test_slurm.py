@@ -54,8 +54,8 @@ def rows_of(sweep_dir: Path) -> list[dict]:
 def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the_jobs_not_ok(tmp_path, slurm):
     seeds = ",".join(str(s) for s in range(1 + len(STATES)))
     sweep = cli_processes.run([GRADLAB, "softmax_jacobian", "-m", "hydra/launcher=submitit_slurm", f"seed={seeds}",
-                            "figures=false", *SUMMARY], cwd=tmp_path, env=slurm, capture_output=True, text=True,
-                           timeout=300)
+                               "figures=false", *SUMMARY], cwd=tmp_path, env=slurm, capture_output=True, text=True,
+                              timeout=300)
     (sweep_dir,) = (tmp_path / "outputs" / "softmax_jacobian" / "multirun").glob("*/*")
     errors = [line for line in sweep.stderr.splitlines() if line.strip()]
     assert sweep.returncode == 1, sweep.stderr  # some jobs did not end ok: not a config error (2)
@@ -72,7 +72,7 @@ def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the
     assert not any((sweep_dir / str(n)).exists() for n in STATES)  # never started: only the job list knows them
 
     resumed = cli_processes.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
-                             text=True, timeout=300)
+                                text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert [line for line in resumed.stdout.splitlines() if line.startswith("  job")] == [
         f"  job {n} (was {STATUS[n]}): seed={n} figures=False" for n in STATES]
@@ -81,7 +81,7 @@ def test_every_jobs_end_on_slurm_is_in_the_summary_and_resume_reruns_exactly_the
         ("", "1001_0", "ok"), *(("resume-1", "", "ok") for _ in STATES)]
     assert len({r[METRIC] for r in rows}) == len(rows)  # each seed its own logits: each job really ran
     again = cli_processes.run([GRADLAB, "resume", str(sweep_dir)], cwd=tmp_path, env=slurm, capture_output=True,
-                           text=True, timeout=120)
+                              text=True, timeout=120)
     assert again.returncode == 0 and "nothing to resume" in again.stdout
 
 

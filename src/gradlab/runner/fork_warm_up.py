@@ -8,6 +8,7 @@ forked run would otherwise pay again, done once in the server.
   its pages (copying them, shared until then).
 """
 
+import contextlib
 import gc
 
 from hydra import compose, initialize_config_dir
@@ -15,7 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 from gradlab.runner.run import CONFIG_DIR
 
-with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+# only time is at stake: a compose that fails here (it would fail in the run too, which then says why) must not
+# stop the server, whose failure to import a module would end every run it was to fork
+with contextlib.suppress(Exception), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
     compose(config_name="softmax_jacobian", return_hydra_config=True)
 GlobalHydra.instance().clear()
 gc.freeze()

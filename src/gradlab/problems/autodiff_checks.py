@@ -92,11 +92,13 @@ def _derivative_sensitivities(graph: ag.Graph, point: dict) -> tuple[dict, dict]
         one_hot)
     values, tangents, adjoints = jax.tree.map(jnp.abs, derivatives(zero))
     by_name = lambda table: jnp.stack([table[n] for n in names])  # noqa: E731  (names x points)
-    forward = {seed: {n: jnp.sum(jnp.abs(d_tangents[seed][n]) * by_name(values)
-                                 + jnp.abs(d_values[n]) * by_name(tangents[seed]), axis=0) for n in names}
+    values, adjoints = by_name(values), by_name(adjoints)
+    tangents = {seed: by_name(table) for seed, table in tangents.items()}
+    moves = jnp.abs(by_name(d_values))  # moves[w, v]: |dw/dv| (names x names x points)
+    forward = {seed: {n: jnp.sum(jnp.abs(d_tangents[seed][n]) * values + moves[k] * tangents[seed], axis=0)
+                      for k, n in enumerate(names)}
                for seed in graph.inputs}
-    reverse = {v: jnp.sum(jnp.abs(d_adjoints[v]) * by_name(values)
-                          + jnp.abs(jnp.stack([d_values[w][i] for w in names])) * by_name(adjoints), axis=0)
+    reverse = {v: jnp.sum(jnp.abs(d_adjoints[v]) * values + moves[:, i] * adjoints, axis=0)
                for i, v in enumerate(names)}
     return forward, reverse
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -156,6 +157,45 @@ def test_random_graphs_walks_match_jax(graph, points):
         if name != graph.output:
             np.testing.assert_allclose(reverse[name][keep], np.asarray(vjp[name])[keep], rtol=1e-12, atol=1e-12,
                                        err_msg=f"d{graph.output}/d{name}")
+
+
+def _chain(length: int) -> ag.Graph:
+    """n_i = tanh(n_{i-1}) + 0.5 cos(n_{i-1}): each node uses the one before twice, so the output written in x alone
+    has 4 (2^length - 1) operations (n_1 has 4; each node doubles the one before and adds 4)."""
+    nodes = {f"n{i}": f"tanh({prev}) + 0.5 * cos({prev})" for i, prev in
+             enumerate(["x", *(f"n{i}" for i in range(1, length))], start=1)}
+    return ag.build(["x"], nodes, f"n{length}")
+
+
+@settings(max_examples=10, deadline=None)
+@given(random_graphs())
+@example(HOMEWORK).via("the homework")
+@example(_chain(6)).via("a chain that doubles")
+def test_inlined_operations_are_counted_without_inlining(graph):
+    output, definitions = ex.Name(graph.output), dict(graph.nodes)
+    assert ex.inlined_operations(output, definitions) == ex.operations(ex.inline(output, definitions))
+
+
+@pytest.mark.timeout(60)  # written out, the formula would never end: a failure, not a hang
+def test_a_long_chain_is_described_without_writing_out_its_formula():
+    """The chain of 100 nodes (the most a graph may have): its output in x alone would have 4 (2^100 - 1) operations,
+    so the heading gives the output's own node and the count; the homework's y is written out in x."""
+    assert ex.inlined_operations(ex.Name("n100"), dict(_chain(100).nodes)) == 4 * (2**100 - 1)
+    assert _chain(100).output_formula() == ("tanh(n99) + 0.5 * cos(n99) (in the inputs alone: 5.07e+30 operations, "
+                                            "not written out)")
+    assert HOMEWORK.output_formula() == ex.to_text(ex.inline(ex.Name(HOMEWORK.output), dict(HOMEWORK.nodes)))
+    assert "x" in HOMEWORK.output_formula() and "f1" not in HOMEWORK.output_formula()
+
+
+@pytest.mark.parametrize("graph", [HOMEWORK, _chain(12)], ids=["homework", "chain of 12"])
+def test_round_off_bounds_op_by_op_equal_the_compiled_ones(graph):
+    """Graphs above MAX_NODES_COMPILED get their round-off bounds op by op (XLA's fused program grows as nodes^2):
+    the same numbers as the one compiled program, to the summation order."""
+    point = {"x": jnp.linspace(-1.0, 0.5, 5)}
+    compiled = checks._compiled_sensitivities(graph, point)
+    op_by_op = checks._derivative_sensitivities(graph, point)
+    for a, b in zip(jax.tree.leaves(op_by_op), jax.tree.leaves(compiled), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
 
 
 def test_a_node_used_twice_sums_both_edges():

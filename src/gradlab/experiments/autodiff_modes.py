@@ -216,7 +216,7 @@ def _tables_markdown(graph: ag.Graph, rows: list[dict], counts: dict) -> str:
     y, fmt = graph.output, (lambda v: f"{v:.10g}")
     table = lambda header, body: markdown_table(header, body).rstrip("\n")  # noqa: E731
     # level-4 headings: the report includes this file under its own '### autodiff_modes' heading
-    parts = [f"#### Forward and reverse mode on {y} = {ex.to_text(ex.inline(ex.Name(y), dict(graph.nodes)))}", ""]
+    parts = [f"#### Forward and reverse mode on {y} = {graph.output_formula()}", ""]
     for row in rows:
         at = ", ".join(f"{k} = {v:g}" for k, v in row["inputs"].items())
         header = ["name", "formula", "value", *(f"d./d{n} (forward pass {i + 1})" for i, n in enumerate(graph.inputs)),
@@ -297,7 +297,7 @@ def _curves(cfg: Config, graph: ag.Graph, points: dict, draw: dict, closed: dict
             "points_reverse": routes[first]["reverse"][on_line], "points_jax_grad": routes[first]["jax_grad"][on_line],
             "curve_held": ", ".join(f"{k} = {float(v[0]):g}" for k, v in draw.items() if k != first),
             "curve_input": first, "output_name": graph.output,
-            "output_text": ex.to_text(ex.inline(ex.Name(graph.output), dict(graph.nodes)))}
+            "output_text": graph.output_formula()}
 
 
 def _drawn(graph: ag.Graph, draw: dict) -> dict[str, np.ndarray]:

@@ -35,6 +35,7 @@ from gradlab.problems import expression as ex
 
 MAX_NODES = 100  # a larger graph is refused (the drawing stays readable up to ~30)
 MAX_INPUTS = 16
+MAX_WRITTEN_OUT = 100  # operations of the output written as one formula of the inputs (headings, figure titles)
 
 
 class GraphError(ValueError):
@@ -75,6 +76,16 @@ class Graph:
 
     def formula(self, node: str) -> str:
         return "input" if node in self.inputs else ex.to_text(dict(self.nodes)[node])
+
+    def output_formula(self) -> str:
+        """The output as one formula of the inputs (every node inlined), as Problem 9 writes y; or, where that
+        formula would take more than MAX_WRITTEN_OUT operations, the output's own node and the count: inlining
+        can double the formula with every node (ex.inlined_operations), 2^100 operations for a chain of 100."""
+        output, definitions = ex.Name(self.output), dict(self.nodes)
+        operations = ex.inlined_operations(output, definitions)
+        if operations <= MAX_WRITTEN_OUT:
+            return ex.to_text(ex.inline(output, definitions))
+        return f"{self.formula(self.output)} (in the inputs alone: {operations:.3g} operations, not written out)"
 
 
 def _identifier(name: str, where: str) -> None:

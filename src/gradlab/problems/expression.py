@@ -108,15 +108,28 @@ def depth(e: Expr) -> int:
     return 1
 
 
-def operations(e: Expr) -> int:
-    """Primitive operations to evaluate e once (each +, -, *, /, **, negation and function call counts one)."""
+def operations(e: Expr, per_name: Mapping[str, int] | None = None) -> int:
+    """Primitive operations to evaluate e once (each +, -, *, /, **, negation and function call counts one), a
+    name counting per_name[name] (0 when absent: a value already computed)."""
+    if isinstance(e, Name):
+        return (per_name or {}).get(e.id, 0)
     if isinstance(e, Neg):
-        return 1 + operations(e.arg)
+        return 1 + operations(e.arg, per_name)
     if isinstance(e, Bin):
-        return 1 + operations(e.left) + operations(e.right)
+        return 1 + operations(e.left, per_name) + operations(e.right, per_name)
     if isinstance(e, Call):
-        return 1 + sum(operations(a) for a in e.args)
+        return 1 + sum(operations(a, per_name) for a in e.args)
     return 0
+
+
+def inlined_operations(e: Expr, definitions: Mapping[str, Expr]) -> int:
+    """operations(inline(e, definitions)), counted without inlining: each definition once, in order (each uses
+    only names defined before it). The inlined expression itself can double with every definition
+    (n_i = tanh(n_{i-1}) + cos(n_{i-1}) uses n_{i-1} twice): 2^100 operations for a chain of 100."""
+    per_name: dict[str, int] = {}
+    for name, definition in definitions.items():
+        per_name[name] = operations(definition, per_name)
+    return operations(e, per_name)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -61,8 +61,9 @@ def rounding_of_derivatives(graph: ag.Graph, point: Mapping) -> tuple[dict, dict
     and an adjoint by (eps / 2) sum_w ( |d a_v / d w| |w| + |d w / d v| |a_w| ): a rounding of w's adjoint reaches
     v's through dw/dv. The node's own conditioning counts, not y's: sin(f3) near a zero of cos has a tangent whose
     relative round-off is |f3 tan f3| eps / 2, which y = exp(f3) + sin(f3) hides. The sensitivities are second
-    derivatives, by jax.jvp over a perturbation added to every name (one compiled call per graph and shape, vmapped
-    over the names). Returns ({input: {name: bound}}, {name: bound}), absolute, at every point.
+    derivatives, by jax.jvp over a perturbation added to every name, vmapped over the names (one compiled call per
+    graph and shape up to MAX_NODES_COMPILED nodes, op by op above). Returns ({input: {name: bound}}, {name: bound}),
+    absolute, at every point.
     """
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in point.values()))
     point = {k: jnp.broadcast_to(jnp.asarray(v), shape) for k, v in point.items()}

@@ -165,8 +165,8 @@ class ForkedProcess:
 
 def popen(command, *, cwd=None, env=None, stdout=None, stderr=None, text=False, **kwargs):
     """subprocess.Popen(command, ...), the CLI forked from the server where it starts alike (ForkedProcess)."""
-    how = _as_python_would(command)
-    if how is None or kwargs or not _starts_alike(dict(os.environ) if env is None else env):
+    how, child_env = _as_python_would(command), dict(os.environ if env is None else env)
+    if how is None or kwargs or not _starts_alike(child_env):
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr, text=text, **kwargs)
     folder = Path(tempfile.mkdtemp(prefix="gradlab-cli-"))
     outputs = {name: folder / name for name, asked in (("stdout", stdout), ("stderr", stderr))
@@ -178,8 +178,7 @@ def popen(command, *, cwd=None, env=None, stdout=None, stderr=None, text=False, 
     if stderr == subprocess.STDOUT:
         targets["stderr"] = targets["stdout"]
     process = _server().Process(target=_in_child, args=(
-        *how, os.fspath(cwd or os.getcwd()), dict(os.environ if env is None else env), targets["stdout"],
-        targets["stderr"]))
+        *how, os.fspath(cwd or os.getcwd()), child_env, targets["stdout"], targets["stderr"]))
     process.start()
     return ForkedProcess(command, process, folder, outputs, text)
 

@@ -156,8 +156,6 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
     parent = os.getpid()
     gc.freeze()  # the child's collections skip what this process made: no copy-on-write of it, no time walking it
     pid = os.fork()
-    if pid:
-        gc.unfreeze()
     if pid == 0:  # the child: run, then leave without unwinding the parent's state (Hydra, launchers)
         code = EXIT_FAILED
         try:
@@ -170,6 +168,7 @@ def supervise(record: Any, run: Callable[[], int]) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+    gc.unfreeze()  # the parent collects its own objects again
 
     def on_signal(signum: int, frame: Any) -> None:
         SWEEP_STOP.set(signum)

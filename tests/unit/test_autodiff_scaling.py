@@ -327,7 +327,7 @@ def test_one_gradient_call_alone_in_a_new_process_takes_what_xla_planned_and_a_r
 ])
 def test_machine_load_flags_a_load_above_the_cores_while_others_still_compute(monkeypatch, load_1min, others_busy,
                                                                               overloaded):
-    monkeypatch.setattr(measure, "cores", lambda: 2)
+    monkeypatch.setattr(measure, "machine_cores", lambda: 2)
     monkeypatch.setattr(measure.os, "getloadavg", lambda: (load_1min, 1.0, 1.0))
     share = {"process_share": 0.0, "machine_busy_share": others_busy}
     monkeypatch.setattr(measure.CpuShare, "read", lambda self: share)
@@ -417,6 +417,8 @@ def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_expe
             assert row["floor_s"] == pytest.approx(10 * row["time"]["empty"]["best"])
     for when in ("before", "after"):
         assert metrics["load"][when]["cores"] >= 1 and len(metrics["load"][when]["loadavg"]) == 3
+        assert metrics["load"][when]["process_cores"] == 1  # timed on one core (cores: 1), the machine's count apart
+    assert len(metrics["meta"]["cores"]["used"]) == 1
     assert metrics["flop_ratio"]["linear"]["max_rel_err"] == 0.0
     assert metrics["hvp"]["max_ratio_to_bound"] < 1.0
     assert np.array(metrics["mirror"]["ratio"]).shape == (2, 2) and metrics["mirror"]["jacobians_match"]

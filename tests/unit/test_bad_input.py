@@ -14,6 +14,7 @@ CASES = [
     ("autodiff_modes", "plot_points=1", "plot_points"),
     ("autodiff_scaling", "linear.P=[100,10]", "linear.P"),
     ("autodiff_scaling", "timing.repeats=3", "timing.repeats"),
+    ("autodiff_scaling", "cores=0", "cores"),
     ("linreg_hessian", "data.x=[0,1,2] data.y=[0,1]", "data.y="),
     ("weight_decay", "lam=1.5", "lam"),
     ("logreg_sweep", "momenta=[0.5,1.0]", "momenta"),

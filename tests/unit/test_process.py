@@ -54,3 +54,32 @@ def test_a_signal_whose_exception_a_finalizer_dropped_still_interrupts_the_run(m
     assert caught.value.signum == signal.SIGTERM
     assert time.monotonic() - started < 5
     process.raise_if_interrupted()  # the signal belonged to that run only
+
+
+def _cores_of_every_thread() -> set[frozenset[int]]:
+    return {frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir("/proc/self/task")}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning to fewer cores needs two of them and Linux's sched_setaffinity")
+def test_on_cores_puts_every_thread_on_that_many_cores_and_gives_them_all_back():
+    allowed = os.sched_getaffinity(0)
+    jax.devices()  # XLA's thread pools exist: they are pinned too, not only the calling thread
+    started = threading.Event()
+    seen: list[set[int]] = []
+
+    def started_inside() -> None:  # a thread started in the block inherits the block's cores
+        seen.append(os.sched_getaffinity(0))
+        started.set()
+
+    with process.on_cores(1) as cores:
+        assert cores == {"used": [max(allowed)], "available": len(allowed)}
+        assert _cores_of_every_thread() == {frozenset(cores["used"])}
+        threading.Thread(target=started_inside).start()
+        started.wait(10)
+    assert seen == [{max(allowed)}]
+    assert _cores_of_every_thread() == {frozenset(allowed)}
+    with process.on_cores(len(allowed) + 5) as cores:  # more than there are: all of them
+        assert cores["used"] == sorted(allowed) and _cores_of_every_thread() == {frozenset(allowed)}
+    with process.on_cores(None) as cores:
+        assert cores is None and _cores_of_every_thread() == {frozenset(allowed)}

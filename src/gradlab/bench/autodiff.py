@@ -146,8 +146,14 @@ def _cpu_jiffies() -> tuple[float, float] | None:
     return sum(fields) - idle, sum(fields)
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def process_cores() -> int:
+    """The cores this process may run on (its affinity: one where the run sets `cores: 1`)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else machine_cores()
+
+
+def machine_cores() -> int:
+    """The machine's cores: what its load average and /proc/stat count."""
+    return os.cpu_count() or 1
 
 
 class CpuShare:
@@ -159,7 +165,7 @@ class CpuShare:
 
     def read(self) -> dict:
         wall = time.perf_counter() - self.wall
-        share = {"process_share": (time.process_time() - self.cpu) / (wall * cores()) if wall > 0 else None,
+        share = {"process_share": (time.process_time() - self.cpu) / (wall * process_cores()) if wall > 0 else None,
                  "machine_busy_share": None}  # fmt: skip
         now = _cpu_jiffies()
         if now is not None and self.jiffies is not None and now[1] > self.jiffies[1]:
@@ -176,8 +182,9 @@ def machine_load(sample_s: float) -> dict:
     time.sleep(sample_s)
     load = os.getloadavg()
     others = share.read()["machine_busy_share"]
-    return {"loadavg": list(load), "cores": cores(), "others_busy_share": others,
-            "overloaded": load[0] > cores() and (others is None or others * cores() >= 0.5)}  # fmt: skip
+    cores = machine_cores()
+    return {"loadavg": list(load), "cores": cores, "process_cores": process_cores(), "others_busy_share": others,
+            "overloaded": load[0] > cores and (others is None or others * cores >= 0.5)}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ def report_tables(sizes: dict, slopes: dict, ratios: dict, load: dict, skipped: 
         f"{d.get('value', d.get('slope')):.3f} [{d['interval'][0]:.3f}, {d['interval'][1]:.3f}]")
     before, after = load["before"], load["after"]
     parts = [f"Times: {load['statistic']}. Load average {before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} "
-             f"after on {before['cores']} cores; this process had {load['while_timing']['process_share'] or 0:.0%} "
-             "of the cores while timing.\n"]  # fmt: skip
+             f"after on {before['cores']} cores; this process ran on {before['process_cores']} of them and had "
+             f"{load['while_timing']['process_share'] or 0:.0%} of those while timing.\n"]  # fmt: skip
     for family, rows in sizes.items():
         header = ["P", "empty ms", "f ms", "rev ms", "jvp ms", "P jvps ms", "jacfwd ms", "t_rev/t_f", "t_seq/t_rev",
                   "t_seq/(P t_jvp)"]  # fmt: skip

@@ -26,7 +26,6 @@ devices can add (cores / that factor).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from gradlab.bench import impls
 from gradlab.bench.timing import alternate, compile_timed, cores_busy, summarize, time_call, xla_cost
 from gradlab.problems import logistic
+from gradlab.runner import process
 
 
 def irreducible_work(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -193,16 +193,12 @@ def _on_one_core(compiled, args, repeats: int) -> dict | None:
     """The single-device scan with this process pinned to one core: over its free time, how much of the
     machine one device already uses (XLA's CPU backend splits large elementwise kernels across its threads).
     The sharded scan can gain at most cores / that factor. None where affinity cannot be set (not Linux)."""
-    if not (hasattr(os, "sched_setaffinity") and os.path.isdir("/proc/self/task")):
-        return None
-    allowed = os.sched_getaffinity(0)
-    _pin_threads({min(allowed)})  # every thread of the process, XLA's pool included
-    try:
+    with process.on_cores(1) as cores:  # every thread of the process, XLA's pool included
+        if cores is None:
+            return None
         stats = time_call(compiled, *args, repeats=repeats)
-    finally:
-        _pin_threads(allowed)
     return {"time_per_call_median": stats["median"], "time_per_call_spread": stats["spread"],
-            "cores_available": len(allowed)}
+            "cores_available": cores["available"]}
 
 
 def run_sharded(spec: dict, timeout: float = 600) -> dict:
@@ -217,13 +213,6 @@ def run_sharded(spec: dict, timeout: float = 600) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"sharded benchmark child failed: {proc.stderr.strip().splitlines()[-1:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _pin_threads(cores: set[int]) -> None:
-    """Run every thread of this process on `cores` (sched_setaffinity applies to one thread at a time)."""
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(tid), cores)
 
 
 CACHE_OPTIONS = ("jax_enable_compilation_cache", "jax_compilation_cache_dir",

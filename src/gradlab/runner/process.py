@@ -10,7 +10,8 @@ processes and signals.
   whose supervising process is killed gets SIGTERM and records itself `interrupted`;
 - `SWEEP_STOP`: set by a signal during a sweep, so the jobs not started yet are recorded as not run;
 - `hold_signals`: for the main job, from its first line: a signal during start-up (imports, Hydra, the fork) is
-  held and delivered once the run computes, so Ctrl-C at any moment ends the same way.
+  held and delivered once the run computes, so Ctrl-C at any moment ends the same way;
+- `on_cores`: the run's threads (XLA's included) on a number of cores, for the run's duration.
 """
 
 from __future__ import annotations
@@ -244,6 +245,34 @@ def _xla_started() -> bool:
         except OSError:
             continue  # the thread ended meanwhile
     return False
+
+
+def pin_threads(cores: set[int]) -> None:
+    """Run every thread of this process on `cores` (sched_setaffinity applies to one thread at a time; a thread
+    started later inherits its starter's set)."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cores)
+
+
+@contextlib.contextmanager
+def on_cores(count: int | None):
+    """The block computes on `count` of the cores this process may use (the highest-numbered), every thread of
+    it, then on all of them again; yields {"used": [core ids], "available": n}, or None where nothing is set
+    (`count` None, or no sched_setaffinity: not Linux). A `count` above the cores available uses them all.
+
+    Started before XLA's backend, its thread pools are sized for `count` cores (as under `taskset`); started
+    after (a run in a process that already computed), the pools keep their threads, on those cores."""
+    if count is None or not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
+        yield None
+        return
+    allowed = os.sched_getaffinity(0)
+    used = set(sorted(allowed)[-count:])
+    pin_threads(used)
+    try:
+        yield {"used": sorted(used), "available": len(allowed)}
+    finally:
+        pin_threads(allowed)
 
 
 class _SweepStop:

@@ -85,6 +85,7 @@ class BaseConfig:
     )
     objective: str | None  # the metric (dotted path) a run returns to a Hydra sweeper, e.g. Optuna minimising it
     tracking: TrackingConfig  # TensorBoard event files (the `tracking` extra)
+    cores: int | None = checked(lambda x: x is None or x >= 1, "a number of cores >= 1, or null (all it may use)")
     figures: bool  # draw the PNGs; false keeps plot_data.npz only (`gradlab replot DIR` draws them later)
     tags: list[str] = checked(lambda tags: all(tag.strip() and "," not in tag and "\n" not in tag for tag in tags),
                               "a list of words to find the run by (`gradlab runs --tag`): not empty, no ',' or newline")
@@ -351,6 +352,7 @@ def _run(record: _Record, cfg: Any, main: Main, ctx: RunContext, config_failure:
     with process.signals_interrupt(), contextlib.ExitStack() as machine:
         try:
             machine.enter_context(quiet.computing())  # in the main job: its cores, shared (runner/quiet.py)
+            record.meta["cores"] = machine.enter_context(process.on_cores(cfg.cores))  # before XLA's thread pools
             record.meta["worker_pid"] = os.getpid()  # the process computing (a child of `pid` when isolated)
             record.write("running", results=results)
             process.note_computing_here()

@@ -147,7 +147,7 @@ def _cpu_jiffies() -> tuple[float, float] | None:
 
 
 def process_cores() -> int:
-    """The cores this process may run on (its affinity: one where the run sets `cores: 1`)."""
+    """The cores this process may run on (its affinity: 1 under `cores=1`)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else machine_cores()
 
 

@@ -247,7 +247,7 @@ def _xla_started() -> bool:
     return False
 
 
-def pin_threads(cores: set[int]) -> None:
+def _pin_threads(cores: set[int]) -> None:
     """Run every thread of this process on `cores` (sched_setaffinity applies to one thread at a time; a thread
     started later inherits its starter's set)."""
     for tid in os.listdir("/proc/self/task"):
@@ -268,11 +268,11 @@ def on_cores(count: int | None):
         return
     allowed = os.sched_getaffinity(0)
     used = set(sorted(allowed)[-count:])
-    pin_threads(used)
+    _pin_threads(used)
     try:
         yield {"used": sorted(used), "available": len(allowed)}
     finally:
-        pin_threads(allowed)
+        _pin_threads(allowed)
 
 
 class _SweepStop:

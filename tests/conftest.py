@@ -60,6 +60,11 @@ SMALL_AUTODIFF_SCALING = ("families=[linear]", "linear.P=[10,100]", "n_samples=8
                           "mirror.sizes=[1,8]", "memory.depths=[]", "backend=cpu")
 
 
+def cores_of_every_thread() -> set[frozenset[int]]:
+    """The distinct core sets of this process's threads (Linux): one set when every thread is pinned alike."""
+    return {frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir("/proc/self/task")}
+
+
 def wait_for(condition, deadline_s: float = 60.0):
     """condition()'s value once it is truthy, or its last value when `deadline_s` has passed."""
     end = time.monotonic() + deadline_s

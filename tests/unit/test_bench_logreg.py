@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import experiment_module, validated_config
+from conftest import cores_of_every_thread, experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -211,7 +211,7 @@ def test_the_single_core_timing_pins_every_thread_and_restores_them():
     seen = []
 
     def call():  # what the pinned call sees: every thread of the process on the same one core
-        seen.append({frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir("/proc/self/task")})
+        seen.append(cores_of_every_thread())
         return jnp.zeros(())
 
     pinned = limits._on_one_core(lambda: call(), (), repeats=2)

@@ -11,6 +11,7 @@ import time
 
 import jax
 import pytest
+from conftest import cores_of_every_thread
 
 from gradlab.runner import process
 
@@ -56,10 +57,6 @@ def test_a_signal_whose_exception_a_finalizer_dropped_still_interrupts_the_run(m
     process.raise_if_interrupted()  # the signal belonged to that run only
 
 
-def _cores_of_every_thread() -> set[frozenset[int]]:
-    return {frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir("/proc/self/task")}
-
-
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="pinning to fewer cores needs two of them and Linux's sched_setaffinity")
 def test_on_cores_puts_every_thread_on_that_many_cores_and_gives_them_all_back():
@@ -74,12 +71,12 @@ def test_on_cores_puts_every_thread_on_that_many_cores_and_gives_them_all_back()
 
     with process.on_cores(1) as cores:
         assert cores == {"used": [max(allowed)], "available": len(allowed)}
-        assert _cores_of_every_thread() == {frozenset(cores["used"])}
+        assert cores_of_every_thread() == {frozenset(cores["used"])}
         threading.Thread(target=started_inside).start()
         started.wait(10)
     assert seen == [{max(allowed)}]
-    assert _cores_of_every_thread() == {frozenset(allowed)}
+    assert cores_of_every_thread() == {frozenset(allowed)}
     with process.on_cores(len(allowed) + 5) as cores:  # more than there are: all of them
-        assert cores["used"] == sorted(allowed) and _cores_of_every_thread() == {frozenset(allowed)}
+        assert cores["used"] == sorted(allowed) and cores_of_every_thread() == {frozenset(allowed)}
     with process.on_cores(None) as cores:
-        assert cores is None and _cores_of_every_thread() == {frozenset(allowed)}
+        assert cores is None and cores_of_every_thread() == {frozenset(allowed)}

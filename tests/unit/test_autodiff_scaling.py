@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -261,12 +262,31 @@ def test_a_fast_call_is_repeated_within_a_round_and_its_minimum_kept():
 
     output, seconds = measure.first_call(fn, (), min_window_s=1.0)
     assert calls["n"] == 2 and seconds < 1.0  # output + a timed call (the first was faster than the window)
-    k = measure.calls_per_round({"fast": (fn, ())}, {"fast": seconds}, min_window_s=1.0, max_calls=7)
+    k = measure.calls_per_round({"fast": (fn, ())}, {"fast": seconds}, min_window_s=1.0, max_calls=7,
+                                recheck_s=10.0)
     assert k == {"fast": 7} and calls["n"] == 3  # timed again (as it will be timed), then max_calls a round
     measure.timed_rounds({"fast": (fn, ())}, k, rounds=3)
     assert calls["n"] == 3 + 3 * (1 + 7)  # per round a re-warm and max_calls timed calls
-    slow = measure.calls_per_round({"slow": (fn, ())}, {"slow": 2.5}, min_window_s=1.0, max_calls=7)
-    assert slow == {"slow": 1} and calls["n"] == 27  # over two windows: once a round, not called again
+
+
+def test_a_first_call_slowed_by_other_runs_does_not_set_how_often_a_fast_call_is_timed():
+    """A first call that took 2.5 windows (beside the main job's other runs) of a function that takes microseconds
+    alone: timed again, it gets max_calls, not one cold call a round. Past recheck_s it is not called again."""
+    calls = {"n": 0}
+
+    def fn():
+        calls["n"] += 1
+        return np.zeros(1)
+
+    items = {"fast": (fn, ())}
+    assert measure.calls_per_round(items, {"fast": 2.5}, min_window_s=1.0, max_calls=7, recheck_s=10.0) == \
+        {"fast": 7} and calls["n"] == 1
+    assert measure.calls_per_round(items, {"fast": 25.0}, min_window_s=1.0, max_calls=7, recheck_s=10.0) == \
+        {"fast": 1} and calls["n"] == 1  # past recheck_s: its first time stands, no call made
+    # a call slower alone than its first time keeps the first (the faster of two single calls)
+    slower_now = {"slow": (lambda: time.sleep(0.02), ())}
+    assert measure.calls_per_round(slower_now, {"slow": 0.002}, min_window_s=0.01, max_calls=7, recheck_s=1.0) == \
+        {"slow": 5}
 
 
 def test_summary_is_the_minimum_of_round_minima_with_their_range():

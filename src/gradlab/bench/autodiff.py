@@ -51,12 +51,14 @@ def first_call(fn: Callable, args: tuple, min_window_s: float) -> tuple[Any, flo
 
 
 def calls_per_round(items: dict[Any, tuple[Callable, tuple]], first_s: dict[Any, float], min_window_s: float,
-                    max_calls: int) -> dict[Any, int]:
+                    max_calls: int, recheck_s: float) -> dict[Any, int]:
     """Back-to-back calls per round, k = clip(ceil(min_window_s / t), 1, max_calls), with t taken with the machine
-    as it will be timed: the first calls ran while compiling, in the main job beside other runs, and a call slowed
-    there would get too few. Only calls that could get more than one are called again (first call under 2
-    windows: at most twice as slow there); a function that fails here keeps its first time (the rounds record the
-    failure)."""
+    as it will be timed: the first calls ran while compiling, in the main job beside other runs, where a call can
+    wait out another process's whole time slice (a 0.65 ms jvp, first timed at over 10 ms there, was then called
+    once a round, each time cold, and read 3.5x f). So every function whose first call took less than `recheck_s`
+    is called once more here and t is the faster of the two; one slower than that keeps its first time (another
+    call would cost more than it could change). A function that fails here keeps its first time (the rounds record
+    the failure)."""
     def seconds_of(fn, args) -> float:
         start = time.perf_counter()
         block(fn(*args))
@@ -65,9 +67,9 @@ def calls_per_round(items: dict[Any, tuple[Callable, tuple]], first_s: dict[Any,
     calls = {}
     for key, (fn, args) in items.items():
         seconds = first_s[key]
-        if seconds < 2 * min_window_s:
+        if seconds < recheck_s:
             again, error = attempt(seconds_of, fn, args)
-            seconds = again if error is None else seconds
+            seconds = min(seconds, again) if error is None else seconds
         calls[key] = int(min(max_calls, max(1, math.ceil(min_window_s / max(seconds, 1e-9)))))
     return calls
 

@@ -72,6 +72,7 @@ class TimingConfig:
     rounds: int = at_least(3)  # interleaved rounds: every time is the minimum of its round minima
     repeats: int = at_least(5)  # the most back-to-back calls per (function, round) ...
     min_window_s: float = positive()  # ... enough of them to span this long (a slow call runs once a round)
+    recheck_s: float = positive()  # a function whose first call took less is called again alone to set that number
     floor_factor: float = at_least(1.0)  # fit only calls >= this x the empty call with the same arguments
     fit_min_sizes: int = at_least(3)  # a time slope needs at least this many sizes above the floor
     min_decades: float = positive()  # ... spanning at least this many decades of P (else a warning)
@@ -175,7 +176,7 @@ def main(cfg: Config, ctx: RunContext) -> dict:
         with quiet.alone() as machine:  # in the main job: once no other run computes (compiled beside them)
             load_before = measure.machine_load(t.load_sample_s)
             timing_started = time.perf_counter()
-            calls = measure.calls_per_round(study.items, study.first_s, t.min_window_s, t.repeats)
+            calls = measure.calls_per_round(study.items, study.first_s, t.min_window_s, t.repeats, t.recheck_s)
             minima, during, failed = measure.timed_rounds(study.items, calls, t.rounds, cfg.seed)
             phases["timing_s"] = time.perf_counter() - timing_started
             load_after = measure.machine_load(t.load_sample_s)
@@ -194,8 +195,10 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     for family in cfg.families:
         sizes[family] = summarise.size_rows(family, rows[family], problems[family], minima, study.outputs,
                                             t.floor_factor, rtol)  # fmt: skip
-        for row in sizes[family]:
+        for i, row in enumerate(sizes[family]):
+            row["calls_per_round"] = {name: calls[(family, i, name)] for name in row["time"]}
             study.records.add({"part": family, "stage": "timed", "P": row["P"], "time": row["time"],
+                               "calls_per_round": row["calls_per_round"],
                                "grad_max_rel_diff": row["grad_max_rel_diff"]})  # fmt: skip
         slopes[family] = summarise.slopes(sizes[family], t)
         ratios[family] = summarise.ratios(family, sizes[family], minima, t)

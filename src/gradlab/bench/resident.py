@@ -94,8 +94,8 @@ def measure(depth: int, width: int, n_samples: int, strategy: str, seed: int, pr
 
 
 def in_fresh_processes(cfg, depth: int, timeout_s: float = 300) -> dict:
-    """measure() for every checkpoint strategy at `depth`, each in a new Python process (two at a time);
-    {strategy: result, or {"error": reason}}."""
+    """measure() for every checkpoint strategy at `depth`, each in a new Python process (two at a time, on every
+    core the run may use); {strategy: result, or {"error": reason}}."""
     import jax
 
     from gradlab.problems.autodiff_cost import CHECKPOINT_STRATEGIES
@@ -106,7 +106,13 @@ def in_fresh_processes(cfg, depth: int, timeout_s: float = 300) -> dict:
     if jax.default_backend() == "gpu":
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_gpu_autotune_level=0".strip()
 
+    from gradlab.runner.process import cores_allowed
+
+    cores = cores_allowed()
+
     def one(strategy: str) -> dict:
+        if cores:  # this thread, and so its child, on every core: a run timing on fewer (`cores`) keeps them
+            os.sched_setaffinity(0, cores)  # for its timed calls, the probe measures memory, not time
         spec = {"depth": depth, "width": cfg.memory.width, "n_samples": cfg.memory.n_samples, "strategy": strategy,
                 "seed": cfg.seed, "precision": cfg.precision, "compile_cache": cfg.compile_cache}
         try:

@@ -255,6 +255,16 @@ def _pin_threads(cores: set[int]) -> None:
             os.sched_setaffinity(int(tid), cores)
 
 
+_unpinned: set[int] | None = None  # while `on_cores` has this process on fewer cores: all it may use
+
+
+def cores_allowed() -> set[int] | None:
+    """The cores this process may use, those `on_cores` left out included (None: no sched_getaffinity)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    return _unpinned or os.sched_getaffinity(0)
+
+
 @contextlib.contextmanager
 def on_cores(count: int | None):
     """The block computes on `count` of the cores this process may use (the highest-numbered), every thread of
@@ -266,12 +276,15 @@ def on_cores(count: int | None):
     if count is None or not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
         yield None
         return
+    global _unpinned
     allowed = os.sched_getaffinity(0)
     used = set(sorted(allowed)[-count:])
     _pin_threads(used)
+    _unpinned = allowed
     try:
         yield {"used": sorted(used), "available": len(allowed)}
     finally:
+        _unpinned = None
         _pin_threads(allowed)
 
 

@@ -8,6 +8,7 @@ python experiments/autodiff_scaling.py 'families=[linear]' 'linear.P=[4,16,64,25
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,6 +184,13 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     phases["waited_for_the_machine_s"] = machine["waited_s"]
     for key, reason in failed.items():
         study.skip(key[0], key[1], key[-1], reason, "failed while timing")
+    # XLA's memory plan against the operating system's account, in new processes: after timing, which they would
+    # disturb, and beside the summaries below (they wait on the processes)
+    probe = None
+    if depth_rows and not _missing(study, "depth"):
+        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-probe")
+        probe = background.submit(resident.in_fresh_processes, cfg, cfg.memory.depths[-1])
+        background.shutdown(wait=False)  # the probe runs to its end; nothing else is submitted
     load = {"before": load_before, "after": load_after, "while_timing": during,
             "alone_in_main_job": machine["main_job"],  # other runs of the main job waited while this one timed
             "statistic": "best: minimum over rounds of each round's minimum; interval [min, max] over rounds"}
@@ -214,9 +222,8 @@ def main(cfg: Config, ctx: RunContext) -> dict:
     mirror = memory = None  # both need every cell / depth
     if cfg.mirror.sizes and not _missing(study, "mirror"):
         mirror = summarise.mirror(cfg, minima, study.outputs, rtol)
-    if depth_rows and not _missing(study, "depth"):  # after timing: a new process would disturb the timed calls
-        in_fresh = resident.in_fresh_processes(cfg, cfg.memory.depths[-1])
-        memory = summarise.memory(cfg, depth_rows, minima, study.outputs, rtol, in_fresh)
+    if probe is not None:
+        memory = summarise.memory(cfg, depth_rows, minima, study.outputs, rtol, probe.result())
     checks += [] if mirror is None else [mirror["jacobians_match"]]
     checks += [] if memory is None else [r["grads_match"] for r in memory["rows"]]
     flop_ratio = summarise.flop_ratio(cfg, sizes)

@@ -418,7 +418,7 @@ def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_expe
     from gradlab.verify.claims import CLAIMS
     from gradlab.verify.report import evaluate
 
-    code, metrics, run_dir = run_experiment("autodiff_scaling", *TINY, "cores=1", figures=True)
+    code, metrics, run_dir = run_experiment("autodiff_scaling", *TINY, figures=True)
     assert code == 0, metrics.get("error")
     assert metrics["all_grads_match"] is True
     assert metrics["skipped"] == []  # this tiny run fits any device: every function ran ...
@@ -435,9 +435,10 @@ def test_tiny_run_times_every_route_at_every_size_and_states_its_claims(run_expe
             assert all(t["rounds"] == 3 and t["interval"][0] == t["best"] <= t["median"] <= t["interval"][1]
                        for t in row["time"].values())  # fmt: skip
             assert row["floor_s"] == pytest.approx(10 * row["time"]["empty"]["best"])
+            assert set(row["calls_per_round"]) == set(row["time"]) and min(row["calls_per_round"].values()) >= 1
     for when in ("before", "after"):
         assert metrics["load"][when]["cores"] >= 1 and len(metrics["load"][when]["loadavg"]) == 3
-        assert metrics["load"][when]["process_cores"] == 1  # timed on one core (cores=1), the machine's count apart
+        assert metrics["load"][when]["process_cores"] == 1  # timed on one core (the study's default, cores: 1)
     assert len(metrics["meta"]["cores"]["used"]) == 1
     assert metrics["flop_ratio"]["linear"]["max_rel_err"] == 0.0
     assert metrics["hvp"]["max_ratio_to_bound"] < 1.0

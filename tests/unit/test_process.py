@@ -72,10 +72,11 @@ def test_on_cores_puts_every_thread_on_that_many_cores_and_gives_them_all_back()
     with process.on_cores(1) as cores:
         assert cores == {"used": [max(allowed)], "available": len(allowed)}
         assert cores_of_every_thread() == {frozenset(cores["used"])}
+        assert process.cores_allowed() == allowed  # what a child that times nothing may use (the memory probe)
         threading.Thread(target=started_inside).start()
         started.wait(10)
     assert seen == [{max(allowed)}]
-    assert cores_of_every_thread() == {frozenset(allowed)}
+    assert cores_of_every_thread() == {frozenset(allowed)} and process.cores_allowed() == allowed
     with process.on_cores(len(allowed) + 5) as cores:  # more than there are: all of them
         assert cores["used"] == sorted(allowed) and cores_of_every_thread() == {frozenset(allowed)}
     with process.on_cores(None) as cores:

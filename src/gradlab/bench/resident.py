@@ -99,6 +99,7 @@ def in_fresh_processes(cfg, depth: int, timeout_s: float = 300) -> dict:
     import jax
 
     from gradlab.problems.autodiff_cost import CHECKPOINT_STRATEGIES
+    from gradlab.runner.process import cores_allowed
 
     # on a GPU the study's process holds the device (a child that preallocated its default 75% would not start),
     # and autotuning while compiling would set the device's peak before the call: both off in the child
@@ -106,13 +107,11 @@ def in_fresh_processes(cfg, depth: int, timeout_s: float = 300) -> dict:
     if jax.default_backend() == "gpu":
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_gpu_autotune_level=0".strip()
 
-    from gradlab.runner.process import cores_allowed
-
     cores = cores_allowed()
 
     def one(strategy: str) -> dict:
-        if cores:  # this thread, and so its child, on every core: a run timing on fewer (`cores`) keeps them
-            os.sched_setaffinity(0, cores)  # for its timed calls, the probe measures memory, not time
+        if cores:  # this thread, and so its child, on every core the run may use (a run timing on fewer, `cores`,
+            os.sched_setaffinity(0, cores)  # has timed): the probe measures memory, not time
         spec = {"depth": depth, "width": cfg.memory.width, "n_samples": cfg.memory.n_samples, "strategy": strategy,
                 "seed": cfg.seed, "precision": cfg.precision, "compile_cache": cfg.compile_cache}
         try:

@@ -23,11 +23,13 @@ RATIOS = {"rev_over_f": ("rev", "f"), "jvp_over_f": ("jvp", "f"), "hvp_over_f": 
           "seq_over_P_jvp": ("fwd_sequential", "jvp")}  # fmt: skip
 
 
-def size_rows(family, rows, problems, minima, outputs, floor_factor, rtol) -> list[dict]:
-    """Adds to each size's row its times (the one statistic), its floor (floor_factor x the empty call) and the
-    gradient routes that ran against reverse mode (and reverse against the closed form where there is one)."""
+def size_rows(family, rows, problems, minima, calls, outputs, floor_factor, rtol) -> list[dict]:
+    """Adds to each size's row its times (the one statistic) and calls a round, its floor (floor_factor x the empty
+    call) and the gradient routes that ran against reverse mode (and reverse against the closed form where there
+    is one)."""
     for i, (row, problem) in enumerate(zip(rows, problems, strict=True)):
         row["time"] = {name: summary(minima[(family, i, name)]) for name in TIMED if (family, i, name) in minima}
+        row["calls_per_round"] = {name: calls[(family, i, name)] for name in row["time"]}
         row["floor_s"] = floor_factor * row["time"]["empty"]["best"] if "empty" in row["time"] else None
         reference = outputs.get((family, i, "rev"))
         diffs = {}

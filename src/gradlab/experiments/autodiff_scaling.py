@@ -201,10 +201,9 @@ def main(cfg: Config, ctx: RunContext) -> dict:
 
     sizes, slopes, ratios, checks = {}, {}, {}, []
     for family in cfg.families:
-        sizes[family] = summarise.size_rows(family, rows[family], problems[family], minima, study.outputs,
+        sizes[family] = summarise.size_rows(family, rows[family], problems[family], minima, calls, study.outputs,
                                             t.floor_factor, rtol)  # fmt: skip
-        for i, row in enumerate(sizes[family]):
-            row["calls_per_round"] = {name: calls[(family, i, name)] for name in row["time"]}
+        for row in sizes[family]:
             study.records.add({"part": family, "stage": "timed", "P": row["P"], "time": row["time"],
                                "calls_per_round": row["calls_per_round"],
                                "grad_max_rel_diff": row["grad_max_rel_diff"]})  # fmt: skip

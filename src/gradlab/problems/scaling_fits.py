@@ -13,7 +13,10 @@ import dataclasses
 import math
 
 import numpy as np
-import scipy.stats
+
+# Student t's quantile as scipy.stats.t.ppf computes it, without importing scipy.stats (0.8 s, in every process that
+# imports this module)
+from scipy.special import stdtrit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +76,7 @@ def slope_difference(a: LogLogFit, b: LogLogFit, confidence: float) -> dict | No
 
 
 def _t_interval(value: float, stderr: float, dof: float, confidence: float) -> tuple[float, float]:
-    half = float(scipy.stats.t.ppf((1 + confidence) / 2, dof)) * stderr
+    half = float(stdtrit(dof, (1 + confidence) / 2)) * stderr
     return (value - half, value + half)
 
 

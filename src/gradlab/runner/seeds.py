@@ -31,11 +31,12 @@ def is_seed_key(key: str) -> bool:
 
 def t_quantile_975(df: int) -> float:
     """t_{0.975, df}: the two-sided 95% quantile of Student's t (scipy, as the slope intervals use)."""
-    import scipy.stats  # here, not at import: every run loads this module (the sweep-summary callback)
+    from scipy.special import stdtrit  # as scipy.stats.t.ppf computes it; here, not at import: every run loads
+                                       # this module (the sweep-summary callback)
 
     if df < 1:
         raise ValueError(f"a t quantile needs df >= 1, got {df}")
-    return float(scipy.stats.t.ppf(0.975, df))
+    return float(stdtrit(df, 0.975))
 
 
 def describe(values: Sequence[float]) -> dict[str, float | int]:

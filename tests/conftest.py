@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gc
 import json
 import os
 import subprocess
@@ -33,6 +34,16 @@ set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACHE", "~/.cache/gradlab
 # the test that imported submitit next, and every later test on that worker: imported once, before any test
 with contextlib.suppress(ImportError):  # without the `launchers` extra there is nothing to import
     import submitit  # noqa: F401
+
+# JAX's tracing makes many short-lived objects: the cyclic collector's youngest generation runs every 100k allocations
+# instead of 700, and what collection imported is frozen out of its reach (unit tier: 4% less CPU, measured)
+gc.set_threshold(100_000, 50, 100)
+
+
+def pytest_collection_finish(session):
+    gc.collect()
+    gc.freeze()
+
 
 WHOLE_RUN_FIXTURES = {"run_experiment", "cli", "hydra_in_process"}
 

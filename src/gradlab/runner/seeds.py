@@ -30,13 +30,13 @@ def is_seed_key(key: str) -> bool:
 
 
 def t_quantile_975(df: int) -> float:
-    """t_{0.975, df}: the two-sided 95% quantile of Student's t (scipy, as the slope intervals use)."""
-    from scipy.special import stdtrit  # as scipy.stats.t.ppf computes it; here, not at import: every run loads
-                                       # this module (the sweep-summary callback)
+    """t_{0.975, df}: the two-sided 95% quantile of Student's t (the slope intervals' `t_quantile`)."""
+    # here, not at import: every run loads this module (the sweep-summary callback), and scipy.special with it
+    from gradlab.problems.scaling_fits import t_quantile
 
     if df < 1:
         raise ValueError(f"a t quantile needs df >= 1, got {df}")
-    return float(stdtrit(df, 0.975))
+    return t_quantile(0.975, df)
 
 
 def describe(values: Sequence[float]) -> dict[str, float | int]:

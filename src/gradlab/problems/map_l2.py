@@ -191,13 +191,17 @@ def minimize_both_routes(
 def routes_over_sigmas(
     log_likelihood: Objective, nll: Objective, prior_sigmas: jax.Array, phi_init: jax.Array, tol, max_iter: int
 ) -> dict:
-    """`minimize_both_routes` for every row of prior_sigmas (B, P), in one vmapped call: rows follow sigmas.
+    """`minimize_both_routes` for every row of prior_sigmas (B, P), in one call: rows follow sigmas.
 
-    One compiled program serves the configured prior and a whole sweep from strong to weak prior.
-    """
+    One compiled program serves the configured prior and a whole sweep from strong to weak prior. The rows run one
+    after another (`lax.map`), not vmapped: each row's Newton loop stops on its own test, where a vmapped
+    while_loop would run every row until the last converges and be traced through while_loop's batching rule
+    (its fixed point of batched carries, for the line search nested in each step). The same minimizers to round-off
+    (the final gradients, ~1e-16, differ in their last bits), traced 3-4x faster (0.09 s against 0.25-0.46 s per
+    model) and run as fast (~2 ms for 10 rows)."""
 
     def both(sigma):
         posterior = neg_log_posterior(log_likelihood, sigma)
         return minimize_both_routes(posterior, nll_plus_l2(nll, sigma), sigma, phi_init, tol, max_iter)
 
-    return jax.vmap(both)(prior_sigmas)
+    return lax.map(both, prior_sigmas)

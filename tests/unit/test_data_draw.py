@@ -41,3 +41,8 @@ def test_a_float64_run_draws_what_it_drew_before():
     x0 = -1.0 + 0.8 * np.asarray(jax.random.normal(key0, (40,)))
     x1 = 1.5 + 0.8 * np.asarray(jax.random.normal(key1, (40,)))
     np.testing.assert_array_equal(_in("float64", DRAWS["logistic"])[0], np.concatenate([x0, x1]))
+    key_x, key_noise = jax.random.split(jax.random.key(7))
+    x = np.asarray(jax.random.uniform(key_x, (30,), minval=-1.0, maxval=2.0))
+    y = 0.5 + -2.0 * x + 0.3 * np.asarray(jax.random.normal(key_noise, (30,)))  # NumPy: no fused multiply-add
+    for drawn, expected in zip(_in("float64", DRAWS["linreg"]), (x, y), strict=True):
+        np.testing.assert_array_equal(drawn, expected)

@@ -19,6 +19,8 @@ nonzero (or negative) value.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,9 +43,19 @@ def sample_data(
 
 
 def _sample_data(key, n_points, intercept, slope, noise_sigma, x_low, x_high):
+    x, eps = _inputs_and_standard_noise(key, n_points, x_low, x_high)
+    # the arithmetic of `sample_targets`, outside the compiled draw: there XLA would fuse it (a product with the
+    # sampler's last operations, a multiply-add), changing the targets' last bits (tests/unit/test_data_draw.py)
+    return x, intercept + slope * x + noise_sigma * eps
+
+
+@functools.partial(jax.jit, static_argnames="n_points")
+def _inputs_and_standard_noise(key, n_points, x_low, x_high):
+    """(x ~ Uniform(x_low, x_high), eps ~ N(0, 1)) as `sample_targets` draws them: one compiled draw, not its
+    operations compiled (or loaded from the cache) one by one, ~10 ms apiece."""
     key_x, key_noise = jax.random.split(key)
     x = jax.random.uniform(key_x, (n_points,), minval=x_low, maxval=x_high)
-    return x, sample_targets(key_noise, x, intercept, slope, noise_sigma)
+    return x, jax.random.normal(key_noise, x.shape, dtype=x.dtype)
 
 
 def least_squares_loss(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:

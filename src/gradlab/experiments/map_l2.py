@@ -63,17 +63,19 @@ class Config(BaseConfig):
 
 def memory_estimate(cfg: Config) -> dict[str, float]:
     """Bytes by the keys that size them. Both likelihoods run over their n points (2 n_per_class logistic, n_points
-    linear) at every prior sigma (the configured one and sigma_sweep.num more, in one vmapped Newton: ~6 floats
-    per sigma and point; measured 101 sigmas x 2e5 points: 0.85 GB) and at every offset-check point (~3 floats per
-    check point and data point; measured 1e7 x 40: 7.8 GB, 1000 x 2e5: 4.9 GB); the MLE's Newton keeps its path."""
+    linear) at each prior sigma in turn (the configured one and sigma_sweep.num more, one Newton solve after another:
+    ~6 floats per point, whatever the number of sigmas; measured 101 and 3 sigmas x 2e5 points: 0.6 GB resident
+    either way), each sigma's results kept (~100 floats), and at every offset-check point (~3 floats per check point
+    and data point; measured 1e7 x 40: 7.8 GB, 1000 x 2e5: 4.9 GB); the MLE's Newton keeps its path."""
     w = memory.word(cfg.precision)
     rows, checks = cfg.sigma_sweep.num + 1, cfg.offset_check.num_points
     points = {"logistic.n_per_class": 2 * cfg.logistic.n_per_class, "linear.n_points": cfg.linear.n_points}
     per_model = []
     for data_key, n in points.items():
-        per_model.append(memory.split(rows * n * w * 6, {"sigma_sweep.num": rows, data_key: n}))
+        per_model.append({data_key: n * w * 6})
         per_model.append(memory.split(checks * n * w * 3, {"offset_check.num_points": checks, data_key: n}))
-    return memory.combined(*per_model, {"newton.max_iter": (cfg.newton.max_iter + 1) * 2 * w * 4})
+    return memory.combined(*per_model, {"sigma_sweep.num": rows * w * 100,
+                                        "newton.max_iter": (cfg.newton.max_iter + 1) * 2 * w * 4})
 
 
 def route_metrics(routes: dict, offsets: np.ndarray) -> dict:

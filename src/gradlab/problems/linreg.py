@@ -30,7 +30,12 @@ from gradlab.problems.numerics import drawn_in_float64, max_abs_error
 
 def sample_targets(key: jax.Array, x: jax.Array, intercept: float, slope: float, noise_sigma: float) -> jax.Array:
     """y_i = intercept + slope x_i + noise_sigma * eps_i, eps_i ~ N(0, 1)."""
-    return intercept + slope * x + noise_sigma * jax.random.normal(key, x.shape, dtype=x.dtype)
+    return targets(x, jax.random.normal(key, x.shape, dtype=x.dtype), intercept, slope, noise_sigma)
+
+
+def targets(x: jax.Array, eps: jax.Array, intercept: float, slope: float, noise_sigma: float) -> jax.Array:
+    """y_i = intercept + slope x_i + noise_sigma * eps_i for given standard normal eps_i."""
+    return intercept + slope * x + noise_sigma * eps
 
 
 def sample_data(
@@ -44,9 +49,9 @@ def sample_data(
 
 def _sample_data(key, n_points, intercept, slope, noise_sigma, x_low, x_high):
     x, eps = _inputs_and_standard_noise(key, n_points, x_low, x_high)
-    # the arithmetic of `sample_targets`, outside the compiled draw: there XLA would fuse it (a product with the
-    # sampler's last operations, a multiply-add), changing the targets' last bits (tests/unit/test_data_draw.py)
-    return x, intercept + slope * x + noise_sigma * eps
+    # the targets outside the compiled draw: there XLA would fuse their products and sums into multiply-adds,
+    # changing the targets' last bits (tests/unit/test_data_draw.py)
+    return x, targets(x, eps, intercept, slope, noise_sigma)
 
 
 @functools.partial(jax.jit, static_argnames="n_points")

@@ -107,11 +107,7 @@ def in_fresh_processes(cfg, depth: int, timeout_s: float = 300) -> dict:
     if jax.default_backend() == "gpu":
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_gpu_autotune_level=0".strip()
 
-    cores = cores_allowed()
-
     def one(strategy: str) -> dict:
-        if cores:  # this thread, and so its child, on every core the run may use (a run timing on fewer, `cores`,
-            os.sched_setaffinity(0, cores)  # has timed): the probe measures memory, not time
         spec = {"depth": depth, "width": cfg.memory.width, "n_samples": cfg.memory.n_samples, "strategy": strategy,
                 "seed": cfg.seed, "precision": cfg.precision, "compile_cache": cfg.compile_cache}
         try:
@@ -123,7 +119,15 @@ def in_fresh_processes(cfg, depth: int, timeout_s: float = 300) -> dict:
             return {"error": (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]}
         return json.loads(proc.stdout.splitlines()[-1])
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    cores = cores_allowed()
+
+    def on_every_core() -> None:
+        """Each pool thread, and so its children, on every core the run may use (a run timing on fewer, `cores`, has
+        timed): the probe measures memory, not time."""
+        if cores:
+            os.sched_setaffinity(0, cores)
+
+    with ThreadPoolExecutor(max_workers=2, initializer=on_every_core) as pool:
         return dict(zip(CHECKPOINT_STRATEGIES, pool.map(one, CHECKPOINT_STRATEGIES), strict=True))
 
 

@@ -1,4 +1,5 @@
-"""The `gradlab` command end to end on a real tiny logreg sweep: runs, compare, rerun (bit for bit), replot (no JAX)."""
+"""The `gradlab` command end to end: runs, compare and rerun (bit for bit) on a real tiny logreg sweep without
+figures; replot (no JAX) on the main job's logreg run, whose figures the main job draws anyway."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from conftest import CLI_ENV, REPO
 
 from gradlab import cli
 
-TINY = ["grid.resolution=11"]
+TINY = ["grid.resolution=11", "figures=False"]  # as the sweeper writes a job's overrides back
 pytestmark = pytest.mark.slow
 
 
@@ -82,18 +83,18 @@ def test_rerun_reproduces_bit_for_bit(sweep, capsys):
     assert out.splitlines()[-1] == "reproduced: every metric identical"
 
 
-def test_replot_without_jax_gives_the_same_images(sweep):
-    run_dir = sweep / "0"
+def test_replot_without_jax_gives_the_same_images(main_job, tmp_path):
+    run_dir, redrawn_dir = main_job[0] / "logreg", tmp_path / "replot"
     script = ("import sys; from gradlab.cli import main; code = main(sys.argv[1:]); "
               "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if m.startswith('jax'))[:5]; "
               "sys.exit(code)")
-    proc = subprocess.run([sys.executable, "-c", script, "replot", str(run_dir)], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, env=CLI_ENV)
+    proc = subprocess.run([sys.executable, "-c", script, "replot", str(run_dir), "--out", str(redrawn_dir)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env=CLI_ENV)
     assert proc.returncode == 0, proc.stderr
     plots = json.loads((run_dir / "metrics.json").read_text())["plots"]
     assert len(plots) == 5
     for name in plots:
-        original, redrawn = (matplotlib.image.imread(d / name) for d in (run_dir, run_dir / "replot"))
+        original, redrawn = (matplotlib.image.imread(d / name) for d in (run_dir, redrawn_dir))
         assert original.shape == redrawn.shape and np.array_equal(original, redrawn), name
         assert f"  {name}" in proc.stdout and "same pixels" in proc.stdout
     assert proc.stdout.splitlines()[-1].startswith("5 of 5 figures drawn in ")

@@ -53,23 +53,29 @@ def test_a_2_seed_sweep_reports_the_numpy_mean_std_and_interval_per_learning_rat
     assert (sweep_dir / "summary_seeds.png").stat().st_size > 0
 
 
-def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(tmp_path):
-    """Killing joblib's worker process (not the run's computing child) breaks joblib's pool: the launcher raises
-    TerminatedWorkerError. The summary is still written, the job never started is `lost`, exit 1, one line.
+def test_a_joblib_sweep_survives_a_killed_job_and_is_summarised_when_a_worker_dies(tmp_path):
+    """Two ways a joblib job dies, in one sweep on two workers (jobs 0 and 2 short, 1, 3 and 4 long):
 
-    Two workers: job 0 (short) ends ok, then jobs 1 and 2 (long) compute; job 3 waits for a worker it never gets."""
+    - job 1's computing child is killed with SIGKILL (as the OOM killer does): job 1 is `crashed` and its worker
+      goes on to the next job, the short ones end ok;
+    - then the worker process of job 3 (the job's parent, not its computing child) is killed: joblib's pool breaks
+      and the launcher raises TerminatedWorkerError. The summary is still written: job 3 `interrupted` (its child
+      ends itself on its parent's death), job 4 ended with the pool, job 5 `lost` (it never got a worker); exit 1,
+      one line. (The same SIGKILL of a job under the basic and submitit launchers: test_run_contract.py.)"""
+    steps = (30, LONG_STEPS, 300, LONG_STEPS, LONG_STEPS + 1, 30)
     proc = cli_processes.popen(
         [sys.executable, str(REPO / "experiments" / "logreg.py"), "-m", "hydra/launcher=joblib",
-         "hydra.launcher.n_jobs=2", f"train.steps=30,{LONG_STEPS},{LONG_STEPS + 1},300", *LONG_DATA],
+         "hydra.launcher.n_jobs=2", f"train.steps={','.join(map(str, steps))}", *LONG_DATA],
         cwd=tmp_path, env=CLI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         job1 = wait_for(lambda: sweep_job(tmp_path, 1), deadline_s=120)
         assert job1 is not None, "job 1 never started"
-        wait_until_computing(job1)
-        job2 = wait_for(lambda: sweep_job(tmp_path, 2), deadline_s=120)
-        assert job2 is not None, "job 2 never started"
-        wait_until_computing(job2)  # job 0 ended: its worker took job 2
-        os.kill(json.loads(job1.read_text())["meta"]["pid"], signal.SIGKILL)  # joblib's worker, the job's parent
+        os.kill(wait_until_computing(job1), signal.SIGKILL)
+        job3, job4 = (wait_for(lambda n=n: sweep_job(tmp_path, n), deadline_s=120) for n in (3, 4))
+        assert job3 is not None and job4 is not None, "jobs 3 and 4 never started"
+        wait_until_computing(job3)
+        wait_until_computing(job4)  # both workers on a long job: jobs 0 and 2 ended, job 5 waits
+        os.kill(json.loads(job3.read_text())["meta"]["pid"], signal.SIGKILL)  # joblib's worker, the job's parent
         _, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -78,12 +84,14 @@ def test_a_joblib_sweep_whose_worker_dies_is_summarised_every_job_with_its_end(t
     sweep_dir = job1.parent.parent
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert proc.returncode == 1, stderr
-    # job 1's child ends itself on its parent's death; job 2's worker is ended by joblib as the pool breaks
-    assert [r["status"] for r in rows[:2]] == ["ok", "interrupted"] and rows[3]["status"] == "lost"
-    assert rows[2]["status"] in ("interrupted", "crashed")
+    assert [row["train.steps"] for row in rows] == [str(n) for n in steps]
+    assert [r["status"] for r in rows[:4]] == ["ok", "crashed", "ok", "interrupted"] and rows[5]["status"] == "lost"
+    assert rows[4]["status"] in ("interrupted", "crashed")
+    assert "SIGKILL" in rows[1]["error"] and json.loads(job1.read_text())["status"] == "crashed"
+    assert float(rows[2]["fit.grad_norm"]) < float(rows[0]["fit.grad_norm"])  # more steps, closer to the optimum
     lines = [line for line in stderr.splitlines() if line.startswith("gradlab: error")]
     assert not [line for line in stderr.splitlines() if "Traceback" in line]
     assert len(lines) == 1 and lines[0].startswith("gradlab: error: TerminatedWorkerError: ")
-    assert (f"(3 of 4 jobs not ok: job 1 interrupted, job 2 {rows[2]['status']}, job 3 lost); sweep summary: "
-            f"{sweep_dir.relative_to(tmp_path) / 'summary.csv'}") in lines[0]
+    assert (f"(4 of 6 jobs not ok: job 1 crashed, job 3 interrupted, job 4 {rows[4]['status']} and 1 more); sweep "
+            f"summary: {sweep_dir.relative_to(tmp_path) / 'summary.csv'}") in lines[0]
     assert (sweep_dir / "summary.png").stat().st_size > 0

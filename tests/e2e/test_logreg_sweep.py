@@ -28,7 +28,7 @@ def test_logreg_sweep_cli_end_to_end_and_sharded_on_two_devices(tmp_path, cli, m
     assert one.returncode == 0, one.stderr
     # 3 seeds x 3 lrs x 1 momentum = 9 rows: an odd batch, padded to split across the two devices
     monkeypatch.setattr(conftest, "CLI_ENV", {**conftest.CLI_ENV, "XLA_FLAGS": TWO_DEVICES})
-    two, metrics_two = cli("logreg_sweep", *SMALL, "seeds.count=3", "momenta=[0.9]")
+    two, metrics_two = cli("logreg_sweep", *SMALL, "seeds.count=3", "momenta=[0.9]", "figures=false")  # numbers only
     assert two.returncode == 0, two.stderr
     assert metrics_one["configurations"] == 12 and metrics_one["devices"]["count"] == 1
     assert {metrics_one["meta"]["backend"], metrics_two["meta"]["backend"]} == {"cpu"}

@@ -35,7 +35,7 @@ def test_a_run_that_makes_a_semaphore_leaves_the_main_job_quiet(tmp_path):
     """autodiff_scaling's progress bar makes a multiprocessing lock; as a child of the forkserver it registered
     it with the main job's resource tracker, which warned of a leaked semaphore at the end of every `make run`."""
     proc = _run_all(tmp_path / "small", "only=[autodiff_scaling]",
-                    as_run_all_override("autodiff_scaling", SMALL_AUTODIFF_SCALING),
+                    as_run_all_override("autodiff_scaling", (*SMALL_AUTODIFF_SCALING, "figures=false")),
                     env={**CLI_ENV, "PYTHONWARNINGS": "default"})  # as a user's shell has it
     assert json.loads((tmp_path / "small" / "autodiff_scaling" / "metrics.json").read_text())["status"] == "ok"
     assert "leaked" not in proc.stderr, proc.stderr

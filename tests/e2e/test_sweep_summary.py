@@ -1,5 +1,5 @@
 """Real sweeps through the CLI: summary_seeds.csv is the NumPy mean and spread of the jobs' metrics; a joblib sweep
-whose pool breaks is still summarised. (SLURM's job ends: test_slurm.py.)"""
+survives a killed job and is still summarised when its pool breaks. (SLURM's job ends: test_slurm.py.)"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Hydra multiruns: a failed job recorded while the others complete.
 
-(A sweep on each launcher, with a killed job, is in test_run_contract.py; resuming a sweep in test_history.py.)
+(A sweep on each launcher with a killed job: test_run_contract.py, joblib's in test_sweep_summary.py; resuming a
+sweep: test_history.py.)
 """
 
 from __future__ import annotations

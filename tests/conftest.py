@@ -35,7 +35,7 @@ settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 # every test's XLA executables in JAX's persistent cache, as runs keep theirs: a second `make test` loads them
-set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACHE", "~/.cache/gradlab/jax-tests"))
+TEST_COMPILE_CACHE = set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACHE", "~/.cache/gradlab/jax-tests"))
 # submitit runs logging.config.dictConfig when first imported, which closes the log handlers already made; one
 # made during an earlier test (absl's) writes to that test's captured stderr, and closing it broke the capture of
 # the test that imported submitit next, and every later test on that worker: imported once, before any test

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import assert_refused_over_budget, experiment_module, validated_config
+from conftest import TEST_COMPILE_CACHE, assert_refused_over_budget, experiment_module, validated_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -322,7 +322,7 @@ def test_one_gradient_call_alone_in_a_new_process_takes_what_xla_planned_and_a_r
     Planted: the same measurement in a process that has run the call before (freed buffers stay resident and are
     reused: the rise misses the plan by MiBs), and a plan without the outputs (misses by the 8 MiB gradient)."""
     cfg = SimpleNamespace(memory=SimpleNamespace(width=64, n_samples=64), seed=0, precision="float64",
-                          compile_cache=None)
+                          compile_cache=TEST_COMPILE_CACHE)  # as a run passes its own: the probes load, not compile
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("no /proc/self/clear_refs here")
     checked = resident.summary(resident.in_fresh_processes(cfg, 256), 256)

@@ -71,6 +71,18 @@ LONG_STEPS = 2_000_000
 LONG_DATA = ("data.n_per_class=2000", "optimizer.name=sgd", "optimizer.lr=0.0002", "grid.resolution=11",
              "figures=false")
 LONG_LOGREG = (f"train.steps={LONG_STEPS}", *LONG_DATA)
+# a sweep whose job 1 is killed with SIGKILL (as the OOM killer does) while it computes; jobs 0 and 2 end ok
+KILLED_JOB_STEPS = (30, LONG_STEPS, 300)
+
+
+def assert_the_killed_job_crashed_and_the_others_ran(rows: list[dict], job1_metrics: Path) -> None:
+    """summary.csv's first three rows, of a sweep over train.steps=KILLED_JOB_STEPS whose job 1 was killed: job 1
+    `crashed` (its record too) naming SIGKILL, jobs 0 and 2 ok with their own configs (more steps: closer to the
+    optimum)."""
+    assert [row["train.steps"] for row in rows[:3]] == [str(n) for n in KILLED_JOB_STEPS]
+    assert [row["status"] for row in rows[:3]] == ["ok", "crashed", "ok"]
+    assert "SIGKILL" in rows[1]["error"] and json.loads(job1_metrics.read_text())["status"] == "crashed"
+    assert float(rows[2]["fit.grad_norm"]) < float(rows[0]["fit.grad_norm"])
 
 # autodiff_scaling in a few seconds: one family, two sizes, no memory probe
 # backend=cpu: these sizes on any device (on a GPU, backend=auto would replace them by presets.gpu's)

@@ -151,7 +151,7 @@ def on_grid(fn, phi0_values: jax.Array, phi1_values: jax.Array, *per_point) -> j
     def flatten(array):
         return array.reshape(-1, *array.shape[2:])
 
-    out = jax.vmap(fn)(flatten(grid), *jax.tree.map(flatten, per_point))
+    out = jax.vmap(fn)(*jax.tree.map(flatten, (grid, *per_point)))
     return jax.tree.map(lambda array: array.reshape(*rows_cols, *array.shape[1:]), out)
 
 

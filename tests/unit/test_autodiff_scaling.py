@@ -210,7 +210,7 @@ def test_hvp_forward_over_reverse_equals_the_closed_form():
     v = np.random.default_rng(4).standard_normal(6)
     got = jax.jit(cost.hessian_vector_product(problem.loss))(problem.theta, v, *problem.data)
     np.testing.assert_allclose(got, cost.logistic_hvp(problem.theta, v, *problem.data), rtol=1e-12, atol=1e-15)
-    H = jax.hessian(problem.loss)(problem.theta, *problem.data)  # a third route: the dense Hessian times v
+    H = jax.jit(jax.hessian(problem.loss))(problem.theta, *problem.data)  # a third route: dense Hessian @ v
     np.testing.assert_allclose(got, np.asarray(H) @ v, rtol=1e-12, atol=1e-15)
 
 

@@ -24,6 +24,8 @@ N_POINTS = 12  # one shape for every example: each new shape costs a compilation
 # GPU) rounds a subnormal to a multiple of tiny * eps, so 6.7e-313 carries a relative error ~7e-12 > rtol. Both
 # routes may do either: 2 routes x 2 n tiny.
 SUBNORMAL_FLOOR = 4 * N_POINTS * np.finfo(float).tiny
+# the test's own route: jax.hessian of the loss as one compiled program (op by op: ~50 first-use compilations)
+AUTODIFF_HESSIAN = jax.jit(jax.hessian(linreg.least_squares_loss))
 SMALL = "surface_grid_points=21"
 
 
@@ -51,7 +53,7 @@ def test_hessian_matches_autodiff_and_eigenvalues(data):
     x, y = jnp.asarray(xs), jnp.asarray(ys)
     report = linreg.convexity_report(x, y, jnp.asarray(phi), 1e-12)
     analytic = np.asarray(report["hessian"]["analytic"])
-    np.testing.assert_allclose(analytic, jax.hessian(linreg.least_squares_loss)(jnp.asarray(phi), x, y), rtol=1e-12,
+    np.testing.assert_allclose(analytic, AUTODIFF_HESSIAN(jnp.asarray(phi), x, y), rtol=1e-12,
                                atol=SUBNORMAL_FLOOR)
     exact = exact_determinant(xs)
     assert float(report["det"]) >= 0 and exact >= 0  # Cauchy-Schwarz

@@ -14,6 +14,13 @@ from gradlab.problems.training import first_non_finite_step, make_train
 finite = st.floats(-5, 5, allow_nan=False)
 
 
+# the autodiff routes and the loss for finite differences, each one compiled program: called eagerly, every
+# operation in them would be compiled (or loaded from the cache) on its first use, ~10 ms apiece
+AUTODIFF_GRADIENT = jax.jit(jax.grad(logistic.bce_loss))
+AUTODIFF_HESSIAN = jax.jit(jax.hessian(logistic.bce_loss))
+LOSS = jax.jit(logistic.bce_loss)
+
+
 def _data(seed: int, n: int = 20):
     return logistic.sample_data(jax.random.key(seed), n // 2, -1.0, 1.0, 1.0)
 
@@ -25,10 +32,10 @@ def test_gradient_matches_autodiff_and_finite_differences(seed, phi0, phi1):
     x, y = _data(seed)
     phi = jnp.array([phi0, phi1])
     analytic = logistic.bce_gradient(phi, x, y)
-    chex.assert_trees_all_close(analytic, jax.grad(logistic.bce_loss)(phi, x, y), atol=1e-11)
+    chex.assert_trees_all_close(analytic, AUTODIFF_GRADIENT(phi, x, y), atol=1e-11)
     h = 1e-6
     central = jnp.array([
-        (logistic.bce_loss(phi + h * e, x, y) - logistic.bce_loss(phi - h * e, x, y)) / (2 * h) for e in jnp.eye(2)
+        (LOSS(phi + h * e, x, y) - LOSS(phi - h * e, x, y)) / (2 * h) for e in jnp.eye(2)
     ])
     chex.assert_trees_all_close(analytic, central, atol=1e-6)
 
@@ -40,7 +47,7 @@ def test_hessian_matches_autodiff_and_is_psd(seed, phi0, phi1):
     x, y = _data(seed)
     phi = jnp.array([phi0, phi1])
     analytic = logistic.bce_hessian(phi, x, y)
-    chex.assert_trees_all_close(analytic, jax.hessian(logistic.bce_loss)(phi, x, y), atol=1e-11)
+    chex.assert_trees_all_close(analytic, AUTODIFF_HESSIAN(phi, x, y), atol=1e-11)
     assert logistic.min_eigenvalue(analytic) > 0
 
 
@@ -74,7 +81,7 @@ def test_newton_reaches_zero_gradient_in_a_handful_of_iterations():
     x, y = _data(0)
     result = jax.jit(logistic.newton, static_argnames="max_iter")(jnp.zeros(2), x, y, 1e-10, max_iter=50)
     assert int(result.iterations) <= 10
-    assert float(jnp.linalg.norm(jax.grad(logistic.bce_loss)(result.phi, x, y))) < 1e-10
+    assert float(jnp.linalg.norm(AUTODIFF_GRADIENT(result.phi, x, y))) < 1e-10
     chex.assert_trees_all_close(result.path[int(result.iterations)], result.phi)
 
 
@@ -87,13 +94,17 @@ def test_scanned_training_matches_a_python_loop_and_reaches_newton(optimizer):
 
     x, y = _data(1)
     steps, lr = 1000, 0.05
-    grad = jax.jit(jax.grad(logistic.bce_loss))
     traj = jax.jit(make_train(logistic.bce_loss, optimizer, steps))(jnp.zeros(2), lr, 0.9, x, y)
     opt = make_optimizer(optimizer, lr, 0.9)
+
+    @jax.jit
+    def step(phi, state):  # the loop's step, compiled once (eagerly its ~20 operations are dispatched one by one)
+        updates, state = opt.update(AUTODIFF_GRADIENT(phi, x, y), state, phi)
+        return optax.apply_updates(phi, updates), state
+
     phi, state = jnp.zeros(2), opt.init(jnp.zeros(2))
     for _ in range(steps):
-        updates, state = opt.update(grad(phi, x, y), state, phi)
-        phi = optax.apply_updates(phi, updates)
+        phi, state = step(phi, state)
     chex.assert_trees_all_close(traj.phi, phi, atol=1e-12)
     newton = logistic.newton(jnp.zeros(2), x, y, 1e-12, max_iter=50)
     chex.assert_trees_all_close(traj.phi, newton.phi, atol=1e-3)
@@ -112,8 +123,8 @@ def test_autodiff_is_right_where_some_logits_are_exactly_zero():
     """max(z, 0) and |z| have kinks at z = 0; the loss's explicit derivative must still give sig(0) = 1/2."""
     x, y = jnp.array([-1.0, 0.0, 1.0, 2.0]), jnp.array([0.0, 1.0, 1.0, 0.0])
     for phi in (jnp.zeros(2), jnp.array([0.5, 0.0]), jnp.array([-1.0, 1.0])):  # z = 0 at one or all points
-        chex.assert_trees_all_close(jax.grad(logistic.bce_loss)(phi, x, y), logistic.bce_gradient(phi, x, y))
-        chex.assert_trees_all_close(jax.hessian(logistic.bce_loss)(phi, x, y), logistic.bce_hessian(phi, x, y))
+        chex.assert_trees_all_close(AUTODIFF_GRADIENT(phi, x, y), logistic.bce_gradient(phi, x, y))
+        chex.assert_trees_all_close(AUTODIFF_HESSIAN(phi, x, y), logistic.bce_hessian(phi, x, y))
 
 
 @pytest.mark.slow
@@ -141,7 +152,7 @@ def test_the_textbook_loss_checks_the_custom_rule_and_a_planted_wrong_rule_is_se
     @jax.jit
     def gradients(phi):
         return (jax.grad(logistic.bce_loss_textbook)(phi, x, y), logistic.bce_gradient(phi, x, y),
-                jax.grad(logistic.bce_loss)(phi, x, y),
+                AUTODIFF_GRADIENT(phi, x, y),
                 jax.grad(lambda p: jnp.sum(wrong_terms(logistic.logits(p, x), y)))(phi))
 
     textbook, analytic, custom, wrong = gradients(jnp.array([0.3, -0.8]))

@@ -172,10 +172,14 @@ def _linreg(a: LinregAnswer) -> dict:
     return {"hessian": linreg.hessian_autodiff(jnp.zeros(2), x, jnp.zeros_like(x))}
 
 
+# one compiled program (called eagerly, jax.grad would compile each of its operations on first use, ~10 ms apiece)
+_bce_gradient_autodiff = jax.jit(jax.grad(logistic.bce_loss))
+
+
 def _logreg(a: LogregGradientAnswer) -> dict:
     if len(a.x) != len(a.y):
         raise ValueError(f"x has {len(a.x)} values but y has {len(a.y)}")
-    return {"gradient": jax.grad(logistic.bce_loss)(jnp.asarray(a.phi), jnp.asarray(a.x), jnp.asarray(a.y))}
+    return {"gradient": _bce_gradient_autodiff(jnp.asarray(a.phi), jnp.asarray(a.x), jnp.asarray(a.y))}
 
 
 def _autodiff(a: AutodiffAnswer) -> dict:

@@ -80,6 +80,7 @@ def bce_value_and_grad(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.
 bce_loss.value_and_grad = bce_value_and_grad
 
 
+@jax.jit
 def bce_gradient_and_hessian(phi: jax.Array, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The analytic gradient (Problem 8 iii) and Hessian (Problem 8 v) from one pass over the data:
 

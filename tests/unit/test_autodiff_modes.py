@@ -188,14 +188,15 @@ def test_a_long_chain_is_described_without_writing_out_its_formula():
 
 
 @pytest.mark.parametrize("graph", [HOMEWORK, _chain(12)], ids=["homework", "chain of 12"])
-def test_round_off_bounds_op_by_op_equal_the_compiled_ones(graph):
-    """Graphs above MAX_NODES_COMPILED get their round-off bounds op by op (XLA's fused program grows as nodes^2):
-    the same numbers as the one compiled program, to the summation order."""
+def test_jax_routes_and_round_off_bounds_op_by_op_equal_the_compiled_ones(graph):
+    """Graphs above MAX_NODES_COMPILED get JAX's routes and their round-off bounds op by op (XLA's fused program
+    grows as nodes^2), smaller ones one compiled program each: the same numbers, to the summation order."""
     point = {"x": jnp.linspace(-1.0, 0.5, 5)}
-    compiled = checks._compiled_sensitivities(graph, point)
-    op_by_op = checks._derivative_sensitivities(graph, point)
-    for a, b in zip(jax.tree.leaves(op_by_op), jax.tree.leaves(compiled), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-13)
+    for route in (checks._derivative_sensitivities, checks.jvp_tangents, checks.vjp_adjoints, checks.jax_gradient):
+        compiled, op_by_op = route.compiled(graph, point), route.op_by_op(graph, point)
+        assert jax.tree.structure(compiled) == jax.tree.structure(op_by_op), route.__name__
+        for a, b in zip(jax.tree.leaves(op_by_op), jax.tree.leaves(compiled), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, err_msg=route.__name__)
 
 
 def test_a_node_used_twice_sums_both_edges():

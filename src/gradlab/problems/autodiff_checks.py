@@ -13,6 +13,7 @@ bounded by 2 (|D(2h) - D(h)| / 3 + (eps / 2) sum_v |dy/dv| |v| / h): Richardson'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import jax
@@ -22,6 +23,26 @@ import numpy as np
 from gradlab.problems import autodiff_graph as ag
 from gradlab.problems import expression as ex
 from gradlab.problems.numerics import max_rel_error
+
+# Compiled as one XLA program up to this many nodes; a larger graph runs op by op. XLA's fusion copies a node's
+# operations into each of its users' kernels, so the optimised program grows about as nodes^2 (chain
+# n_i = tanh(n_{i-1}) + 0.5 cos(n_{i-1}), 5 points: compile 1.6 s at 8 nodes, 13 s at 24, 54 s at 50), while op by
+# op it takes 2.3 s at 16 nodes and 5.4 s at 100, the same bounds to 1e-14 relative (summation order).
+MAX_NODES_COMPILED = 10
+
+
+def compiled_when_small(route):
+    """route(graph, point, ...) as one XLA program per graph and shape up to MAX_NODES_COMPILED nodes, op by op
+    above. Op by op, every operation's first use in a process compiles it (or loads it from the cache), ~10 ms
+    apiece: a small graph's routes are tens of operations, its program one compilation."""
+    compiled = jax.jit(route, static_argnums=0)
+
+    @functools.wraps(route)
+    def dispatch(graph: ag.Graph, *args):
+        return (compiled if len(graph.nodes) <= MAX_NODES_COMPILED else route)(graph, *args)
+
+    dispatch.compiled, dispatch.op_by_op = compiled, route  # either, whatever the size (the tests compare them)
+    return dispatch
 
 
 def central_difference(graph: ag.Graph, point: Mapping[str, np.ndarray], wrt: str, step: float):
@@ -68,10 +89,10 @@ def rounding_of_derivatives(graph: ag.Graph, point: Mapping) -> tuple[dict, dict
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in point.values()))
     point = {k: jnp.broadcast_to(jnp.asarray(v), shape) for k, v in point.items()}
     half_eps = float(jnp.finfo(point[graph.inputs[0]].dtype).eps) / 2
-    sensitivities = _compiled_sensitivities if len(graph.nodes) <= MAX_NODES_COMPILED else _derivative_sensitivities
-    return jax.tree.map(lambda b: half_eps * np.asarray(b), sensitivities(graph, point))
+    return jax.tree.map(lambda b: half_eps * np.asarray(b), _derivative_sensitivities(graph, point))
 
 
+@compiled_when_small
 def _derivative_sensitivities(graph: ag.Graph, point: dict) -> tuple[dict, dict]:
     """rounding_of_derivatives' sums, before the factor eps / 2."""
     names = graph.names
@@ -103,14 +124,6 @@ def _derivative_sensitivities(graph: ag.Graph, point: dict) -> tuple[dict, dict]
     return forward, reverse
 
 
-# Compiled as one XLA program up to this many nodes; a larger graph runs op by op. XLA's fusion copies a node's
-# operations into each of its users' kernels, so the optimised program grows about as nodes^2 (chain
-# n_i = tanh(n_{i-1}) + 0.5 cos(n_{i-1}), 5 points: compile 1.6 s at 8 nodes, 13 s at 24, 54 s at 50), while op by
-# op it takes 2.3 s at 16 nodes and 5.4 s at 100, the same bounds to 1e-14 relative (summation order).
-MAX_NODES_COMPILED = 10
-_compiled_sensitivities = jax.jit(_derivative_sensitivities, static_argnums=0)
-
-
 # --------------------------------------------------------------------------------------------------------
 # JAX's route: the same graph as a JAX function, differentiated by JAX
 
@@ -127,6 +140,7 @@ def jax_values(graph: ag.Graph, point: Mapping, added: Mapping | None = None):
     return values
 
 
+@compiled_when_small
 def jvp_tangents(graph: ag.Graph, point: Mapping) -> dict[str, dict]:
     """jax.jvp of point -> all node values, once per input with a one-hot tangent: {input: {name: d name/d input}}."""
     point = {k: jnp.asarray(v) for k, v in point.items()}
@@ -137,6 +151,7 @@ def jvp_tangents(graph: ag.Graph, point: Mapping) -> dict[str, dict]:
     return out
 
 
+@compiled_when_small
 def vjp_adjoints(graph: ag.Graph, point: Mapping) -> dict:
     """One jax.vjp of y, with a zero perturbation added to every node right after it is computed: the cotangent of
     each perturbation is that node's adjoint dy/d node, the cotangent of each input its dy/d input."""
@@ -148,6 +163,7 @@ def vjp_adjoints(graph: ag.Graph, point: Mapping) -> dict:
     return {**d_nodes, **d_inputs}
 
 
+@compiled_when_small
 def jax_gradient(graph: ag.Graph, point: Mapping) -> dict:
     """jax.grad of the scalar y(inputs), vmapped over the points: {input: dy/d input}."""
     point = {k: jnp.asarray(v) for k, v in point.items()}

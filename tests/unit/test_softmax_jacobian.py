@@ -79,8 +79,8 @@ def test_saturated_logits_keep_tiny_entries(others, gap, position):
 def test_naive_diagonal_collapses_and_the_checks_catch_it():
     """s_k (1 - s_k) rounds to 0 for the dominant class; the relative-error check must flag that."""
     z = jnp.asarray(SATURATED)
-    s = softmax.softmax_stable(z)
-    naive = jnp.diag(s * (1 - s)) - jnp.outer(s, s) * (1 - jnp.eye(5))
+    s = np.asarray(softmax.softmax_stable(z))
+    naive = np.diag(s * (1 - s)) - np.outer(s, s) * (1 - np.eye(5))  # the textbook formula, in NumPy
     assert float(naive[2, 2]) == 0.0
     assert float(max_rel_error(naive, softmax.softmax_jacobian_autodiff(z, "jacfwd"))) == pytest.approx(1.0)
     assert int(softmax.collapsed_entries(naive, jacobian_oracle(SATURATED))) == 1

@@ -165,6 +165,7 @@ def convexity_report(x: jax.Array, y: jax.Array, phi: jax.Array, convexity_rtol:
     }
 
 
+@jax.jit
 def loss_roundoff(phi: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
     """A bound on the round-off of one evaluation of L[phi] (eps = machine epsilon, n points, r_i the residual):
 

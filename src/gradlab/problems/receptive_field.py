@@ -81,7 +81,7 @@ def input_gradients(stack: Sequence[ConvSpec], length: int, dtype=None) -> np.nd
     One forward pass with `jax.vjp`, then one pullback per layer of a one-hot cotangent.
     """
     stack = tuple(ConvSpec(*spec) for spec in stack)
-    signal = jnp.zeros((length,), dtype=dtype or jnp.result_type(float))
+    signal = np.zeros((length,), dtype=dtype or jnp.result_type(float))  # NumPy: no operation compiled per length
 
     @jax.jit
     def gradients(signal):

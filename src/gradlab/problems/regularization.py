@@ -173,6 +173,7 @@ def per_step_difference(path: jax.Array, reference: jax.Array) -> jax.Array:
     return jax.vmap(max_abs_error)(path, reference)
 
 
+@jax.jit
 def penalty_gradient_error(phis: jax.Array, lam: float, alpha: float) -> jax.Array:
     """max |jax.grad(penalty) - (lambda/alpha) phi| over a batch of points phis (N, P)."""
     autodiff = jax.vmap(jax.grad(lambda phi: l2_penalty(phi, lam, alpha)))(phis)

@@ -34,9 +34,28 @@ MODELS = {
     ),
 }
 PHIS = 3.0 * jax.random.normal(jax.random.PRNGKey(2), (200, 2))
+LOG_PRIOR, LOG_PRIOR_GRADIENT = jax.jit(map_l2.log_prior), jax.jit(jax.grad(map_l2.log_prior))
 
 sigma = st.floats(0.05, 20.0)
-sigmas = st.one_of(st.tuples(sigma), st.tuples(sigma, sigma)).map(lambda s: jnp.broadcast_to(jnp.array(s), (2,)))
+sigmas = st.one_of(st.tuples(sigma), st.tuples(sigma, sigma)).map(lambda s: np.broadcast_to(np.array(s), (2,)))
+
+
+@jax.jit
+def likelihood_routes(phi):
+    """Both models' log-likelihoods by the densities and by the loss formulas (one compiled program for the
+    hypothesis examples: op by op, every operation's first use compiles)."""
+    p = jax.nn.sigmoid(phi[0] + phi[1] * X_B)
+    return {"bernoulli": map_l2.bernoulli_log_likelihood(phi, X_B, Y_B), "bce_loss": bce_loss(phi, X_B, Y_B),
+            "bernoulli_logpmf": jnp.sum(jax.scipy.stats.bernoulli.logpmf(Y_B, p)),
+            "gaussian": map_l2.gaussian_log_likelihood(phi, X_G, Y_G, NOISE_SIGMA),
+            "gaussian_nll": map_l2.gaussian_nll(phi, X_G, Y_G, NOISE_SIGMA)}
+
+
+@functools.cache
+def posterior_gradient(model: str):
+    """The gradient of the MAP objective (the log-posterior from the densities) as a function of (phi, prior
+    sigma), compiled once per model."""
+    return jax.jit(lambda phi, prior_sigma: jax.grad(map_l2.neg_log_posterior(MODELS[model][0], prior_sigma))(phi))
 
 
 @functools.cache
@@ -78,8 +97,7 @@ def test_map_and_l2_minimizers_agree_to_optimizer_tolerance(model, prior_sigma):
     assert bool(routes["map"]["converged"]) and bool(routes["l2"]["converged"])
     assert float(routes["max_abs_diff"]) <= float(routes["bound"]) + 1e-13
     # an independent optimality check: the gradient of the posterior vanishes at the L2 minimizer
-    posterior = map_l2.neg_log_posterior(MODELS[model][0], prior_sigma)
-    assert float(jnp.max(jnp.abs(jax.grad(posterior)(routes["l2"]["phi"])))) <= 1e-10
+    assert float(jnp.max(jnp.abs(posterior_gradient(model)(routes["l2"]["phi"], prior_sigma)))) <= 1e-10
 
 
 @pytest.mark.slow
@@ -105,14 +123,10 @@ def test_ridge_without_prior_is_the_least_squares_mle():
 @settings(max_examples=20, deadline=None)
 @given(phi=st.tuples(st.floats(-4, 4), st.floats(-4, 4)))
 def test_likelihoods_from_densities_match_the_loss_formulas(phi):
-    phi = jnp.array(phi)
-    bernoulli = map_l2.bernoulli_log_likelihood(phi, X_B, Y_B)
-    assert float(bernoulli) == pytest.approx(-float(bce_loss(phi, X_B, Y_B)), rel=1e-12)
-    p = jax.nn.sigmoid(phi[0] + phi[1] * X_B)
-    pmf = jnp.sum(jax.scipy.stats.bernoulli.logpmf(Y_B, p))
-    assert float(bernoulli) == pytest.approx(float(pmf), rel=1e-8)
-    gaussian = map_l2.gaussian_log_likelihood(phi, X_G, Y_G, NOISE_SIGMA)
-    assert float(gaussian) == pytest.approx(-float(map_l2.gaussian_nll(phi, X_G, Y_G, NOISE_SIGMA)), rel=1e-12)
+    routes = {name: float(value) for name, value in likelihood_routes(jnp.array(phi)).items()}
+    assert routes["bernoulli"] == pytest.approx(-routes["bce_loss"], rel=1e-12)
+    assert routes["bernoulli"] == pytest.approx(routes["bernoulli_logpmf"], rel=1e-8)
+    assert routes["gaussian"] == pytest.approx(-routes["gaussian_nll"], rel=1e-12)
 
 
 @pytest.mark.slow
@@ -122,10 +136,10 @@ def test_log_prior_is_the_gaussian_density_and_its_gradient_is_the_l2_gradient(p
     phi = jnp.array(phi)
     s = np.asarray(prior_sigma)
     by_hand = np.sum(-(np.asarray(phi) ** 2) / (2 * s**2) - np.log(np.sqrt(2 * np.pi * s**2)))
-    assert float(map_l2.log_prior(phi, prior_sigma)) == pytest.approx(by_hand, rel=1e-12, abs=1e-12)
+    assert float(LOG_PRIOR(phi, prior_sigma)) == pytest.approx(by_hand, rel=1e-12, abs=1e-12)
     # -d log Pr(phi) / dphi_j = phi_j / sigma_j^2 = 2 lambda_j phi_j with lambda_j = 1 / (2 sigma_j^2)
     chex.assert_trees_all_close(
-        -jax.grad(map_l2.log_prior)(phi, prior_sigma),
+        -LOG_PRIOR_GRADIENT(phi, prior_sigma),
         2 * map_l2.l2_coefficients(prior_sigma) * phi,
         rtol=1e-12,
     )

@@ -24,7 +24,7 @@ N_POINTS = 12  # one shape for every example: each new shape costs a compilation
 # GPU) rounds a subnormal to a multiple of tiny * eps, so 6.7e-313 carries a relative error ~7e-12 > rtol. Both
 # routes may do either: 2 routes x 2 n tiny.
 SUBNORMAL_FLOOR = 4 * N_POINTS * np.finfo(float).tiny
-# the test's own route: jax.hessian of the loss as one compiled program (op by op: ~50 first-use compilations)
+# the test's own route: jax.hessian of the loss, jitted
 AUTODIFF_HESSIAN = jax.jit(jax.hessian(linreg.least_squares_loss))
 SMALL = "surface_grid_points=21"
 

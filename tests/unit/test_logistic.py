@@ -14,8 +14,7 @@ from gradlab.problems.training import first_non_finite_step, make_train
 finite = st.floats(-5, 5, allow_nan=False)
 
 
-# the autodiff routes and the loss for finite differences, each one compiled program: called eagerly, every
-# operation in them would be compiled (or loaded from the cache) on its first use, ~10 ms apiece
+# the autodiff routes and the loss for finite differences, jitted (see docs/adding-an-experiment.md)
 AUTODIFF_GRADIENT = jax.jit(jax.grad(logistic.bce_loss))
 AUTODIFF_HESSIAN = jax.jit(jax.hessian(logistic.bce_loss))
 LOSS = jax.jit(logistic.bce_loss)
@@ -98,7 +97,7 @@ def test_scanned_training_matches_a_python_loop_and_reaches_newton(optimizer):
     opt = make_optimizer(optimizer, lr, 0.9)
 
     @jax.jit
-    def step(phi, state):  # the loop's step, compiled once (eagerly its ~20 operations are dispatched one by one)
+    def step(phi, state):  # the loop's step, jitted; the loop stays in Python
         updates, state = opt.update(AUTODIFF_GRADIENT(phi, x, y), state, phi)
         return optax.apply_updates(phi, updates), state
 

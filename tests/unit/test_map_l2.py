@@ -42,8 +42,7 @@ sigmas = st.one_of(st.tuples(sigma), st.tuples(sigma, sigma)).map(lambda s: np.b
 
 @jax.jit
 def likelihood_routes(phi):
-    """Both models' log-likelihoods by the densities and by the loss formulas (one compiled program for the
-    hypothesis examples: op by op, every operation's first use compiles)."""
+    """Both models' log-likelihoods by the densities and by the loss formulas, jitted once for every example."""
     p = jax.nn.sigmoid(phi[0] + phi[1] * X_B)
     return {"bernoulli": map_l2.bernoulli_log_likelihood(phi, X_B, Y_B), "bce_loss": bce_loss(phi, X_B, Y_B),
             "bernoulli_logpmf": jnp.sum(jax.scipy.stats.bernoulli.logpmf(Y_B, p)),

@@ -172,7 +172,7 @@ def _linreg(a: LinregAnswer) -> dict:
     return {"hessian": linreg.hessian_autodiff(jnp.zeros(2), x, jnp.zeros_like(x))}
 
 
-# one compiled program (called eagerly, jax.grad would compile each of its operations on first use, ~10 ms apiece)
+# jitted: outside jit each operation would be compiled on its first use (docs/adding-an-experiment.md)
 _bce_gradient_autodiff = jax.jit(jax.grad(logistic.bce_loss))
 
 

@@ -13,6 +13,20 @@ SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet --c
 # every test module again (collection 6.2 -> 4.3 CPU-s per worker); __pycache__ is git-ignored
 PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 3 --dist worksteal
 
+# PYTHON named (`make test PYTHON=python3.12`) while .venv exists on another interpreter: refused before anything
+# runs, rather than going on with the old one (.venv is made once, by whichever interpreter came first)
+ifneq ($(filter command line environment,$(origin PYTHON)),)
+ifneq ($(wildcard $(PY)),)
+WHICH_PYTHON := import sys; print(sys.version.split()[0], sys.base_prefix)
+VENV_PYTHON := $(shell $(PY) -c '$(WHICH_PYTHON)' 2>/dev/null)
+NAMED_PYTHON := $(shell $(PYTHON) -c '$(WHICH_PYTHON)' 2>/dev/null)
+ifneq ($(VENV_PYTHON),$(NAMED_PYTHON))
+$(error $(VENV) runs Python $(VENV_PYTHON), not PYTHON=$(PYTHON) ($(or $(NAMED_PYTHON),cannot be run)): \
+	rm -rf $(VENV), then make again, to rebuild it on that interpreter)
+endif
+endif
+endif
+
 .PHONY: setup run test test-fast mutants bench lock lint gpu-check
 
 $(UV):

@@ -16,9 +16,9 @@ VENV = Path(sys.prefix)  # the environment running the tests stands in for .venv
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def make_dry_run(*variables: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def make_dry_run(*variables: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "-n", "--no-print-directory", "test", f"VENV={VENV}", *variables], cwd=REPO,
-                          capture_output=True, text=True, timeout=60, env=env)
+                          capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("named", ["fake", "missing"])

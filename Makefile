@@ -10,8 +10,11 @@ UV := $(VENV)/bin/uv
 # would otherwise recompile jax, numpy and matplotlib from source in every process (3.8 s instead of 1.3 s to import)
 SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet --compile-bytecode
 # bytecode caches on for the suite (PYTHONDONTWRITEBYTECODE empty): each xdist worker otherwise rewrites and compiles
-# every test module again (collection 6.2 -> 4.3 CPU-s per worker); __pycache__ is git-ignored
-PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 3 --dist worksteal
+# every test module again (collection 6.2 -> 4.3 CPU-s per worker); __pycache__ is git-ignored.
+# OPENBLAS_NUM_THREADS=1: NumPy's and SciPy's OpenBLAS keep a thread per core in every process that uses them, which
+# spins after each call (1.1% of the suite's CPU samples, with nothing to gain on two cores shared by three workers);
+# read when NumPy loads, so set here, where the workers and every process they start inherit it
+PYTEST := PYTHONDONTWRITEBYTECODE= OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -n 3 --dist worksteal
 
 # PYTHON named (`make test PYTHON=python3.12`) while .venv exists on another interpreter: refused before anything
 # runs, rather than going on with the old one (.venv is made once, by whichever interpreter came first)

@@ -42,9 +42,8 @@ TEST_COMPILE_CACHE = set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACH
 with contextlib.suppress(ImportError):  # without the `launchers` extra there is nothing to import
     import submitit  # noqa: F401
 
-# JAX's tracing makes many short-lived objects: the cyclic collector's youngest generation runs every 100k allocations
-# instead of 700, and what collection imported is frozen out of its reach (unit tier: 4% less CPU, measured)
-gc.set_threshold(100_000, 50, 100)
+# the collector's thresholds are gradlab's (src/gradlab/__init__.py); what collection imported is frozen out of its
+# reach
 
 
 def pytest_collection_finish(session):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -81,3 +82,17 @@ def test_on_cores_puts_every_thread_on_that_many_cores_and_gives_them_all_back()
         assert cores["used"] == sorted(allowed) and cores_of_every_thread() == {frozenset(allowed)}
     with process.on_cores(None) as cores:
         assert cores is None and cores_of_every_thread() == {frozenset(allowed)}
+
+
+def test_importing_gradlab_raises_the_collectors_thresholds_from_cpythons_defaults_only():
+    """gradlab/__init__.py: from the interpreter's defaults (CPython 3.11's and 3.12's (700, 10, 10)) to
+    (100_000, 50, 100); a program that set its own thresholds before importing gradlab keeps them."""
+    def thresholds(code: str) -> tuple[int, ...]:
+        out = subprocess.run([sys.executable, "-c", f"import gc; {code}; print(*gc.get_threshold())"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        return tuple(map(int, out.split()))
+
+    default = thresholds("pass")
+    expected = (100_000, 50, 100) if default == (700, 10, 10) else default
+    assert thresholds("import gradlab") == expected
+    assert thresholds("gc.set_threshold(5000, 20, 20); import gradlab") == (5000, 20, 20)

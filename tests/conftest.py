@@ -42,10 +42,10 @@ TEST_COMPILE_CACHE = set_compile_cache(os.environ.get("GRADLAB_TEST_COMPILE_CACH
 with contextlib.suppress(ImportError):  # without the `launchers` extra there is nothing to import
     import submitit  # noqa: F401
 
-# what collection imported is frozen out of the cyclic collector's reach (its thresholds: src/gradlab/__init__.py)
-
 
 def pytest_collection_finish(session):
+    """What collection imported is frozen out of the cyclic collector's reach (its thresholds:
+    src/gradlab/__init__.py)."""
     gc.collect()
     gc.freeze()
 

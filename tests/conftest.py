@@ -325,23 +325,31 @@ MAIN_JOB_RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
 }
 
 
+def once_per_session(name: str, tmp_path_factory, worker_id: str, make) -> tuple[Path, dict]:
+    """(`<session folder>/<name>`, what `make(that folder)` returned): made once per session by whichever xdist
+    worker asks first (the others wait on a file lock), then shared; `make` returns something JSON can hold."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # the session's folder, above each worker's
+    result = shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.exists():
+            result.write_text(json.dumps(make(shared / name)))
+    return shared / name, json.loads(result.read_text())
+
+
 @pytest.fixture(scope="session")
 def main_job(tmp_path_factory, worker_id) -> tuple[Path, dict]:
     """(its output dir, {returncode, stderr}): the main job as a user starts it (`python experiments/run_all.py`)
-    on small configs, tagged MAIN_JOB_TAGS; run once per session, whichever xdist worker asks first, and shared
-    by the tests that need a finished main job or one of its runs (test_main_job.py and others)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent  # the session's folder, above each worker's
-    out = shared / "main_job"
-    with open(shared / "main_job.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (shared / "main_job.json").exists():
-            per_run = ", ".join(f"{run_id}: [{', '.join(repr(o) for o in overrides)}]"
-                                for run_id, (overrides, _) in MAIN_JOB_RUNS.items() if overrides)
-            command = [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
-                       f"only=[{','.join(MAIN_JOB_RUNS)}]", f"overrides={{{per_run}}}",
-                       f"tags=[{','.join(repr(tag) for tag in MAIN_JOB_TAGS)}]"]
-            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
-                                  env=CLI_ENV)
-            (shared / "main_job.json").write_text(json.dumps({"returncode": proc.returncode, "stderr": proc.stderr}))
-    return out, json.loads((shared / "main_job.json").read_text())
+    on small configs, tagged MAIN_JOB_TAGS; run once per session and shared by the tests that need a finished main
+    job or one of its runs (test_main_job.py and others)."""
+    def run_main_job(out: Path) -> dict:
+        per_run = ", ".join(f"{run_id}: [{', '.join(repr(o) for o in overrides)}]"
+                            for run_id, (overrides, _) in MAIN_JOB_RUNS.items() if overrides)
+        command = [sys.executable, str(REPO / "experiments" / "run_all.py"), f"hydra.run.dir={out}",
+                   f"only=[{','.join(MAIN_JOB_RUNS)}]", f"overrides={{{per_run}}}",
+                   f"tags=[{','.join(repr(tag) for tag in MAIN_JOB_TAGS)}]"]
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=CLI_ENV)
+        return {"returncode": proc.returncode, "stderr": proc.stderr}
+
+    return once_per_session("main_job", tmp_path_factory, worker_id, run_main_job)

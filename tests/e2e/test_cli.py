@@ -12,7 +12,7 @@ import cli_processes
 import matplotlib.image
 import numpy as np
 import pytest
-from conftest import CLI_ENV, REPO
+from conftest import CLI_ENV, REPO, once_per_session
 
 from gradlab import cli
 
@@ -26,14 +26,17 @@ def gradlab_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "gradlab.cli"]
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory) -> Path:
-    """`gradlab logreg -m train.steps=10,20 ...`: two tiny jobs through the console script."""
-    sweep_dir = tmp_path_factory.mktemp("cli") / "sweep"
-    proc = cli_processes.run([*gradlab_command(), "logreg", "-m", "train.steps=10,20", *TINY,
-                              f"hydra.sweep.dir={sweep_dir}"], cwd=REPO, capture_output=True, text=True, timeout=600,
-                             env=CLI_ENV)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory, worker_id) -> Path:
+    """`gradlab logreg -m train.steps=10,20 ...`: two tiny jobs through the console script, once per session."""
+    def run_sweep(sweep_dir: Path) -> dict:
+        proc = cli_processes.run([*gradlab_command(), "logreg", "-m", "train.steps=10,20", *TINY,
+                                  f"hydra.sweep.dir={sweep_dir}"], cwd=REPO, capture_output=True, text=True,
+                                 timeout=600, env=CLI_ENV)
+        return {"returncode": proc.returncode, "stderr": proc.stderr[-2000:]}
+
+    sweep_dir, ended = once_per_session("cli_sweep", tmp_path_factory, worker_id, run_sweep)
+    assert ended["returncode"] == 0, ended["stderr"]
     assert (sweep_dir / "summary.csv").is_file()  # the same Hydra app as python experiments/logreg.py -m
     return sweep_dir
 
